@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Installs what octoha needs on Debian 12 and builds civetweb from Debian's own
+# source package with OpenSSL 3 linked in (Debian's binary libcivetweb 1.15
+# dlopens OpenSSL through its 1.1 API table and crashes on the first TLS
+# handshake).  Idempotent: it installs only what is missing and rebuilds
+# civetweb only when its prefix is absent.
+#
+#   scripts/setup.sh build   compiler, libraries, ODBC drivers, civetweb
+#   scripts/setup.sh test    the above plus PostgreSQL, HAProxy, wrk, curl,
+#                            Node.js and the OpenAPI linter
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:-build}
+deps=${OCTOHA_DEPS_DIR:-$here/.deps}
+civetweb_prefix=$deps/civetweb
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
+	libjansson-dev libcurl4-openssl-dev libssl-dev unixodbc-dev unixodbc
+	libsqliteodbc odbc-postgresql tdsodbc libcmocka-dev python3 python3-yaml
+	curl)
+test_pkgs=(postgresql haproxy wrk nodejs npm clang-format cppcheck
+	iproute2 procps)
+
+missing_pkgs() {
+	local p
+	for p in "$@"; do
+		# A package counts as present when dpkg says it is installed, or,
+		# for nodejs/npm, when the command is already on PATH (images ship
+		# newer Node.js builds under other package names).
+		case $p in
+		nodejs) command -v node >/dev/null 2>&1 && continue ;;
+		npm) command -v npm >/dev/null 2>&1 && continue ;;
+		esac
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || printf '%s\n' "$p"
+	done
+}
+
+apt_updated=0
+apt_install() {
+	local want
+	want=$(missing_pkgs "$@")
+	[ -z "$want" ] && return 0
+	if [ $apt_updated -eq 0 ]; then
+		as_root apt-get update -qq
+		apt_updated=1
+	fi
+	log "installing: $(echo $want)"
+	# shellcheck disable=SC2086
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $want >/dev/null
+}
+
+ensure_deb_src() {
+	if apt-cache showsrc civetweb 2>/dev/null | grep -q '^Package: civetweb'; then
+		return 0
+	fi
+	log "adding a deb-src entry for Debian 12 to fetch civetweb's source"
+	as_root tee /etc/apt/sources.list.d/octoha-deb-src.sources >/dev/null <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	as_root apt-get update -qq
+	apt_updated=1
+}
+
+build_civetweb() {
+	if [ -f "$civetweb_prefix/lib/libcivetweb.a" ] && [ -f "$civetweb_prefix/include/civetweb.h" ]; then
+		return 0
+	fi
+	ensure_deb_src
+	local work
+	work=$(mktemp -d)
+	log "fetching civetweb's Debian source package"
+	(cd "$work" && apt-get source -qq civetweb >/dev/null 2>&1) || {
+		log "apt-get source civetweb failed"
+		exit 1
+	}
+	local src
+	src=$(find "$work" -maxdepth 1 -type d -name 'civetweb-*' | head -n1)
+	[ -n "$src" ] || {
+		log "civetweb source not unpacked"
+		exit 1
+	}
+	log "building civetweb (OpenSSL 3 API, linked) into $civetweb_prefix"
+	# Debian's source drops upstream's Makefile and its CMake knows no 3.0
+	# API switch, so the single translation unit is compiled directly.
+	# NO_SSL_DL links OpenSSL instead of dlopening it; OPENSSL_API_3_0 selects
+	# the 3.x API.  A static, position-independent library: the server and the
+	# benchmark baseline use the very same civetweb.
+	cc -c -O2 -g -fPIC -pthread -DOPENSSL_API_3_0 -DNO_SSL_DL -DUSE_IPV6 -DNO_CGI \
+		-DLINUX -D_GNU_SOURCE -I"$src/include" -o "$work/civetweb.o" "$src/src/civetweb.c" \
+		>"$work/build.log" 2>&1 || {
+		tail -n 30 "$work/build.log" >&2
+		exit 1
+	}
+	ar rcs "$work/libcivetweb.a" "$work/civetweb.o"
+	mkdir -p "$civetweb_prefix/lib" "$civetweb_prefix/include"
+	cp "$work/libcivetweb.a" "$civetweb_prefix/lib/"
+	cp "$src/include/civetweb.h" "$civetweb_prefix/include/"
+	(cd "$src" && dpkg-parsechangelog -S Version) >"$civetweb_prefix/VERSION" 2>/dev/null || true
+	rm -rf "$work"
+}
+
+install_linter() {
+	if [ -x "$here/tools/lint/node_modules/.bin/redocly" ]; then
+		return 0
+	fi
+	log "installing the OpenAPI linter (npm ci in tools/lint)"
+	(cd "$here/tools/lint" && npm ci --silent --no-audit --no-fund >/dev/null)
+}
+
+case $mode in
+build)
+	apt_install "${build_pkgs[@]}"
+	build_civetweb
+	;;
+test)
+	apt_install "${build_pkgs[@]}" "${test_pkgs[@]}"
+	build_civetweb
+	install_linter
+	;;
+*)
+	echo "usage: $0 build|test" >&2
+	exit 2
+	;;
+esac
