@@ -1,0 +1,35 @@
+/* The HTTP face of octoha: starts and stops the civetweb server that serves
+ * the operations of openapi.yaml.  The service layer fills api_config_t; the
+ * handlers reach the cluster only through lib/. */
+#ifndef API_H
+#define API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/db/db.h"
+#include "../lib/node_state.h"
+
+typedef struct {
+	db_pool_t *pool;        /* borrowed */
+	oh_node_state_t *state; /* borrowed: this node, for ping */
+	int64_t offline_timeout_ms;
+	int draining_status;  /* 418 or 503 */
+	size_t max_body;      /* bytes */
+	const char *listen;   /* "host:port" */
+	const char *tls_cert; /* PEM files; both set = HTTPS */
+	const char *tls_key;
+	int threads;
+	const char *instance_tag; /* short prefix for request ids */
+} api_config_t;
+
+typedef struct api_server api_server_t;
+
+/* Starts serving.  Returns the server, or NULL with the reason in ERR. */
+api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen);
+
+/* Stops accepting connections, waits for in-flight requests to finish and
+ * frees the server.  NULL is ignored. */
+void api_server_stop(api_server_t *srv);
+
+#endif

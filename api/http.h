@@ -1,0 +1,56 @@
+/* What a handler sees and produces.  Handlers never touch civetweb: they read
+ * an already parsed and validated request and fill a response that the
+ * dispatcher writes and logs. */
+#ifndef API_HTTP_H
+#define API_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../lib/oh_error.h"
+#include "api.h"
+
+#define API_MAX_PATH_PARAMS 4
+
+typedef struct {
+	const api_config_t *cfg; /* borrowed */
+	const char *method;
+	const char *path; /* decoded path, no query string */
+	const char *rid;  /* request id */
+	const char *remote_addr;
+	size_t n_path;
+	const char *path_names[API_MAX_PATH_PARAMS];
+	const char *path_values[API_MAX_PATH_PARAMS];
+	const json_t *query; /* object of typed, validated query values, defaults applied */
+	const json_t *body;  /* validated JSON body or NULL; owned by the dispatcher */
+} api_req_t;
+
+typedef struct {
+	int status;
+	json_t *json;    /* owned: freed by the dispatcher */
+	const char *raw; /* or a static/borrowed raw body */
+	size_t raw_len;
+	char *raw_owned;          /* or a malloc'd raw body, freed by the dispatcher */
+	const char *content_type; /* for raw bodies */
+	char headers[512];        /* extra header lines, each ending in \r\n */
+} api_resp_t;
+
+/* The value of path parameter NAME, or "" if there is none. */
+const char *api_path_param(const api_req_t *req, const char *name);
+
+/* The integer query parameter NAME (validated and defaulted), or DEF. */
+long long api_query_int(const api_req_t *req, const char *name, long long def);
+
+/* Sets a JSON response, stealing BODY. */
+void api_json(api_resp_t *resp, int status, json_t *body);
+
+/* Sets the registry's error EC with MESSAGE (NULL for the hint) and FIELD. */
+void api_error(api_resp_t *resp, oh_ec_t ec, const char *message, const char *field);
+
+/* Maps a failed database call to 503 (unreachable, busy) or 500 (a bug). */
+void api_db_error(api_resp_t *resp, db_status_t status);
+
+/* Appends a header line ("Name: value") to the response. */
+void api_header(api_resp_t *resp, const char *name, const char *value);
+
+#endif

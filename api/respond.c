@@ -1,0 +1,48 @@
+/* Response helpers shared by every handler. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/oh_json.h"
+#include "http.h"
+
+const char *api_path_param(const api_req_t *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_path; i++)
+		if (strcmp(req->path_names[i], name) == 0)
+			return req->path_values[i];
+	return "";
+}
+
+long long api_query_int(const api_req_t *req, const char *name, long long def)
+{
+	const json_t *v = req->query ? json_object_get(req->query, name) : NULL;
+	return json_is_integer(v) ? (long long)json_integer_value(v) : def;
+}
+
+void api_json(api_resp_t *resp, int status, json_t *body)
+{
+	json_decref(resp->json);
+	resp->status = status;
+	resp->json = oh_json_check(body);
+}
+
+void api_error(api_resp_t *resp, oh_ec_t ec, const char *message, const char *field)
+{
+	api_json(resp, oh_error_def(ec)->status, oh_error_body(ec, message, field));
+}
+
+void api_db_error(api_resp_t *resp, db_status_t status)
+{
+	if (status == DB_CONN_LOST || status == DB_TRANSIENT) {
+		api_header(resp, "Retry-After", "2");
+		api_error(resp, OH_E_DB_UNAVAILABLE, NULL, NULL);
+	} else {
+		api_error(resp, OH_E_INTERNAL, NULL, NULL);
+	}
+}
+
+void api_header(api_resp_t *resp, const char *name, const char *value)
+{
+	size_t used = strlen(resp->headers);
+	snprintf(resp->headers + used, sizeof resp->headers - used, "%s: %s\r\n", name, value);
+}

@@ -1,0 +1,34 @@
+/* Internals shared by the files of lib/db: the connection and row structs
+ * and the ODBC helpers.  Only lib/db includes this (and so ODBC headers). */
+#ifndef DB_INTERNAL_H
+#define DB_INTERNAL_H
+
+#include <sql.h>
+#include <sqlext.h>
+
+#include "db.h"
+
+struct db_conn {
+	SQLHENV env;
+	SQLHDBC dbc;
+	db_dialect_id_t dialect;
+	bool broken;         /* set when a diagnostic says the link is gone */
+	int slot;            /* index in its pool, -1 when not pooled */
+	int query_timeout_s; /* 0 = driver default */
+	char *rowbuf;        /* db_row_text's buffer, reused across rows */
+	size_t rowcap;
+	char last_error[512];
+};
+
+struct db_row {
+	db_conn_t *conn;
+	SQLHSTMT st;
+	db_status_t failed; /* first accessor failure, DB_OK if none */
+};
+
+/* Reads the first diagnostic of H into C->last_error and classifies it. */
+db_status_t db_diag(db_conn_t *c, SQLSMALLINT htype, SQLHANDLE h, SQLRETURN rc);
+db_status_t db_begin_txn(db_conn_t *c, bool write);
+db_status_t db_end_txn(db_conn_t *c, bool commit);
+
+#endif

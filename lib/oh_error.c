@@ -1,0 +1,45 @@
+#include "oh_error.h"
+
+#include "oh_json.h"
+
+static const oh_error_def_t defs[OH_E__COUNT] = {
+    [OH_E_NOT_FOUND] = {"NotFound", 404, "The resource you requested was not found."},
+    [OH_E_METHOD_NOT_ALLOWED] = {"MethodNotAllowed", 405,
+                                 "This method is not allowed on this resource."},
+    [OH_E_INVALID_JSON] = {"InvalidJson", 400, "The request body is not valid UTF-8 JSON."},
+    [OH_E_VALIDATION] = {"ValidationFailed", 400, "A request field is not valid."},
+    [OH_E_PAYLOAD_TOO_LARGE] = {"PayloadTooLarge", 413,
+                                "The request body is larger than this server accepts."},
+    [OH_E_UNSUPPORTED_MEDIA_TYPE] = {"UnsupportedMediaType", 415,
+                                     "Request bodies must be sent as application/json."},
+    [OH_E_URI_TOO_LONG] = {"UriTooLong", 414, "The request URI is too long."},
+    [OH_E_NODE_IS_ONLINE] = {"NodeIsOnline", 409,
+                             "The node is online; only an offline node can be deleted."},
+    [OH_E_DB_UNAVAILABLE] = {"DatabaseUnavailable", 503,
+                             "The database cannot be reached right now; try again shortly."},
+    [OH_E_SHUTTING_DOWN] = {"ShuttingDown", 503, "This node is shutting down."},
+    [OH_E_INTERNAL] = {"InternalError", 500, "An internal error occurred; see the node's log."},
+    [OH_E_BAD_REQUEST] = {"BadRequest", 400, "The request is malformed."},
+};
+
+const oh_error_def_t *oh_error_def(oh_ec_t ec)
+{
+	if ((unsigned)ec >= OH_E__COUNT)
+		ec = OH_E_INTERNAL;
+	return &defs[ec];
+}
+
+json_t *oh_error_body(oh_ec_t ec, const char *message, const char *field)
+{
+	const oh_error_def_t *d = oh_error_def(ec);
+	const char *msg = message ? message : d->hint;
+	json_t *body = oh_json_check(json_object());
+	oh_json_set_new(body, "ErrorMessage", json_string(msg));
+	json_t *errors = oh_json_check(json_array());
+	oh_json_check_rc(json_array_append_new(errors, oh_json_check(json_string(msg))));
+	oh_json_set_new(body, "Errors", errors);
+	oh_json_set_new(body, "Code", json_string(d->code));
+	if (field)
+		oh_json_set_new(body, "Field", json_string(field));
+	return body;
+}

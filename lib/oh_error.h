@@ -1,0 +1,39 @@
+/* The error registry: every error a client can see, defined once with its
+ * stable code, HTTP status and default message.  Bodies always have the shape
+ * {"ErrorMessage": str, "Errors": [str], "Code": str[, "Field": str]}
+ * (Octopus's shape plus a stable code and the offending field). */
+#ifndef OH_ERROR_H
+#define OH_ERROR_H
+
+#include <jansson.h>
+
+typedef enum {
+	OH_E_NOT_FOUND = 0,
+	OH_E_METHOD_NOT_ALLOWED,
+	OH_E_INVALID_JSON,
+	OH_E_VALIDATION,
+	OH_E_PAYLOAD_TOO_LARGE,
+	OH_E_UNSUPPORTED_MEDIA_TYPE,
+	OH_E_URI_TOO_LONG,
+	OH_E_NODE_IS_ONLINE,
+	OH_E_DB_UNAVAILABLE,
+	OH_E_SHUTTING_DOWN,
+	OH_E_INTERNAL,
+	OH_E_BAD_REQUEST,
+	OH_E__COUNT
+} oh_ec_t;
+
+typedef struct {
+	const char *code; /* stable, PascalCase, asserted on by tests */
+	int status;       /* HTTP status */
+	const char *hint; /* default ErrorMessage */
+} oh_error_def_t;
+
+/* Returns the definition of EC; never NULL for a valid EC. */
+const oh_error_def_t *oh_error_def(oh_ec_t ec);
+
+/* Builds an error body.  MESSAGE may be NULL (the hint is used); FIELD may be
+ * NULL.  Returns a new reference (owned by the caller); aborts on OOM. */
+json_t *oh_error_body(oh_ec_t ec, const char *message, const char *field);
+
+#endif

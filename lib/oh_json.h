@@ -1,0 +1,30 @@
+/* jansson helpers: allocation checks that abort loudly (as Redis does on
+ * out-of-memory) and the small formatting helpers every resource uses. */
+#ifndef OH_JSON_H
+#define OH_JSON_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* Returns J, or aborts the process when J is NULL (allocation failure). */
+json_t *oh_json_check(json_t *j);
+
+/* Aborts when RC is not 0 (a failed jansson setter means out of memory). */
+void oh_json_check_rc(int rc);
+
+/* Sets OBJ[KEY] to VALUE, stealing VALUE's reference; aborts when VALUE is
+ * NULL or on allocation failure. */
+void oh_json_set_new(json_t *obj, const char *key, json_t *value);
+
+/* A timestamp in Octopus's format, ISO 8601 UTC with milliseconds:
+ * "2026-11-28T05:30:00.123+00:00".  Returns a new reference. */
+json_t *oh_json_time(int64_t epoch_ms);
+
+/* Formats EPOCH_MS as above into BUF (at least 32 bytes). */
+void oh_format_time(int64_t epoch_ms, char *buf, size_t size);
+
+/* Serialises J compactly.  Returns a malloc'd string owned by the caller;
+ * aborts on allocation failure. */
+char *oh_json_dump(const json_t *j);
+
+#endif

@@ -1,0 +1,306 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/nodes.h"
+
+typedef enum { OPT_STR, OPT_LONG } opt_type_t;
+
+typedef struct {
+	const char *name; /* flag without "--"; env is OCTOHA_ + upper-cased, '-' -> '_' */
+	opt_type_t type;
+	size_t offset;
+	const char *def;
+	long min, max;
+	const char *help;
+} opt_t;
+
+#define S(field) OPT_STR, offsetof(svc_config_t, field)
+#define L(field) OPT_LONG, offsetof(svc_config_t, field)
+
+static const opt_t opts[] = {
+    {"config", S(config_file), "", 0, 0, "config file of 'name = value' lines"},
+    {"db", S(db), "", 0, 0,
+     "ODBC connection string; empty = embedded SQLite in the data directory"},
+    {"data-dir", S(data_dir), "./octoha-data", 0, 0,
+     "data directory: embedded database and storage folders"},
+    {"listen", S(listen), "127.0.0.1:8080", 0, 0, "HTTP(S) listen address host:port"},
+    {"tls-cert", S(tls_cert), "", 0, 0, "PEM certificate chain; with --tls-key serves HTTPS"},
+    {"tls-key", S(tls_key), "", 0, 0, "PEM private key"},
+    {"node-name", S(node_name), "", 0, 0, "node name, unique in the cluster (default: host name)"},
+    {"public-url", S(public_url), "", 0, 0, "URL other nodes and clients reach this node at"},
+    {"comms-address", S(comms_address), "", 0, 0,
+     "address polling Tentacles reach this node at (default: host name)"},
+    {"comms-port", L(comms_port), "10943", 1, 65535, "polling communications port"},
+    {"task-cap", L(task_cap), "5", 0, 1000, "MaxConcurrentTasks of this node"},
+    {"platform", S(platform), "linux", 0, 0, "linux or windows; one platform per cluster"},
+    {"heartbeat-ms", L(heartbeat_ms), "1000", 50, 60000, "heartbeat interval"},
+    {"offline-timeout-ms", L(offline_timeout_ms), "10000", 200, 3600000,
+     "a node whose LastSeen is older is offline"},
+    {"draining-status", L(draining_status), "418", 418, 503,
+     "ping status while draining: 418 or 503"},
+    {"max-body-bytes", L(max_body_bytes), "1048576", 1024, 1073741824,
+     "largest request body accepted"},
+    {"db-upgrade", S(db_upgrade), "auto", 0, 0,
+     "auto: apply migrations at start; never: refuse to start on an old schema"},
+    {"log-level", S(log_level), "info", 0, 0, "debug, info, warn or error"},
+    {"http-threads", L(http_threads), "64", 2, 1024, "HTTP worker threads"},
+    {"db-pool-size", L(db_pool_size), "8", 1, 256, "database connections at most"},
+};
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+static void env_name(const opt_t *o, char *buf, size_t size)
+{
+	size_t n = (size_t)snprintf(buf, size, "OCTOHA_");
+	for (const char *p = o->name; *p && n + 1 < size; p++)
+		buf[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	buf[n] = '\0';
+}
+
+static const opt_t *find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+static bool set(svc_config_t *cfg, const opt_t *o, const char *value, const char *source, char *err,
+                size_t errlen)
+{
+	char *base = (char *)cfg;
+	if (o->type == OPT_STR) {
+		char **slot = (char **)(base + o->offset);
+		char *copy = strdup(value);
+		if (!copy) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		free(*slot);
+		*slot = copy;
+		return true;
+	}
+	char *end;
+	errno = 0;
+	long v = strtol(value, &end, 10);
+	if (*value == '\0' || *end != '\0' || errno == ERANGE || v < o->min || v > o->max) {
+		snprintf(err, errlen, "%s: %s must be a whole number from %ld to %ld, not '%s'",
+		         source, o->name, o->min, o->max, value);
+		return false;
+	}
+	*(long *)(base + o->offset) = v;
+	if (strcmp(o->name, "task-cap") == 0)
+		cfg->task_cap_set = true;
+	return true;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+static bool load_file(svc_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+		return false;
+	}
+	char line[4096];
+	int lineno = 0;
+	bool ok = true;
+	while (ok && fgets(line, sizeof line, f)) {
+		lineno++;
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		char where[64];
+		snprintf(where, sizeof where, "config line %d", lineno);
+		if (!eq) {
+			snprintf(err, errlen, "%s: %s: expected 'name = value'", path, where);
+			ok = false;
+			break;
+		}
+		*eq = '\0';
+		char *key = trim(s), *value = trim(eq + 1);
+		const opt_t *o = find(key, strlen(key));
+		if (!o || strcmp(o->name, "config") == 0) {
+			snprintf(err, errlen, "%s: %s: unknown option '%s'", path, where, key);
+			ok = false;
+			break;
+		}
+		ok = set(cfg, o, value, where, err, errlen);
+	}
+	fclose(f);
+	return ok;
+}
+
+bool svc_config_load(svc_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof *cfg);
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (!set(cfg, &opts[i], opts[i].def, "default", err, errlen))
+			return false;
+	cfg->task_cap_set = false;
+
+	/* The config file named by flag or environment comes first. */
+	const char *file = getenv("OCTOHA_CONFIG");
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			file = argv[i] + 9;
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			file = argv[i + 1];
+	}
+	if (file && *file && !load_file(cfg, file, err, errlen))
+		return false;
+
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char name[64];
+		env_name(&opts[i], name, sizeof name);
+		const char *v = getenv(name);
+		if (v && !set(cfg, &opts[i], v, name, err, errlen))
+			return false;
+	}
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (strncmp(a, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument '%s'", a);
+			return false;
+		}
+		const char *eq = strchr(a + 2, '=');
+		size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		const opt_t *o = find(a + 2, len);
+		if (!o) {
+			snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)len + 2,
+			         a);
+			return false;
+		}
+		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!value) {
+			snprintf(err, errlen, "option --%s needs a value", o->name);
+			return false;
+		}
+		char where[80];
+		snprintf(where, sizeof where, "--%s", o->name);
+		if (!set(cfg, o, value, where, err, errlen))
+			return false;
+	}
+	return true;
+}
+
+bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
+{
+	char host[256] = "localhost";
+	gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	if (cfg->draining_status != 418 && cfg->draining_status != 503) {
+		snprintf(err, errlen, "draining-status must be 418 or 503, not %ld",
+		         cfg->draining_status);
+		return false;
+	}
+	if (strcmp(cfg->platform, "linux") != 0 && strcmp(cfg->platform, "windows") != 0) {
+		snprintf(err, errlen, "platform must be linux or windows, not '%s'", cfg->platform);
+		return false;
+	}
+	if (strcmp(cfg->db_upgrade, "auto") != 0 && strcmp(cfg->db_upgrade, "never") != 0) {
+		snprintf(err, errlen, "db-upgrade must be auto or never, not '%s'",
+		         cfg->db_upgrade);
+		return false;
+	}
+	if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
+	    strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0) {
+		snprintf(err, errlen, "log-level must be debug, info, warn or error, not '%s'",
+		         cfg->log_level);
+		return false;
+	}
+	if (cfg->heartbeat_ms * 2 > cfg->offline_timeout_ms) {
+		snprintf(err, errlen,
+		         "offline-timeout-ms (%ld) must be at least twice heartbeat-ms (%ld)",
+		         cfg->offline_timeout_ms, cfg->heartbeat_ms);
+		return false;
+	}
+	if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
+		snprintf(err, errlen, "tls-cert and tls-key must be given together");
+		return false;
+	}
+	const char *colon = strrchr(cfg->listen, ':');
+	if (!colon || colon == cfg->listen || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
+		snprintf(err, errlen, "listen must be host:port, not '%s'", cfg->listen);
+		return false;
+	}
+	if (cfg->node_name[0] == '\0') {
+		free(cfg->node_name);
+		cfg->node_name = strdup(host);
+	}
+	if (!cfg->node_name || !oh_node_name_valid(cfg->node_name)) {
+		snprintf(err, errlen,
+		         "node-name '%s' must be 1-64 letters, digits, '.', '_' or '-', "
+		         "starting with a letter or digit",
+		         cfg->node_name ? cfg->node_name : "");
+		return false;
+	}
+	if (cfg->comms_address[0] == '\0') {
+		free(cfg->comms_address);
+		cfg->comms_address = strdup(host);
+	}
+	if (cfg->public_url[0] == '\0') {
+		char url[600];
+		snprintf(url, sizeof url, "%s://%s:%s", cfg->tls_cert[0] ? "https" : "http", host,
+		         colon + 1);
+		free(cfg->public_url);
+		cfg->public_url = strdup(url);
+	}
+	if (cfg->db[0] == '\0') {
+		size_t n = strlen(cfg->data_dir) + 128;
+		char *cs = malloc(n);
+		if (!cs) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		/* WAL: readers never block the writer; NORMAL sync is durable
+		 * at every checkpoint and safe against corruption in WAL mode. */
+		snprintf(cs, n,
+		         "Driver=SQLite3;Database=%s/octoha.db;JournalMode=WAL;SyncPragma=NORMAL",
+		         cfg->data_dir);
+		free(cfg->db);
+		cfg->db = cs;
+	}
+	if (!cfg->comms_address || !cfg->public_url) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+void svc_config_free(svc_config_t *cfg)
+{
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (opts[i].type == OPT_STR) {
+			char **slot = (char **)((char *)cfg + opts[i].offset);
+			free(*slot);
+			*slot = NULL;
+		}
+}
+
+void svc_config_usage(FILE *out)
+{
+	fputs("Options (flag, environment variable, default):\n", out);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char env[64];
+		env_name(&opts[i], env, sizeof env);
+		fprintf(out, "  --%-20s %-26s %s\n", opts[i].name, env, opts[i].help);
+		if (opts[i].def[0])
+			fprintf(out, "  %-49s default: %s\n", "", opts[i].def);
+	}
+	fputs("Flags win over environment variables, which win over the config file.\n", out);
+}

@@ -1,0 +1,52 @@
+/* Configuration of octoha-server: one table of options, each settable by a
+ * flag (--name), an environment variable (OCTOHA_NAME) and a config file
+ * line (name = value); flags win over the environment, which wins over the
+ * file, which wins over the defaults. */
+#ifndef SVC_CONFIG_H
+#define SVC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+	char *db; /* ODBC connection string; "" = embedded SQLite */
+	char *data_dir;
+	char *listen;
+	char *tls_cert, *tls_key;
+	char *node_name;
+	char *public_url;
+	char *comms_address;
+	long comms_port;
+	long task_cap;
+	bool task_cap_set; /* given explicitly (else the stored cap is kept) */
+	char *platform;
+	long heartbeat_ms;
+	long offline_timeout_ms;
+	long draining_status;
+	long max_body_bytes;
+	char *db_upgrade; /* auto | never */
+	char *log_level;
+	long http_threads;
+	long db_pool_size;
+	char *config_file;
+} svc_config_t;
+
+/* Fills CFG from defaults, the config file, the environment and ARGV (the
+ * arguments after the subcommand; unknown flags are an error unless
+ * ALLOW_EXTRA, in which case they are left for the caller: svc_config_extra).
+ * Returns true on success; on failure writes a message naming the option to
+ * ERR. */
+bool svc_config_load(svc_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Fills in values derived from others: the embedded connection string, the
+ * public URL, the host name defaults.  Returns false with ERR set when a
+ * value is out of range. */
+bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen);
+
+void svc_config_free(svc_config_t *cfg);
+
+/* Prints the options, their environment names and defaults. */
+void svc_config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,101 @@
+/* octoha-server: the composition root.  Parses the subcommand and its
+ * options, then hands over to the node lifecycle (node.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/oh_log.h"
+#include "config.h"
+#include "node.h"
+
+static void usage(FILE *out)
+{
+	fputs("octoha-server " OCTOHA_VERSION " - a node of an octoha high-availability cluster\n"
+	      "\n"
+	      "Usage:\n"
+	      "  octoha-server run [options]                 serve: register, heartbeat, HTTP API\n"
+	      "  octoha-server database --upgrade [options]  apply pending schema migrations\n"
+	      "  octoha-server database --status [options]   print the schema version\n"
+	      "  octoha-server version                       print the version\n"
+	      "  octoha-server COMMAND --help                options of a command\n"
+	      "\n"
+	      "With no configuration, run keeps an embedded SQLite database and the storage\n"
+	      "folders (Artifacts, TaskLogs, Packages, Imports, EventExports) in ./octoha-data.\n"
+	      "Set OCTOHA_DB to an ODBC connection string to share a database between nodes.\n",
+	      out);
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return argc < 2 ? SVC_EXIT_USAGE : SVC_EXIT_OK;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		puts(OCTOHA_VERSION);
+		return SVC_EXIT_OK;
+	}
+	bool is_run = strcmp(cmd, "run") == 0, is_db = strcmp(cmd, "database") == 0;
+	if (!is_run && !is_db) {
+		fprintf(stderr, "octoha-server: unknown command '%s'\n\n", cmd);
+		usage(stderr);
+		return SVC_EXIT_USAGE;
+	}
+	int sub_argc = argc - 2;
+	char **sub_argv = argv + 2;
+	if (wants_help(sub_argc, sub_argv)) {
+		if (is_run)
+			fputs(
+			    "Usage: octoha-server run [options]\n\n"
+			    "Registers this node in the cluster database, keeps its heartbeat and\n"
+			    "serves the HTTP API until SIGTERM.\n\n",
+			    stdout);
+		else
+			fputs("Usage: octoha-server database --upgrade|--status [options]\n\n"
+			      "--upgrade applies pending migrations (safe to run from several "
+			      "nodes at\n"
+			      "once); --status prints the schema version.\n\n",
+			      stdout);
+		svc_config_usage(stdout);
+		return SVC_EXIT_OK;
+	}
+	bool upgrade = false, status = false;
+	char *rest[64];
+	int nrest = 0;
+	for (int i = 0; i < sub_argc && nrest < 64; i++) {
+		if (is_db && strcmp(sub_argv[i], "--upgrade") == 0)
+			upgrade = true;
+		else if (is_db && strcmp(sub_argv[i], "--status") == 0)
+			status = true;
+		else
+			rest[nrest++] = sub_argv[i];
+	}
+	if (is_db && upgrade == status) {
+		fputs("octoha-server database: give exactly one of --upgrade or --status\n",
+		      stderr);
+		return SVC_EXIT_USAGE;
+	}
+	svc_config_t cfg;
+	char err[512];
+	if (!svc_config_load(&cfg, nrest, rest, err, sizeof err) ||
+	    !svc_config_finish(&cfg, err, sizeof err)) {
+		fprintf(stderr, "octoha-server: %s\n", err);
+		svc_config_free(&cfg);
+		return SVC_EXIT_USAGE;
+	}
+	oh_log_level_t level = OH_LOG_INFO;
+	oh_log_parse_level(cfg.log_level, &level);
+	oh_log_set_level(level);
+	int rc = is_run ? svc_run(&cfg) : svc_database(&cfg, upgrade);
+	svc_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,385 @@
+#include "node.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../api/api.h"
+#include "../lib/db/dialect.h"
+#include "../lib/db/migrate.h"
+#include "../lib/node_state.h"
+#include "../lib/nodes.h"
+#include "../lib/oh_crypto.h"
+#include "../lib/oh_log.h"
+
+static const char *const storage_folders[] = {"Artifacts", "TaskLogs", "Packages", "Imports",
+                                              "EventExports"};
+
+#define STARTUP_DB_WAIT_MS 30000
+
+/* mkdir -p for PATH. */
+static bool make_dirs(const char *path)
+{
+	char buf[4096];
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+		return false;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+			return false;
+		*p = '/';
+	}
+	return mkdir(buf, 0750) == 0 || errno == EEXIST;
+}
+
+static bool prepare_data_dir(const svc_config_t *cfg)
+{
+	if (!make_dirs(cfg->data_dir)) {
+		oh_log(OH_LOG_ERROR, "cannot create the data directory", "path=%s error=%s",
+		       oh_q(cfg->data_dir), oh_q(strerror(errno)));
+		return false;
+	}
+	for (size_t i = 0; i < sizeof storage_folders / sizeof storage_folders[0]; i++) {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/%s", cfg->data_dir, storage_folders[i]);
+		if (!make_dirs(path)) {
+			oh_log(OH_LOG_ERROR, "cannot create a storage folder", "path=%s error=%s",
+			       oh_q(path), oh_q(strerror(errno)));
+			return false;
+		}
+	}
+	return true;
+}
+
+static db_pool_t *open_pool(const svc_config_t *cfg)
+{
+	int login = (int)(cfg->offline_timeout_ms / 2000);
+	db_pool_opts_t o = {.connstr = cfg->db,
+	                    .size = (unsigned)cfg->db_pool_size,
+	                    .login_timeout_s = login < 1   ? 1
+	                                       : login > 5 ? 5
+	                                                   : login,
+	                    .acquire_timeout_ms = 5000,
+	                    .max_retries = 3};
+	return db_pool_new(&o);
+}
+
+/* Waits until the database answers (it may start after us in a container).
+ * Returns false when it stays unreachable. */
+static bool wait_for_db(db_pool_t *pool)
+{
+	int64_t deadline = oh_mono_ms() + STARTUP_DB_WAIT_MS;
+	for (int attempt = 0;; attempt++) {
+		db_dialect_id_t d;
+		char err[512];
+		db_status_t s = db_pool_probe(pool, &d, err, sizeof err);
+		if (s == DB_OK) {
+			oh_log(OH_LOG_INFO, "database reachable", "dialect=%s", db_dialect_name(d));
+			return true;
+		}
+		if (s == DB_ERROR || oh_mono_ms() > deadline) {
+			oh_log(OH_LOG_ERROR, "database unreachable", "error=%s", oh_q(err));
+			return false;
+		}
+		if (attempt == 0)
+			oh_log(OH_LOG_WARN, "waiting for the database", "error=%s", oh_q(err));
+		struct timespec ts = {0, 500 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Brings the schema to this binary's version or explains why not.
+ * Returns an exit code, SVC_EXIT_OK to go on. */
+static int check_schema(db_pool_t *pool, bool upgrade)
+{
+	int version = 0, latest = db_migrations_latest();
+	db_status_t s = db_schema_version(pool, &version);
+	if (s != DB_OK) {
+		oh_log(OH_LOG_ERROR, "cannot read the schema version", "status=%s",
+		       db_status_name(s));
+		return SVC_EXIT_FAILURE;
+	}
+	if (version > latest) {
+		oh_log(OH_LOG_ERROR,
+		       "the database schema is newer than this octoha-server supports: "
+		       "upgrade this node's binary",
+		       "schema_version=%d binary_supports=%d binary_version=%s", version, latest,
+		       OCTOHA_VERSION);
+		return SVC_EXIT_REFUSED;
+	}
+	if (version == latest)
+		return SVC_EXIT_OK;
+	if (!upgrade) {
+		oh_log(OH_LOG_ERROR,
+		       "the database schema is older than this binary and db-upgrade is never: "
+		       "run octoha-server database --upgrade",
+		       "schema_version=%d binary_needs=%d", version, latest);
+		return SVC_EXIT_REFUSED;
+	}
+	db_migrate_result_t res;
+	s = db_migrate(pool, &res);
+	if (s == DB_ABORT) {
+		oh_log(OH_LOG_ERROR,
+		       "the database schema is newer than this octoha-server supports",
+		       "schema_version=%d binary_supports=%d", res.from, latest);
+		return SVC_EXIT_REFUSED;
+	}
+	if (s != DB_OK) {
+		oh_log(OH_LOG_ERROR, "schema migration failed; nothing was applied",
+		       "migration=%d error=%s", res.failed_version, oh_q(res.error));
+		return SVC_EXIT_FAILURE;
+	}
+	oh_log(OH_LOG_INFO, "schema migrated", "from=%d to=%d", res.from, res.to);
+	return SVC_EXIT_OK;
+}
+
+int svc_database(const svc_config_t *cfg, bool upgrade)
+{
+	if (!prepare_data_dir(cfg))
+		return SVC_EXIT_FAILURE;
+	db_pool_t *pool = open_pool(cfg);
+	if (!pool)
+		return SVC_EXIT_FAILURE;
+	int rc = SVC_EXIT_OK;
+	if (!wait_for_db(pool)) {
+		rc = SVC_EXIT_FAILURE;
+	} else if (upgrade) {
+		rc = check_schema(pool, true);
+	}
+	if (rc == SVC_EXIT_OK) {
+		int version = 0;
+		if (db_schema_version(pool, &version) == DB_OK)
+			printf("schema version %d (this binary supports %d)\n", version,
+			       db_migrations_latest());
+		else
+			rc = SVC_EXIT_FAILURE;
+	}
+	db_pool_free(pool);
+	return rc;
+}
+
+typedef struct {
+	const svc_config_t *cfg;
+	db_pool_t *pool;
+	oh_node_state_t *state;
+	oh_node_t self; /* what we register */
+	char instance[33];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	oh_node_snapshot_t snap; /* heartbeat thread's working copy */
+} node_ctx_t;
+
+static void publish_from_row(node_ctx_t *n, const oh_node_t *row)
+{
+	oh_node_snapshot_t *s = &n->snap;
+	snprintf(s->id, sizeof s->id, "%s", row->id);
+	snprintf(s->name, sizeof s->name, "%s", row->name);
+	snprintf(s->version, sizeof s->version, "%s", OCTOHA_VERSION);
+	s->max_tasks = row->max_tasks;
+	s->maintenance = row->maintenance;
+	s->last_seen = row->last_seen;
+	s->last_ok_mono = oh_mono_ms();
+	s->db_ok = true;
+	s->registered = true;
+	oh_node_state_publish(n->state, s);
+}
+
+/* Registers the node.  Returns an exit code, SVC_EXIT_OK on success. */
+static int register_node(node_ctx_t *n, bool at_start)
+{
+	oh_reg_result_t res;
+	db_status_t s =
+	    oh_nodes_register(n->pool, &n->self, n->instance, n->cfg->offline_timeout_ms, &res);
+	if (s != DB_OK) {
+		oh_log(OH_LOG_ERROR, "node registration failed", "status=%s", db_status_name(s));
+		return SVC_EXIT_FAILURE;
+	}
+	switch (res.outcome) {
+	case OH_REG_OK:
+		publish_from_row(n, &res.self);
+		oh_log(OH_LOG_INFO, at_start ? "node registered" : "node re-registered",
+		       "node=%s id=%s platform=%s task_cap=%d", oh_q(res.self.name),
+		       oh_q(res.self.id), res.self.platform, res.self.max_tasks);
+		return SVC_EXIT_OK;
+	case OH_REG_NAME_IN_USE:
+		oh_log(OH_LOG_ERROR,
+		       "node name is in use by a live node: choose another --node-name, or stop "
+		       "the other node and wait until it is offline",
+		       "node=%s holder_url=%s last_seen_ms_ago=%lld offline_timeout_ms=%ld",
+		       oh_q(n->self.name), oh_q(res.holder.public_url),
+		       (long long)(res.db_now - res.holder.last_seen), n->cfg->offline_timeout_ms);
+		return SVC_EXIT_REFUSED;
+	case OH_REG_PLATFORM_MISMATCH:
+		oh_log(OH_LOG_ERROR,
+		       "this node's platform differs from the cluster's: Windows and Linux nodes "
+		       "cannot be mixed in one cluster",
+		       "node_platform=%s cluster_platform=%s", n->self.platform,
+		       res.cluster_platform);
+		return SVC_EXIT_REFUSED;
+	}
+	return SVC_EXIT_FAILURE;
+}
+
+static void *heartbeat_main(void *arg)
+{
+	node_ctx_t *n = arg;
+	bool was_ok = true;
+	pthread_mutex_lock(&n->mu);
+	while (!n->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		long ms = n->cfg->heartbeat_ms;
+		until.tv_sec += ms / 1000;
+		until.tv_nsec += (ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!n->stop && pthread_cond_timedwait(&n->cv, &n->mu, &until) != ETIMEDOUT)
+			;
+		if (n->stop)
+			break;
+		pthread_mutex_unlock(&n->mu);
+
+		oh_node_t row;
+		db_status_t s = oh_nodes_heartbeat(n->pool, n->snap.id, n->instance,
+		                                   n->cfg->offline_timeout_ms, &row);
+		if (s == DB_OK) {
+			publish_from_row(n, &row);
+			if (!was_ok)
+				oh_log(OH_LOG_INFO, "heartbeat restored", NULL);
+			was_ok = true;
+		} else if (s == DB_NO_ROWS) {
+			/* Presumed dead by the cluster (row taken over or deleted). */
+			oh_log(OH_LOG_WARN, "this node lost its registration; registering again",
+			       NULL);
+			n->snap.registered = false;
+			oh_node_state_publish(n->state, &n->snap);
+			register_node(n, false);
+		} else {
+			if (was_ok)
+				oh_log(OH_LOG_ERROR,
+				       "heartbeat failed: answering 503 until the database is back",
+				       "status=%s", db_status_name(s));
+			was_ok = false;
+			n->snap.db_ok = false;
+			oh_node_state_publish(n->state, &n->snap);
+		}
+		pthread_mutex_lock(&n->mu);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
+int svc_run(const svc_config_t *cfg)
+{
+	/* Block the stop signals in every thread; the main thread waits for
+	 * them with sigwait. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!prepare_data_dir(cfg))
+		return SVC_EXIT_FAILURE;
+	node_ctx_t n = {.cfg = cfg};
+	pthread_mutex_init(&n.mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&n.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	int rc = SVC_EXIT_FAILURE;
+	api_server_t *srv = NULL;
+	pthread_t hb;
+	bool hb_started = false;
+
+	n.pool = open_pool(cfg);
+	n.state = oh_node_state_new();
+	if (!n.pool || !n.state || !oh_random_hex(n.instance, 16))
+		goto out;
+	if (!wait_for_db(n.pool))
+		goto out;
+	rc = check_schema(n.pool, strcmp(cfg->db_upgrade, "auto") == 0);
+	if (rc != SVC_EXIT_OK)
+		goto out;
+
+	snprintf(n.self.name, sizeof n.self.name, "%s", cfg->node_name);
+	snprintf(n.self.public_url, sizeof n.self.public_url, "%s", cfg->public_url);
+	snprintf(n.self.comms_address, sizeof n.self.comms_address, "%s", cfg->comms_address);
+	snprintf(n.self.platform, sizeof n.self.platform, "%s", cfg->platform);
+	snprintf(n.self.version, sizeof n.self.version, "%s", OCTOHA_VERSION);
+	n.self.comms_port = (int)cfg->comms_port;
+	n.self.max_tasks = cfg->task_cap_set ? (int)cfg->task_cap : -1;
+	rc = register_node(&n, true);
+	if (rc != SVC_EXIT_OK)
+		goto out;
+	rc = SVC_EXIT_FAILURE;
+	if (pthread_create(&hb, NULL, heartbeat_main, &n) != 0)
+		goto out;
+	hb_started = true;
+
+	char tag[9];
+	snprintf(tag, sizeof tag, "%.8s", n.instance);
+	api_config_t acfg = {.pool = n.pool,
+	                     .state = n.state,
+	                     .offline_timeout_ms = cfg->offline_timeout_ms,
+	                     .draining_status = (int)cfg->draining_status,
+	                     .max_body = (size_t)cfg->max_body_bytes,
+	                     .listen = cfg->listen,
+	                     .tls_cert = cfg->tls_cert,
+	                     .tls_key = cfg->tls_key,
+	                     .threads = (int)cfg->http_threads,
+	                     .instance_tag = tag};
+	char err[512] = "";
+	srv = api_server_start(&acfg, err, sizeof err);
+	if (!srv) {
+		oh_log(OH_LOG_ERROR, "cannot start the HTTP server", "listen=%s error=%s",
+		       oh_q(cfg->listen), oh_q(err));
+		goto out;
+	}
+	oh_log(OH_LOG_INFO, "ready", "node=%s listen=%s tls=%s public_url=%s", oh_q(cfg->node_name),
+	       oh_q(cfg->listen), cfg->tls_cert[0] ? "on" : "off", oh_q(cfg->public_url));
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	oh_log(OH_LOG_INFO, "stopping", "signal=%d", sig);
+	rc = SVC_EXIT_OK;
+
+out:
+	/* Ping says 503 from here on, so the load balancer stops sending. */
+	if (n.state)
+		oh_node_state_set_shutting_down(n.state);
+	api_server_stop(srv); /* waits for in-flight requests */
+	if (hb_started) {
+		pthread_mutex_lock(&n.mu);
+		n.stop = true;
+		pthread_cond_signal(&n.cv);
+		pthread_mutex_unlock(&n.mu);
+		pthread_join(hb, NULL);
+		db_status_t s = oh_nodes_mark_stopped(n.pool, n.snap.id, n.instance);
+		if (s == DB_OK)
+			oh_log(OH_LOG_INFO, "node marked offline", "node=%s", oh_q(cfg->node_name));
+		else
+			oh_log(OH_LOG_WARN, "could not mark the node offline; it will time out",
+			       "status=%s", db_status_name(s));
+	}
+	db_pool_free(n.pool);
+	oh_node_state_free(n.state);
+	pthread_cond_destroy(&n.cv);
+	pthread_mutex_destroy(&n.mu);
+	if (rc == SVC_EXIT_OK)
+		oh_log(OH_LOG_INFO, "stopped", NULL);
+	return rc;
+}
