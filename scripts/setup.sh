@@ -110,6 +110,15 @@ build_civetweb() {
 	rm -rf "$work"
 }
 
+# Debian's odbcinst.ini turns on psqlODBC's CommLog, which writes every
+# connection's traffic to /tmp/psqlodbc_*.log: noise at best, and a place
+# secrets could leak to.  Turn it off.
+quiet_psqlodbc() {
+	if grep -q '^CommLog=1' /etc/odbcinst.ini 2>/dev/null; then
+		as_root sed -i 's/^CommLog=1/CommLog=0/' /etc/odbcinst.ini
+	fi
+}
+
 install_linter() {
 	if [ -x "$here/tools/lint/node_modules/.bin/redocly" ]; then
 		return 0
@@ -121,10 +130,12 @@ install_linter() {
 case $mode in
 build)
 	apt_install "${build_pkgs[@]}"
+	quiet_psqlodbc
 	build_civetweb
 	;;
 test)
 	apt_install "${build_pkgs[@]}" "${test_pkgs[@]}"
+	quiet_psqlodbc
 	build_civetweb
 	install_linter
 	;;
