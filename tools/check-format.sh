@@ -3,7 +3,7 @@
 # makes of it.  `tools/check-format.sh --fix` rewrites them in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || true)
+files=$(git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || true)
 [ -n "$files" ] || files=$(find lib api service tests bench -name '*.[ch]')
 if [ "${1:-}" = "--fix" ]; then
 	# shellcheck disable=SC2086

@@ -230,7 +230,8 @@ static void text_with_quotes_and_unicode_round_trips(void **state)
 	db_pool_t *p = *state;
 	oh_node_t n;
 	make_node(&n, "txt", "linux");
-	snprintf(n.public_url, sizeof n.public_url, "http://x/'; DROP TABLE OctopusServerNodes; --");
+	snprintf(n.public_url, sizeof n.public_url,
+	         "http://x/'; DROP TABLE OctopusServerNodes; --");
 	snprintf(n.comms_address, sizeof n.comms_address, "h\xc3\xa9te-\xe2\x9c\x93");
 	oh_reg_result_t r;
 	assert_int_equal(oh_nodes_register(p, &n, "t1", 60000, &r), DB_OK);
@@ -310,7 +311,8 @@ static int run_suite(const char *label, const char *cs)
 	    cmocka_unit_test(text_with_quotes_and_unicode_round_trips),
 	    cmocka_unit_test(unreachable_database_fails_fast),
 	};
-	return _cmocka_run_group_tests(label, tests, sizeof tests / sizeof tests[0], setup, teardown);
+	return _cmocka_run_group_tests(label, tests, sizeof tests / sizeof tests[0], setup,
+	                               teardown);
 }
 
 int main(void)

@@ -54,7 +54,8 @@ static const construct_t not_tsql[] = {
 static const construct_t only_tsql[] = {
     {"NVARCHAR", W("NVARCHAR")},
     {"TOP", W("TOP")},
-    {"table hint", P("WITH") "[[:space:]]*\\([[:space:]]*(UPDLOCK|READPAST|ROWLOCK|NOLOCK|HOLDLOCK)"},
+    {"table hint",
+     P("WITH") "[[:space:]]*\\([[:space:]]*(UPDLOCK|READPAST|ROWLOCK|NOLOCK|HOLDLOCK)"},
     {"SYSUTCDATETIME", W("SYSUTCDATETIME")},
     {"DATETIME2", W("DATETIME2")},
     {"OUTPUT INSERTED/DELETED", W("OUTPUT[[:space:]]+(INSERTED|DELETED)")},
@@ -99,7 +100,8 @@ static int violations(const char *origin, const char *sql, const construct_t *li
 	char *code = strip(sql);
 	for (size_t i = 0; i < n; i++) {
 		regex_t re;
-		assert_int_equal(regcomp(&re, list[i].pattern, REG_EXTENDED | REG_ICASE | REG_NOSUB), 0);
+		assert_int_equal(
+		    regcomp(&re, list[i].pattern, REG_EXTENDED | REG_ICASE | REG_NOSUB), 0);
 		if (regexec(&re, code, 0, NULL, 0) == 0) {
 			fprintf(stderr, "%s uses %s\n", origin, list[i].what);
 			bad++;
@@ -127,7 +129,8 @@ static void every_statement_exists_for_every_dialect(void **state)
 		for (int s = 0; s < DB_STMT__COUNT; s++) {
 			const char *sql = db_dialect((db_dialect_id_t)d)->stmts[s];
 			if (!sql || !*sql)
-				fail_msg("%s has no %s statement", db_dialect_name((db_dialect_id_t)d),
+				fail_msg("%s has no %s statement",
+				         db_dialect_name((db_dialect_id_t)d),
 				         db_stmt_name((db_stmt_id_t)s));
 		}
 }
@@ -139,9 +142,11 @@ static void dialect_statements_keep_to_their_dialect(void **state)
 	for (int d = 0; d < DB_DIALECT__COUNT; d++)
 		for (int s = 0; s < DB_STMT__COUNT; s++) {
 			char origin[128];
-			snprintf(origin, sizeof origin, "dialect %s/%s", db_dialect_name((db_dialect_id_t)d),
+			snprintf(origin, sizeof origin, "dialect %s/%s",
+			         db_dialect_name((db_dialect_id_t)d),
 			         db_stmt_name((db_stmt_id_t)s));
-			bad += check_sql((db_dialect_id_t)d, origin, db_dialect((db_dialect_id_t)d)->stmts[s]);
+			bad += check_sql((db_dialect_id_t)d, origin,
+			                 db_dialect((db_dialect_id_t)d)->stmts[s]);
 		}
 	assert_int_equal(bad, 0);
 }
@@ -189,7 +194,8 @@ static void embedded_migrations_are_the_files(void **state)
 		skip();
 	for (int d = 0; d < DB_DIALECT__COUNT; d++) {
 		char dir[4096];
-		snprintf(dir, sizeof dir, "%s/migrations/%s", src, db_dialect_name((db_dialect_id_t)d));
+		snprintf(dir, sizeof dir, "%s/migrations/%s", src,
+		         db_dialect_name((db_dialect_id_t)d));
 		DIR *dh = opendir(dir);
 		assert_non_null(dh);
 		size_t files = 0;
@@ -209,16 +215,18 @@ static void checker_catches_foreign_constructs(void **state)
 {
 	(void)state;
 	assert_int_equal(check_sql(DB_DIALECT_SQLSERVER, "probe", "SELECT x FROM t LIMIT 1"), 1);
-	assert_int_equal(check_sql(DB_DIALECT_SQLSERVER, "probe", "INSERT INTO t VALUES (now())"), 1);
+	assert_int_equal(check_sql(DB_DIALECT_SQLSERVER, "probe", "INSERT INTO t VALUES (now())"),
+	                 1);
+	assert_int_equal(check_sql(DB_DIALECT_SQLSERVER, "probe",
+	                           "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING"),
+	                 1);
 	assert_int_equal(
-	    check_sql(DB_DIALECT_SQLSERVER, "probe", "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING"),
-	    1);
-	assert_int_equal(check_sql(DB_DIALECT_SQLSERVER, "probe", "-- LIMIT in a comment\nSELECT 1"),
-	                 0);
+	    check_sql(DB_DIALECT_SQLSERVER, "probe", "-- LIMIT in a comment\nSELECT 1"), 0);
 	assert_int_equal(check_sql(DB_DIALECT_POSTGRESQL, "probe", "SELECT TOP 1 x FROM t"), 1);
 	assert_int_equal(
 	    check_sql(DB_DIALECT_SQLITE, "probe", "SELECT x FROM t WITH (UPDLOCK, READPAST)"), 1);
-	assert_int_equal(check_sql(DB_DIALECT_POSTGRESQL, "probe", "SELECT x FROM t WITH(ROWLOCK)"), 1);
+	assert_int_equal(check_sql(DB_DIALECT_POSTGRESQL, "probe", "SELECT x FROM t WITH(ROWLOCK)"),
+	                 1);
 }
 
 int main(void)

@@ -29,15 +29,16 @@ static const char *check(const char *schema, const char *text, oh_schema_error_t
 	return ok ? NULL : err->field;
 }
 
-static const char *OBJ = "{\"type\":\"object\",\"additionalProperties\":false,"
-                         "\"required\":[\"Name\"],\"properties\":{"
-                         "\"Name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4},"
-                         "\"Cap\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10},"
-                         "\"Mode\":{\"type\":\"string\",\"enum\":[\"A\",\"B\"]},"
-                         "\"Id\":{\"type\":\"string\",\"pattern\":\"^N-[0-9]+$\"},"
-                         "\"Note\":{\"type\":\"string\",\"nullable\":true},"
-                         "\"Tags\":{\"type\":\"array\",\"maxItems\":2,\"items\":{\"type\":\"string\"}},"
-                         "\"On\":{\"type\":\"boolean\"}}}";
+static const char *OBJ =
+    "{\"type\":\"object\",\"additionalProperties\":false,"
+    "\"required\":[\"Name\"],\"properties\":{"
+    "\"Name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4},"
+    "\"Cap\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10},"
+    "\"Mode\":{\"type\":\"string\",\"enum\":[\"A\",\"B\"]},"
+    "\"Id\":{\"type\":\"string\",\"pattern\":\"^N-[0-9]+$\"},"
+    "\"Note\":{\"type\":\"string\",\"nullable\":true},"
+    "\"Tags\":{\"type\":\"array\",\"maxItems\":2,\"items\":{\"type\":\"string\"}},"
+    "\"On\":{\"type\":\"boolean\"}}}";
 
 static void valid_object_passes(void **state)
 {

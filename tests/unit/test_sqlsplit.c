@@ -18,7 +18,8 @@ static void splits_on_semicolons_outside_quotes_and_comments(void **state)
 	                        "  \n-- trailing comment only\n",
 	                        &s);
 	assert_int_equal(n, 2);
-	assert_string_equal(s[0], "-- a comment; not a split\nCREATE TABLE a (x TEXT DEFAULT 'a;b')");
+	assert_string_equal(s[0],
+	                    "-- a comment; not a split\nCREATE TABLE a (x TEXT DEFAULT 'a;b')");
 	assert_string_equal(s[1], "/* block; comment */ INSERT INTO a VALUES ('it''s; fine')");
 	db_split_free(s, n);
 }
