@@ -378,6 +378,13 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
 	return 0;
 }
 
+static int allow_all(struct mg_connection *conn, void *cbdata)
+{
+	(void)conn;
+	(void)cbdata;
+	return 1;
+}
+
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
@@ -453,6 +460,9 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		return NULL;
 	}
 	mg_set_request_handler(srv->ctx, "/", dispatch, srv);
+	/* Authentication is octoha's own; without this civetweb would look for
+	 * an .htpasswd file on every request. */
+	mg_set_auth_handler(srv->ctx, "/", allow_all, NULL);
 	return srv;
 }
 

@@ -35,14 +35,20 @@ void oh_format_time(int64_t epoch_ms, char *buf, size_t size)
 		secs -= 1;
 	}
 	struct tm tm;
-	gmtime_r(&secs, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+00:00", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+		snprintf(buf, size, "1970-01-01T00:00:00.000+00:00");
+		return;
+	}
+	/* Years are 4 digits here, so the result is always 29 characters. */
+	int n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+00:00", tm.tm_year + 1900,
+	                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	if (n < 0 || (size_t)n >= size)
+		buf[0] = '\0';
 }
 
 json_t *oh_json_time(int64_t epoch_ms)
 {
-	char buf[40];
+	char buf[64];
 	oh_format_time(epoch_ms, buf, sizeof buf);
 	return oh_json_check(json_string(buf));
 }

@@ -20,7 +20,8 @@ void oh_json_set_new(json_t *obj, const char *key, json_t *value);
  * "2026-11-28T05:30:00.123+00:00".  Returns a new reference. */
 json_t *oh_json_time(int64_t epoch_ms);
 
-/* Formats EPOCH_MS as above into BUF (at least 32 bytes). */
+/* Formats EPOCH_MS as above into BUF (at least 30 bytes; "" if smaller).
+ * Times outside years 0-9999 print as the epoch. */
 void oh_format_time(int64_t epoch_ms, char *buf, size_t size);
 
 /* Serialises J compactly.  Returns a malloc'd string owned by the caller;

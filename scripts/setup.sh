@@ -26,7 +26,7 @@ build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 	libsqliteodbc odbc-postgresql tdsodbc libcmocka-dev python3 python3-yaml
 	curl)
 test_pkgs=(postgresql haproxy wrk nodejs npm clang-format cppcheck
-	iproute2 procps)
+	python3-jsonschema openssl iproute2 procps)
 
 missing_pkgs() {
 	local p

@@ -257,7 +257,7 @@ static db_status_t prepare(db_conn_t *c, const char *sql, const db_param_t *p, s
 db_status_t db_exec(db_conn_t *c, const char *sql, const db_param_t *p, size_t n, int64_t *rows)
 {
 	SQLLEN lens[DB_MAX_PARAMS];
-	SQLHSTMT st;
+	SQLHSTMT st = SQL_NULL_HSTMT;
 	if (n > DB_MAX_PARAMS)
 		return DB_ERROR;
 	db_status_t s = prepare(c, sql, p, n, lens, &st);
@@ -282,7 +282,7 @@ db_status_t db_query(db_conn_t *c, const char *sql, const db_param_t *p, size_t 
                      void *ctx)
 {
 	SQLLEN lens[DB_MAX_PARAMS];
-	SQLHSTMT st;
+	SQLHSTMT st = SQL_NULL_HSTMT;
 	if (n > DB_MAX_PARAMS)
 		return DB_ERROR;
 	db_status_t s = prepare(c, sql, p, n, lens, &st);
