@@ -20,7 +20,13 @@ typedef struct {
 	const char *tls_cert; /* PEM files; both set = HTTPS */
 	const char *tls_key;
 	int threads;
-	const char *instance_tag; /* short prefix for request ids */
+	const char *instance_tag;  /* short prefix for request ids */
+	const char *self_node_id;  /* this node's Id */
+	const char *task_logs_dir; /* where task logs are read from */
+	/* Called when a request queued a task, so this node claims it at once
+	 * rather than at its next poll.  May be NULL. */
+	void (*on_task_queued)(void *ctx);
+	void *notify_ctx;
 } api_config_t;
 
 typedef struct api_server api_server_t;

@@ -21,8 +21,9 @@ typedef struct {
 	size_t n_path;
 	const char *path_names[API_MAX_PATH_PARAMS];
 	const char *path_values[API_MAX_PATH_PARAMS];
-	const json_t *query; /* object of typed, validated query values, defaults applied */
-	const json_t *body;  /* validated JSON body or NULL; owned by the dispatcher */
+	const json_t *query;         /* object of typed, validated query values, defaults applied */
+	const json_t *body;          /* validated JSON body or NULL; owned by the dispatcher */
+	const char *idempotency_key; /* the Idempotency-Key header, validated, or NULL */
 } api_req_t;
 
 typedef struct {
@@ -52,5 +53,24 @@ void api_db_error(api_resp_t *resp, db_status_t status);
 
 /* Appends a header line ("Name: value") to the response. */
 void api_header(api_resp_t *resp, const char *name, const char *value);
+
+/* ---- tasks (api/task_json.c) ---- */
+
+#include "../lib/tasks.h"
+
+/* The Octopus-shaped task resource (new reference). */
+json_t *api_task_json(const oh_task_t *t);
+
+/* Answers 202 with TASK and a Location header; when the request asked for
+ * waitSeconds, first waits (polling the database) for the task to end.
+ * Wakes this node's workers so it can claim the task at once. */
+void api_task_accepted(const api_req_t *req, api_resp_t *resp, oh_task_t *task);
+
+/* Re-reads TASK until it has ended or SECONDS have passed.  Returns the
+ * last database status. */
+db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long seconds);
+
+/* Who is asking, for the records: the remote address until API keys come. */
+void api_requester(const api_req_t *req, char *buf, size_t size);
 
 #endif

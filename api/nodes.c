@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/drain.h"
 #include "../lib/nodes.h"
 #include "../lib/oh_json.h"
 #include "api_handlers_gen.h"
@@ -62,6 +63,14 @@ static json_t *node_json(const oh_node_t *n)
 	oh_json_set_new(o, "IsOffline", json_boolean(n->offline));
 	oh_json_set_new(o, "LastSeen", oh_json_time(n->last_seen));
 	oh_json_set_new(o, "StartedAt", oh_json_time(n->started_at));
+	oh_json_set_new(o, "DrainReason",
+	                n->drain_reason[0] ? json_string(n->drain_reason) : json_null());
+	oh_json_set_new(o, "DrainRequestedBy",
+	                n->drain_requested_by[0] ? json_string(n->drain_requested_by)
+	                                         : json_null());
+	oh_json_set_new(o, "DrainRequestedAt",
+	                n->drain_requested_at > 0 ? oh_json_time(n->drain_requested_at)
+	                                          : json_null());
 	oh_json_set_new(o, "Links", self_link(n->id));
 	return o;
 }
@@ -113,11 +122,29 @@ void api_op_listAllNodes(const api_req_t *req, api_resp_t *resp)
 	api_json(resp, 200, items);
 }
 
+typedef struct {
+	json_t *counts; /* node id -> running task count */
+} running_ctx_t;
+
+static void count_running(void *ctx, const char *node, int64_t n)
+{
+	running_ctx_t *x = ctx;
+	oh_json_set_new(x->counts, node, json_integer(n));
+}
+
 void api_op_getNodesSummary(const api_req_t *req, api_resp_t *resp)
 {
 	oh_node_list_t l;
 	db_status_t s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &l);
 	if (s != DB_OK) {
+		api_db_error(resp, s);
+		return;
+	}
+	running_ctx_t rc = {oh_json_check(json_object())};
+	s = oh_tasks_running_by_node(req->cfg->pool, count_running, &rc);
+	if (s != DB_OK) {
+		json_decref(rc.counts);
+		oh_node_list_free(&l);
 		api_db_error(resp, s);
 		return;
 	}
@@ -131,12 +158,14 @@ void api_op_getNodesSummary(const api_req_t *req, api_resp_t *resp)
 		oh_json_set_new(o, "IsInMaintenanceMode", json_boolean(n->maintenance));
 		oh_json_set_new(o, "LastSeen", oh_json_time(n->last_seen));
 		oh_json_set_new(o, "IsOffline", json_boolean(n->offline));
-		/* No task queue exists yet, so no node runs a task. */
-		oh_json_set_new(o, "RunningTaskCount", json_integer(0));
+		oh_json_set_new(
+		    o, "RunningTaskCount",
+		    json_integer(json_integer_value(json_object_get(rc.counts, n->id))));
 		oh_json_set_new(o, "Version", json_string(n->version));
 		oh_json_check_rc(json_array_append_new(nodes, o));
 	}
 	oh_node_list_free(&l);
+	json_decref(rc.counts);
 	json_t *o = oh_json_check(json_object());
 	oh_json_set_new(o, "Nodes", nodes);
 	api_json(resp, 200, o);
@@ -174,4 +203,79 @@ void api_op_deleteNode(const api_req_t *req, api_resp_t *resp)
 		api_error(resp, OH_E_NOT_FOUND, "There is no node with this Id.", "id");
 		break;
 	}
+}
+
+/* Carries out a drain, undrain or cap change and answers for it. */
+static void node_change(const api_req_t *req, api_resp_t *resp, oh_drain_request_t *r)
+{
+	char who[100];
+	api_requester(req, who, sizeof who);
+	r->node_id = api_path_param(req, "id");
+	r->requested_by = who;
+	r->idempotency_key = req->idempotency_key;
+	r->offline_timeout_ms = req->cfg->offline_timeout_ms;
+	oh_drain_outcome_t outcome;
+	oh_task_t task;
+	db_status_t s = oh_drain_request(req->cfg->pool, r, &outcome, &task);
+	if (s != DB_OK) {
+		api_db_error(resp, s);
+		return;
+	}
+	switch (outcome) {
+	case OH_DRAIN_NOT_FOUND:
+		api_error(resp, OH_E_NOT_FOUND, "There is no node with this Id.", "id");
+		break;
+	case OH_DRAIN_LAST_NODE: api_error(resp, OH_E_LAST_NODE, NULL, "id"); break;
+	case OH_DRAIN_UNCHANGED: {
+		oh_node_t n;
+		s = oh_nodes_get(req->cfg->pool, r->node_id, req->cfg->offline_timeout_ms, &n);
+		if (s == DB_OK)
+			api_json(resp, 200, node_json(&n));
+		else
+			api_db_error(resp, s);
+		break;
+	}
+	case OH_DRAIN_QUEUED:
+	case OH_DRAIN_ALREADY:
+		/* This node's own ping follows at once; other nodes read their
+		 * row within a heartbeat. */
+		if (r->drain >= 0 && req->cfg->self_node_id &&
+		    strcmp(req->cfg->self_node_id, r->node_id) == 0)
+			oh_node_state_set_maintenance(req->cfg->state, r->drain == 1);
+		api_task_accepted(req, resp, &task);
+		break;
+	}
+	oh_task_clear(&task);
+}
+
+void api_op_updateNode(const api_req_t *req, api_resp_t *resp)
+{
+	const json_t *m = json_object_get(req->body, "IsInMaintenanceMode");
+	const json_t *cap = json_object_get(req->body, "MaxConcurrentTasks");
+	oh_drain_request_t r = {.drain = json_is_boolean(m) ? json_is_true(m) : -1,
+	                        .task_cap =
+	                            json_is_integer(cap) ? (int)json_integer_value(cap) : -1,
+	                        .reason = "Maintenance mode set through PUT"};
+	node_change(req, resp, &r);
+}
+
+void api_op_drainNode(const api_req_t *req, api_resp_t *resp)
+{
+	const json_t *b = req->body;
+	const char *action = json_string_value(json_object_get(b, "DeadlineAction"));
+	oh_drain_request_t r = {
+	    .drain = 1,
+	    .task_cap = -1,
+	    .reason = json_string_value(json_object_get(b, "Reason")),
+	    .deadline_seconds = (int)json_integer_value(json_object_get(b, "DeadlineSeconds")),
+	    .cancel_at_deadline = action && strcmp(action, "Cancel") == 0,
+	    .force = json_is_true(json_object_get(b, "Force")),
+	};
+	node_change(req, resp, &r);
+}
+
+void api_op_undrainNode(const api_req_t *req, api_resp_t *resp)
+{
+	oh_drain_request_t r = {.drain = 0, .task_cap = -1};
+	node_change(req, resp, &r);
 }

@@ -156,8 +156,8 @@ static json_t *coerce(const json_t *schema, const char *raw)
 
 /* Validates path and query parameters of route META.  Returns the typed
  * query object (owned) or NULL with RESP filled. */
-static json_t *check_params(const json_t *meta, const struct mg_request_info *ri, api_req_t *req,
-                            api_resp_t *resp)
+static json_t *check_params(struct mg_connection *conn, const json_t *meta,
+                            const struct mg_request_info *ri, api_req_t *req, api_resp_t *resp)
 {
 	json_t *query = oh_json_check(json_object());
 	const json_t *params = json_object_get(meta, "parameters");
@@ -173,6 +173,17 @@ static json_t *check_params(const json_t *meta, const struct mg_request_info *ri
 		json_t *value = NULL;
 		if (strcmp(in, "path") == 0) {
 			value = json_string(api_path_param(req, name));
+		} else if (strcmp(in, "header") == 0) {
+			const char *h = mg_get_header(conn, name);
+			if (!h)
+				continue;
+			value = json_string(h);
+			if (!value) { /* not UTF-8 */
+				api_error(resp, OH_E_VALIDATION, "The header is not valid UTF-8.",
+				          name);
+				json_decref(query);
+				return NULL;
+			}
 		} else if (strcmp(in, "query") == 0) {
 			char raw[1024];
 			int got = ri->query_string
@@ -211,7 +222,10 @@ static json_t *check_params(const json_t *meta, const struct mg_request_info *ri
 		}
 		if (strcmp(in, "query") == 0)
 			oh_json_set_new(query, name, value);
-		else
+		else if (strcmp(in, "header") == 0 && strcasecmp(name, "Idempotency-Key") == 0) {
+			req->idempotency_key = mg_get_header(conn, name);
+			json_decref(value);
+		} else
 			json_decref(value);
 	}
 	return query;
@@ -324,7 +338,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	const json_t *meta = api_route_meta(route);
 	if (!check_body(conn, ri, &srv->cfg, meta, &body, &resp))
 		goto respond;
-	query = check_params(meta, ri, &req, &resp);
+	query = check_params(conn, meta, ri, &req, &resp);
 	if (!query)
 		goto respond;
 	req.query = query;

@@ -48,6 +48,13 @@ void oh_node_state_set_shutting_down(oh_node_state_t *st)
 	pthread_mutex_unlock(&st->mu);
 }
 
+void oh_node_state_set_maintenance(oh_node_state_t *st, bool on)
+{
+	pthread_mutex_lock(&st->mu);
+	st->snap.maintenance = on;
+	pthread_mutex_unlock(&st->mu);
+}
+
 int64_t oh_mono_ms(void)
 {
 	struct timespec ts;

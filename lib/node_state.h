@@ -38,6 +38,9 @@ void oh_node_state_publish(oh_node_state_t *st, const oh_node_snapshot_t *in);
 /* Updates one flag without a full publish. */
 void oh_node_state_set_shutting_down(oh_node_state_t *st);
 
+/* Sets the drain flag at once (a drain accepted by this very node). */
+void oh_node_state_set_maintenance(oh_node_state_t *st, bool on);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t oh_mono_ms(void);
 

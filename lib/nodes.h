@@ -27,6 +27,10 @@ typedef struct {
 	bool offline;       /* derived: stopped, or LastSeen older than the timeout */
 	int64_t last_seen;  /* epoch ms, database clock */
 	int64_t started_at; /* epoch ms, database clock */
+	char drain_reason[401];
+	char drain_requested_by[201];
+	int64_t drain_requested_at; /* 0 when never drained */
+	char drain_task_id[64];
 } oh_node_t;
 
 /* True when NAME is 1-64 characters of [A-Za-z0-9._-] starting alphanumeric. */

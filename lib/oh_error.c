@@ -20,6 +20,10 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_SHUTTING_DOWN] = {"ShuttingDown", 503, "This node is shutting down."},
     [OH_E_INTERNAL] = {"InternalError", 500, "An internal error occurred; see the node's log."},
     [OH_E_BAD_REQUEST] = {"BadRequest", 400, "The request is malformed."},
+    [OH_E_TASK_COMPLETED] = {"TaskAlreadyCompleted", 409, "The task has already ended."},
+    [OH_E_LAST_NODE] = {"LastNodeTakingWork", 409,
+                        "This is the last node that takes work; draining it would stop the "
+                        "cluster. Send Force to drain it anyway."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

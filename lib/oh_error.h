@@ -20,6 +20,8 @@ typedef enum {
 	OH_E_SHUTTING_DOWN,
 	OH_E_INTERNAL,
 	OH_E_BAD_REQUEST,
+	OH_E_TASK_COMPLETED,
+	OH_E_LAST_NODE,
 	OH_E__COUNT
 } oh_ec_t;
 

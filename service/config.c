@@ -38,7 +38,8 @@ static const opt_t opts[] = {
     {"comms-port", L(comms_port), "10943", 1, 65535, "polling communications port"},
     {"task-cap", L(task_cap), "5", 0, 1000, "MaxConcurrentTasks of this node"},
     {"platform", S(platform), "linux", 0, 0, "linux or windows; one platform per cluster"},
-    {"heartbeat-ms", L(heartbeat_ms), "1000", 50, 60000, "heartbeat interval"},
+    {"heartbeat-ms", L(heartbeat_ms), "500", 50, 60000,
+     "heartbeat interval (also how fast a drain set through another node shows)"},
     {"offline-timeout-ms", L(offline_timeout_ms), "10000", 200, 3600000,
      "a node whose LastSeen is older is offline"},
     {"draining-status", L(draining_status), "418", 418, 503,
@@ -50,6 +51,15 @@ static const opt_t opts[] = {
     {"log-level", S(log_level), "info", 0, 0, "debug, info, warn or error"},
     {"http-threads", L(http_threads), "64", 2, 1024, "HTTP worker threads"},
     {"db-pool-size", L(db_pool_size), "8", 1, 256, "database connections at most"},
+    {"task-logs-dir", S(task_logs_dir), "", 0, 0,
+     "TaskLogs folder shared by all nodes (default: <data-dir>/TaskLogs)"},
+    {"lease-ms", L(lease_ms), "5000", 500, 3600000,
+     "task lease: a dead node's tasks run elsewhere after this"},
+    {"poll-ms", L(poll_ms), "50", 5, 60000, "queue poll interval of an idle node"},
+    {"housekeeping-ms", L(housekeeping_ms), "1000", 100, 3600000,
+     "period of cluster housekeeping (lease expiry), run by one node per period"},
+    {"shutdown-grace-ms", L(shutdown_grace_ms), "5000", 0, 3600000,
+     "on SIGTERM, how long running tasks may finish before they are requeued"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -259,6 +269,17 @@ bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 		         colon + 1);
 		free(cfg->public_url);
 		cfg->public_url = strdup(url);
+	}
+	if (cfg->task_logs_dir[0] == '\0') {
+		size_t n = strlen(cfg->data_dir) + 16;
+		char *d = malloc(n);
+		if (!d) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		snprintf(d, n, "%s/TaskLogs", cfg->data_dir);
+		free(cfg->task_logs_dir);
+		cfg->task_logs_dir = d;
 	}
 	if (cfg->db[0] == '\0') {
 		size_t n = strlen(cfg->data_dir) + 128;

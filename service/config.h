@@ -30,6 +30,11 @@ typedef struct {
 	long http_threads;
 	long db_pool_size;
 	char *config_file;
+	char *task_logs_dir; /* "" = <data-dir>/TaskLogs */
+	long lease_ms;
+	long poll_ms;
+	long housekeeping_ms;
+	long shutdown_grace_ms;
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

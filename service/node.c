@@ -17,6 +17,7 @@
 #include "../lib/nodes.h"
 #include "../lib/oh_crypto.h"
 #include "../lib/oh_log.h"
+#include "workers.h"
 
 static const char *const storage_folders[] = {"Artifacts", "TaskLogs", "Packages", "Imports",
                                               "EventExports"};
@@ -42,6 +43,11 @@ static bool make_dirs(const char *path)
 
 static bool prepare_data_dir(const svc_config_t *cfg)
 {
+	if (!make_dirs(cfg->task_logs_dir)) {
+		oh_log(OH_LOG_ERROR, "cannot create the task logs folder", "path=%s error=%s",
+		       oh_q(cfg->task_logs_dir), oh_q(strerror(errno)));
+		return false;
+	}
 	if (!make_dirs(cfg->data_dir)) {
 		oh_log(OH_LOG_ERROR, "cannot create the data directory", "path=%s error=%s",
 		       oh_q(cfg->data_dir), oh_q(strerror(errno)));
@@ -302,6 +308,7 @@ int svc_run(const svc_config_t *cfg)
 	pthread_condattr_destroy(&ca);
 	int rc = SVC_EXIT_FAILURE;
 	api_server_t *srv = NULL;
+	svc_workers_t *workers = NULL;
 	pthread_t hb;
 	bool hb_started = false;
 
@@ -330,6 +337,19 @@ int svc_run(const svc_config_t *cfg)
 		goto out;
 	hb_started = true;
 
+	svc_workers_cfg_t wcfg = {.pool = n.pool,
+	                          .state = n.state,
+	                          .node_id = n.snap.id,
+	                          .owner = n.instance,
+	                          .task_logs_dir = cfg->task_logs_dir,
+	                          .lease_ms = cfg->lease_ms,
+	                          .poll_ms = cfg->poll_ms,
+	                          .housekeeping_ms = cfg->housekeeping_ms,
+	                          .offline_timeout_ms = cfg->offline_timeout_ms};
+	workers = svc_workers_start(&wcfg);
+	if (!workers)
+		goto out;
+
 	char tag[9];
 	snprintf(tag, sizeof tag, "%.8s", n.instance);
 	api_config_t acfg = {.pool = n.pool,
@@ -341,7 +361,11 @@ int svc_run(const svc_config_t *cfg)
 	                     .tls_cert = cfg->tls_cert,
 	                     .tls_key = cfg->tls_key,
 	                     .threads = (int)cfg->http_threads,
-	                     .instance_tag = tag};
+	                     .instance_tag = tag,
+	                     .self_node_id = n.snap.id,
+	                     .task_logs_dir = cfg->task_logs_dir,
+	                     .on_task_queued = svc_workers_wake,
+	                     .notify_ctx = workers};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
@@ -362,6 +386,7 @@ out:
 	if (n.state)
 		oh_node_state_set_shutting_down(n.state);
 	api_server_stop(srv); /* waits for in-flight requests */
+	svc_workers_stop(workers, cfg->shutdown_grace_ms);
 	if (hb_started) {
 		pthread_mutex_lock(&n.mu);
 		n.stop = true;

@@ -1,5 +1,7 @@
 #include "dialect.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -8,7 +10,15 @@ static const char *const stmt_names[DB_STMT__COUNT] = {
     [DB_STMT_SESSION_SETUP] = "session_setup",
     [DB_STMT_MIGRATION_LOCK] = "migration_lock",
     [DB_STMT_SCHEMA_TABLE] = "schema_table",
+    [DB_STMT_CLAIM_TASKS] = "claim_tasks",
+    [DB_STMT_PAGE] = "page",
 };
+
+/* The candidates of a claim, for PostgreSQL and SQLite. */
+#define CLAIM_CANDIDATES                                                                           \
+	"SELECT Id FROM ServerTasks WHERE State = 'Queued' AND NextRunAt <= ? "                    \
+	"AND (TargetNodeId IS NULL OR TargetNodeId = ?) AND IsSystem >= ? ORDER BY QueueTime, Id " \
+	"LIMIT ?"
 
 static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
     [DB_DIALECT_SQLITE] =
@@ -16,6 +26,9 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
             .name = "sqlite",
             .dbms_name = "SQLite",
             .explicit_txn = true,
+            /* The SQLite3 ODBC driver returns no rows from UPDATE … RETURNING;
+             * BEGIN IMMEDIATE already makes select-then-update safe. */
+            .claim_is_select = true,
             .stmts =
                 {
                     [DB_STMT_NOW_MS] =
@@ -29,7 +42,10 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                                              "Version INTEGER NOT NULL PRIMARY KEY, "
                                              "Name VARCHAR(200) NOT NULL, "
                                              "AppliedAt TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+                    [DB_STMT_CLAIM_TASKS] = CLAIM_CANDIDATES,
+                    [DB_STMT_PAGE] = " LIMIT ? OFFSET ?",
                 },
+            .maps = {[DB_STMT_CLAIM_TASKS] = "3,0,4,5"},
         },
     [DB_DIALECT_POSTGRESQL] =
         {
@@ -48,7 +64,17 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                                              "Version INTEGER NOT NULL PRIMARY KEY, "
                                              "Name VARCHAR(200) NOT NULL, "
                                              "AppliedAt TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    /* SKIP LOCKED: concurrent claimers pass over each other's
+                     * rows instead of queueing behind them. */
+                    [DB_STMT_CLAIM_TASKS] =
+                        "UPDATE ServerTasks SET State = 'Executing', ServerNodeId = ?, "
+                        "LeaseOwner = ?, LeaseExpiresAt = ?, Attempt = Attempt + 1, "
+                        "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
+                        "WHERE Id IN (" CLAIM_CANDIDATES " FOR UPDATE SKIP LOCKED) "
+                        "RETURNING Id, Name, Arguments, Attempt, MaxAttempts, IsSystem",
+                    [DB_STMT_PAGE] = " LIMIT ? OFFSET ?",
                 },
+            .maps = {[DB_STMT_CLAIM_TASKS] = "0,1,2,3,3,3,0,4,5"},
         },
     [DB_DIALECT_SQLSERVER] =
         {
@@ -73,7 +99,23 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                         "Name NVARCHAR(200) NOT NULL, "
                         "AppliedAt DATETIME2 NOT NULL CONSTRAINT DF_SchemaVersions_AppliedAt "
                         "DEFAULT SYSUTCDATETIME());",
+                    /* UPDLOCK holds the rows to the UPDATE, READPAST skips
+                     * rows other claimers hold, ROWLOCK keeps it to rows. */
+                    [DB_STMT_CLAIM_TASKS] =
+                        "WITH c AS (SELECT TOP (?) Id, Name, Arguments, State, IsSystem, "
+                        "ServerNodeId, LeaseOwner, LeaseExpiresAt, Attempt, MaxAttempts, "
+                        "StartTime, LastUpdatedTime FROM dbo.ServerTasks "
+                        "WITH (UPDLOCK, READPAST, ROWLOCK) WHERE State = N'Queued' "
+                        "AND NextRunAt <= ? AND (TargetNodeId IS NULL OR TargetNodeId = ?) "
+                        "AND IsSystem >= ? ORDER BY QueueTime, Id) "
+                        "UPDATE c SET State = N'Executing', ServerNodeId = ?, LeaseOwner = ?, "
+                        "LeaseExpiresAt = ?, Attempt = Attempt + 1, "
+                        "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
+                        "OUTPUT INSERTED.Id, INSERTED.Name, INSERTED.Arguments, "
+                        "INSERTED.Attempt, INSERTED.MaxAttempts, INSERTED.IsSystem;",
+                    [DB_STMT_PAGE] = " OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
                 },
+            .maps = {[DB_STMT_CLAIM_TASKS] = "5,3,0,4,0,1,2,3,3", [DB_STMT_PAGE] = "1,0"},
         },
 };
 
@@ -104,4 +146,74 @@ const char *db_stmt_name(db_stmt_id_t id)
 const char *db_dialect_name(db_dialect_id_t id)
 {
 	return db_dialect(id)->name;
+}
+
+#define DB_MAX_MAPPED 32
+
+/* Reorders P by MAP into OUT; returns the count, or -1 when MAP is bad. */
+static int remap(const char *map, const db_param_t *p, size_t n, db_param_t *out)
+{
+	if (!map) {
+		if (n > DB_MAX_MAPPED)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			out[i] = p[i];
+		return (int)n;
+	}
+	int k = 0;
+	for (const char *m = map; *m;) {
+		char *end;
+		long idx = strtol(m, &end, 10);
+		if (end == m || idx < 0 || (size_t)idx >= n || k == DB_MAX_MAPPED)
+			return -1;
+		out[k++] = p[idx];
+		m = *end == ',' ? end + 1 : end;
+	}
+	return k;
+}
+
+db_status_t db_exec_dialect(db_conn_t *c, db_stmt_id_t id, const db_param_t *p, size_t n,
+                            int64_t *rows)
+{
+	const db_dialect_t *d = db_dialect(db_conn_dialect(c));
+	db_param_t q[DB_MAX_MAPPED];
+	int k = remap(d->maps[id], p, n, q);
+	if (k < 0)
+		return DB_ERROR;
+	return db_exec(c, d->stmts[id], q, (size_t)k, rows);
+}
+
+db_status_t db_query_dialect(db_conn_t *c, db_stmt_id_t id, const db_param_t *p, size_t n,
+                             db_row_fn fn, void *ctx)
+{
+	const db_dialect_t *d = db_dialect(db_conn_dialect(c));
+	db_param_t q[DB_MAX_MAPPED];
+	int k = remap(d->maps[id], p, n, q);
+	if (k < 0)
+		return DB_ERROR;
+	return db_query(c, d->stmts[id], q, (size_t)k, fn, ctx);
+}
+
+db_status_t db_query_page(db_conn_t *c, const char *base_sql, const db_param_t *p, size_t n,
+                          int64_t limit, int64_t offset, db_row_fn fn, void *ctx)
+{
+	const db_dialect_t *d = db_dialect(db_conn_dialect(c));
+	db_param_t page[2] = {DBP_INT(limit), DBP_INT(offset)};
+	db_param_t q[DB_MAX_MAPPED];
+	int k = remap(d->maps[DB_STMT_PAGE], page, 2, q);
+	if (k < 0 || n + (size_t)k > DB_MAX_MAPPED)
+		return DB_ERROR;
+	db_param_t all[DB_MAX_MAPPED];
+	for (size_t i = 0; i < n; i++)
+		all[i] = p[i];
+	for (int i = 0; i < k; i++)
+		all[n + (size_t)i] = q[i];
+	size_t len = strlen(base_sql) + strlen(d->stmts[DB_STMT_PAGE]) + 1;
+	char *sql = malloc(len);
+	if (!sql)
+		return DB_ERROR;
+	snprintf(sql, len, "%s%s", base_sql, d->stmts[DB_STMT_PAGE]);
+	db_status_t s = db_query(c, sql, all, n + (size_t)k, fn, ctx);
+	free(sql);
+	return s;
 }

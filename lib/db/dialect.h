@@ -13,6 +13,14 @@ typedef enum {
 	DB_STMT_SESSION_SETUP,  /* run once on every new connection */
 	DB_STMT_MIGRATION_LOCK, /* serialises concurrent upgrades (inside the txn) */
 	DB_STMT_SCHEMA_TABLE,   /* creates SchemaVersions when missing */
+	/* Claims queued tasks for a node.  Parameters: 0 node id, 1 lease
+	 * owner, 2 lease expiry, 3 now, 4 lowest IsSystem accepted (0 all, 1
+	 * system tasks only), 5 how many at most.  Returns Id, Name, Arguments,
+	 * Attempt, MaxAttempts, IsSystem of each claimed task (or, with
+	 * claim_is_select, the Ids of the candidates). */
+	DB_STMT_CLAIM_TASKS,
+	/* Appended to an ORDER BY query.  Parameters: 0 limit, 1 offset. */
+	DB_STMT_PAGE,
 	DB_STMT__COUNT
 } db_stmt_id_t;
 
@@ -23,7 +31,14 @@ typedef struct {
 	 * mode (SQLite, so that writers take the lock up front with BEGIN
 	 * IMMEDIATE); false: ODBC manual-commit mode with SQLEndTran. */
 	bool explicit_txn;
+	/* true: DB_STMT_CLAIM_TASKS only selects the candidate Ids (the
+	 * driver cannot return rows from an UPDATE) and the store claims them
+	 * one by one inside the same transaction. */
+	bool claim_is_select;
 	const char *stmts[DB_STMT__COUNT];
+	/* Per statement, the order in which its markers take the canonical
+	 * parameters ("0,1,1,2"); NULL when they are taken as given. */
+	const char *maps[DB_STMT__COUNT];
 } db_dialect_t;
 
 /* Returns the dialect ID's table entry; never NULL for a valid ID. */
@@ -38,5 +53,19 @@ const char *db_dialect_name(db_dialect_id_t id);
 
 /* The name of statement ID, for diagnostics and the dialect check. */
 const char *db_stmt_name(db_stmt_id_t id);
+
+/* Runs dialect statement ID on C with the canonical parameters P, reordered
+ * by the dialect's map.  As db_exec. */
+db_status_t db_exec_dialect(db_conn_t *c, db_stmt_id_t id, const db_param_t *p, size_t n,
+                            int64_t *rows);
+
+/* As db_query, for dialect statement ID. */
+db_status_t db_query_dialect(db_conn_t *c, db_stmt_id_t id, const db_param_t *p, size_t n,
+                             db_row_fn fn, void *ctx);
+
+/* Runs BASE_SQL (ending in ORDER BY) with its N parameters P, limited to
+ * LIMIT rows from OFFSET with the dialect's paging clause.  As db_query. */
+db_status_t db_query_page(db_conn_t *c, const char *base_sql, const db_param_t *p, size_t n,
+                          int64_t limit, int64_t offset, db_row_fn fn, void *ctx);
 
 #endif

@@ -5,7 +5,8 @@
 
 #define NODE_COLUMNS                                                                               \
 	"Id, Name, PublicUrl, CommunicationsAddress, CommunicationsPort, MaxConcurrentTasks, "     \
-	"Platform, Version, IsInMaintenanceMode, IsStopped, StartedAt, LastSeen"
+	"Platform, Version, IsInMaintenanceMode, IsStopped, StartedAt, LastSeen, DrainReason, "    \
+	"DrainRequestedBy, DrainRequestedAt, DrainTaskId"
 
 static void read_node(db_row_t *r, oh_node_t *n)
 {
@@ -22,6 +23,10 @@ static void read_node(db_row_t *r, oh_node_t *n)
 	n->stopped = db_row_int(r, 9, NULL) != 0;
 	n->started_at = db_row_int(r, 10, NULL);
 	n->last_seen = db_row_int(r, 11, NULL);
+	db_row_copy(r, 12, n->drain_reason, sizeof n->drain_reason);
+	db_row_copy(r, 13, n->drain_requested_by, sizeof n->drain_requested_by);
+	n->drain_requested_at = db_row_int(r, 14, NULL);
+	db_row_copy(r, 15, n->drain_task_id, sizeof n->drain_task_id);
 }
 
 static db_status_t one_node(void *ctx, db_row_t *r)
@@ -154,4 +159,37 @@ db_status_t settings_store_put(db_conn_t *c, const char *name, const char *value
 		return s;
 	db_param_t q[] = {DBP_TEXT(name), DBP_TEXT(value)};
 	return db_exec(c, "INSERT INTO ClusterSettings (Name, Value) VALUES (?, ?)", q, 2, NULL);
+}
+
+db_status_t nodes_store_set_drain(db_conn_t *c, const char *id, bool on, const char *reason,
+                                  const char *by, int64_t now, const char *task_id)
+{
+	db_param_t p[] = {DBP_INT(on ? 1 : 0),
+	                  reason && *reason ? DBP_TEXT(reason) : DBP_NULL,
+	                  by && *by ? DBP_TEXT(by) : DBP_NULL,
+	                  DBP_INT(now),
+	                  task_id && *task_id ? DBP_TEXT(task_id) : DBP_NULL,
+	                  DBP_TEXT(id)};
+	return db_exec(c,
+	               "UPDATE OctopusServerNodes SET IsInMaintenanceMode = ?, DrainReason = ?, "
+	               "DrainRequestedBy = ?, DrainRequestedAt = ?, DrainTaskId = ? WHERE Id = ?",
+	               p, 6, NULL);
+}
+
+db_status_t nodes_store_set_cap(db_conn_t *c, const char *id, int cap, int64_t *rows)
+{
+	db_param_t p[] = {DBP_INT(cap), DBP_TEXT(id)};
+	return db_exec(c, "UPDATE OctopusServerNodes SET MaxConcurrentTasks = ? WHERE Id = ?", p, 2,
+	               rows);
+}
+
+db_status_t nodes_store_count_taking_work(db_conn_t *c, const char *except_id, int64_t stale_before,
+                                          int64_t *count)
+{
+	db_param_t p[] = {DBP_TEXT(except_id), DBP_INT(stale_before)};
+	return db_query_int(
+	    c,
+	    "SELECT COUNT(*) FROM OctopusServerNodes WHERE Id <> ? AND IsStopped = 0 "
+	    "AND LastSeen >= ? AND IsInMaintenanceMode = 0 AND MaxConcurrentTasks > 0",
+	    p, 2, count);
 }

@@ -39,4 +39,14 @@ db_status_t settings_store_get(db_conn_t *c, const char *name, char *buf, size_t
 /* Inserts or updates NAME; a concurrent insert surfaces as DB_DUPLICATE. */
 db_status_t settings_store_put(db_conn_t *c, const char *name, const char *value);
 
+/* Sets drain mode (and who, why, when, which task) of node ID. */
+db_status_t nodes_store_set_drain(db_conn_t *c, const char *id, bool on, const char *reason,
+                                  const char *by, int64_t now, const char *task_id);
+db_status_t nodes_store_set_cap(db_conn_t *c, const char *id, int cap, int64_t *rows);
+
+/* Counts nodes other than EXCEPT_ID that are online, not draining and have
+ * a task cap above 0. */
+db_status_t nodes_store_count_taking_work(db_conn_t *c, const char *except_id, int64_t stale_before,
+                                          int64_t *count);
+
 #endif

@@ -289,7 +289,13 @@ db_status_t db_query(db_conn_t *c, const char *sql, const db_param_t *p, size_t 
 	if (s != DB_OK)
 		return s;
 	SQLRETURN rc = SQLExecute(st);
-	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
+	if (rc == SQL_NO_DATA) {
+		/* A data-changing statement (UPDATE … RETURNING) matched nothing:
+		 * there is no cursor to fetch from. */
+		SQLFreeHandle(SQL_HANDLE_STMT, st);
+		return DB_NO_ROWS;
+	}
+	if (!SQL_SUCCEEDED(rc)) {
 		s = db_diag(c, SQL_HANDLE_STMT, st, rc);
 		SQLFreeHandle(SQL_HANDLE_STMT, st);
 		return s;

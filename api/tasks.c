@@ -1,0 +1,172 @@
+/* /api/tasks: the shared task queue. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/oh_json.h"
+#include "../lib/task_run.h"
+#include "api_handlers_gen.h"
+
+/* Parses "Queued,Executing" (already validated by the spec's pattern). */
+static unsigned parse_states(const char *list)
+{
+	unsigned mask = 0;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", list);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		oh_task_state_t s;
+		if (oh_task_state_parse(tok, &s))
+			mask |= 1u << s;
+	}
+	return mask;
+}
+
+void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
+{
+	oh_task_filter_t f = {.skip = api_query_int(req, "skip", 0),
+	                      .take = api_query_int(req, "take", 30)};
+	const char *states = json_string_value(json_object_get(req->query, "states"));
+	if (states)
+		f.states = parse_states(states);
+	if (json_is_true(json_object_get(req->query, "active"))) {
+		unsigned active =
+		    1u << OH_TS_QUEUED | 1u << OH_TS_EXECUTING | 1u << OH_TS_CANCELLING;
+		f.states = f.states ? f.states & active : active;
+		if (f.states == 0) {
+			api_error(resp, OH_E_VALIDATION,
+			          "No active state matches the states given.", "states");
+			return;
+		}
+	}
+	f.node = json_string_value(json_object_get(req->query, "node"));
+	f.name = json_string_value(json_object_get(req->query, "name"));
+	oh_task_list_t l;
+	db_status_t s = oh_tasks_list(req->cfg->pool, &f, &l);
+	if (s != DB_OK) {
+		api_db_error(resp, s);
+		return;
+	}
+	json_t *items = oh_json_check(json_array());
+	for (size_t i = 0; i < l.n; i++)
+		oh_json_check_rc(json_array_append_new(items, api_task_json(&l.v[i])));
+	long long pages = (l.total + f.take - 1) / f.take;
+	if (pages < 1)
+		pages = 1;
+	char self[120];
+	snprintf(self, sizeof self, "/api/tasks?skip=%lld&take=%lld", (long long)f.skip,
+	         (long long)f.take);
+	json_t *links = oh_json_check(json_object());
+	oh_json_set_new(links, "Self", json_string(self));
+	json_t *o = oh_json_check(json_object());
+	oh_json_set_new(o, "ItemType", json_string("ServerTask"));
+	oh_json_set_new(o, "TotalResults", json_integer(l.total));
+	oh_json_set_new(o, "ItemsPerPage", json_integer(f.take));
+	oh_json_set_new(o, "NumberOfPages", json_integer(pages));
+	oh_json_set_new(o, "LastPageNumber", json_integer(pages - 1));
+	oh_json_set_new(o, "Items", items);
+	oh_json_set_new(o, "Links", links);
+	oh_task_list_free(&l);
+	api_json(resp, 200, o);
+}
+
+void api_op_createTask(const api_req_t *req, api_resp_t *resp)
+{
+	const json_t *b = req->body;
+	const char *target = json_string_value(json_object_get(b, "TargetNodeId"));
+	if (target) {
+		oh_node_t n;
+		db_status_t s =
+		    oh_nodes_get(req->cfg->pool, target, req->cfg->offline_timeout_ms, &n);
+		if (s == DB_NO_ROWS) {
+			api_error(resp, OH_E_NOT_FOUND, "There is no node with this Id.",
+			          "TargetNodeId");
+			return;
+		}
+		if (s != DB_OK) {
+			api_db_error(resp, s);
+			return;
+		}
+	}
+	char who[100];
+	api_requester(req, who, sizeof who);
+	const json_t *args = json_object_get(b, "Arguments");
+	oh_task_spec_t spec = {
+	    .name = json_string_value(json_object_get(b, "Name")),
+	    .description = json_string_value(json_object_get(b, "Description")),
+	    .arguments = args,
+	    .target_node = target,
+	    .max_attempts = (int)json_integer_value(json_object_get(b, "MaxAttempts")),
+	    .idempotency_key = req->idempotency_key,
+	    .requested_by = who,
+	};
+	if (!spec.description)
+		spec.description = "Diagnostic task";
+	oh_task_t t;
+	bool existed = false;
+	db_status_t s = oh_tasks_create(req->cfg->pool, &spec, &t, &existed);
+	if (s != DB_OK) {
+		api_db_error(resp, s);
+		return;
+	}
+	api_task_accepted(req, resp, &t);
+	oh_task_clear(&t);
+}
+
+void api_op_getTask(const api_req_t *req, api_resp_t *resp)
+{
+	oh_task_t t;
+	db_status_t s = oh_tasks_get(req->cfg->pool, api_path_param(req, "id"), &t);
+	if (s == DB_OK)
+		s = api_task_wait(req, &t, api_query_int(req, "waitSeconds", 0));
+	if (s == DB_NO_ROWS)
+		api_error(resp, OH_E_NOT_FOUND, "There is no task with this Id.", "id");
+	else if (s != DB_OK)
+		api_db_error(resp, s);
+	else
+		api_json(resp, 200, api_task_json(&t));
+	oh_task_clear(&t);
+}
+
+void api_op_cancelTask(const api_req_t *req, api_resp_t *resp)
+{
+	oh_task_t t;
+	oh_cancel_outcome_t outcome = OH_CANCEL_NOT_FOUND;
+	db_status_t s = oh_tasks_cancel(req->cfg->pool, api_path_param(req, "id"), &outcome, &t);
+	if (s != DB_OK)
+		api_db_error(resp, s);
+	else if (outcome == OH_CANCEL_NOT_FOUND)
+		api_error(resp, OH_E_NOT_FOUND, "There is no task with this Id.", "id");
+	else if (outcome == OH_CANCEL_COMPLETED)
+		api_error(resp, OH_E_TASK_COMPLETED, NULL, "id");
+	else
+		api_task_accepted(req, resp, &t);
+	oh_task_clear(&t);
+}
+
+void api_op_getTaskRaw(const api_req_t *req, api_resp_t *resp)
+{
+	const char *id = api_path_param(req, "id");
+	oh_task_t t;
+	db_status_t s = oh_tasks_get(req->cfg->pool, id, &t);
+	oh_task_clear(&t);
+	if (s == DB_NO_ROWS) {
+		api_error(resp, OH_E_NOT_FOUND, "There is no task with this Id.", "id");
+		return;
+	}
+	if (s != DB_OK) {
+		api_db_error(resp, s);
+		return;
+	}
+	size_t len = 0;
+	char *text = oh_task_log_read(req->cfg->task_logs_dir, id, &len);
+	if (!text) {
+		api_error(resp, OH_E_INTERNAL,
+		          "The task log cannot be read from the TaskLogs folder.", NULL);
+		return;
+	}
+	resp->status = 200;
+	resp->raw_owned = text;
+	resp->raw_len = len;
+	resp->content_type = "text/plain; charset=utf-8";
+}

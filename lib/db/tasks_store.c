@@ -1,0 +1,480 @@
+#include "tasks_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dialect.h"
+
+#define TASK_COLUMNS                                                                               \
+	"Id, Name, Description, Arguments, State, IsSystem, TargetNodeId, ServerNodeId, Attempt, " \
+	"MaxAttempts, QueueTime, StartTime, LastUpdatedTime, CompletedTime, NextRunAt, "           \
+	"ErrorMessage, Progress, ProgressMessage, Result, RequestedBy, IdempotencyKey"
+
+static char *dup_or_null(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
+static void read_task(db_row_t *r, oh_task_t *t)
+{
+	memset(t, 0, sizeof *t);
+	db_row_copy(r, 0, t->id, sizeof t->id);
+	db_row_copy(r, 1, t->name, sizeof t->name);
+	db_row_copy(r, 2, t->description, sizeof t->description);
+	t->arguments = dup_or_null(db_row_text(r, 3));
+	char state[24];
+	db_row_copy(r, 4, state, sizeof state);
+	oh_task_state_parse(state, &t->state);
+	t->is_system = db_row_int(r, 5, NULL) != 0;
+	db_row_copy(r, 6, t->target_node, sizeof t->target_node);
+	db_row_copy(r, 7, t->server_node, sizeof t->server_node);
+	t->attempt = (int)db_row_int(r, 8, NULL);
+	t->max_attempts = (int)db_row_int(r, 9, NULL);
+	t->queue_time = db_row_int(r, 10, NULL);
+	t->start_time = db_row_int(r, 11, NULL);
+	t->last_updated = db_row_int(r, 12, NULL);
+	t->completed_time = db_row_int(r, 13, NULL);
+	t->next_run_at = db_row_int(r, 14, NULL);
+	db_row_copy(r, 15, t->error_message, sizeof t->error_message);
+	t->progress = (int)db_row_int(r, 16, NULL);
+	db_row_copy(r, 17, t->progress_message, sizeof t->progress_message);
+	t->result = dup_or_null(db_row_text(r, 18));
+	db_row_copy(r, 19, t->requested_by, sizeof t->requested_by);
+	db_row_copy(r, 20, t->idempotency_key, sizeof t->idempotency_key);
+}
+
+static db_status_t one_task(void *ctx, db_row_t *r)
+{
+	oh_task_clear(ctx);
+	read_task(r, ctx);
+	return DB_OK;
+}
+
+static db_param_t text_or_null(const char *s)
+{
+	return s && *s ? DBP_TEXT(s) : DBP_NULL;
+}
+
+db_status_t tasks_store_insert(db_conn_t *c, const oh_task_t *t)
+{
+	db_param_t p[] = {
+	    DBP_TEXT(t->id),
+	    DBP_TEXT(t->name),
+	    DBP_TEXT(t->description),
+	    DBP_TEXT(t->arguments ? t->arguments : "{}"),
+	    DBP_TEXT(oh_task_state_name(t->state)),
+	    DBP_INT(t->is_system ? 1 : 0),
+	    text_or_null(t->target_node),
+	    DBP_INT(t->max_attempts),
+	    DBP_INT(t->next_run_at),
+	    DBP_INT(t->queue_time),
+	    DBP_INT(t->last_updated),
+	    text_or_null(t->idempotency_key),
+	    text_or_null(t->requested_by),
+	};
+	return db_exec(
+	    c,
+	    "INSERT INTO ServerTasks (Id, Name, Description, Arguments, State, IsSystem, "
+	    "TargetNodeId, Attempt, MaxAttempts, NextRunAt, QueueTime, LastUpdatedTime, "
+	    "Progress, IdempotencyKey, RequestedBy) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0, ?, ?)",
+	    p, sizeof p / sizeof p[0], NULL);
+}
+
+db_status_t tasks_store_get(db_conn_t *c, const char *id, oh_task_t *out)
+{
+	db_param_t p[] = {DBP_TEXT(id)};
+	return db_query(c, "SELECT " TASK_COLUMNS " FROM ServerTasks WHERE Id = ?", p, 1, one_task,
+	                out);
+}
+
+db_status_t tasks_store_get_by_key(db_conn_t *c, const char *key, oh_task_t *out)
+{
+	db_param_t p[] = {DBP_TEXT(key)};
+	return db_query(c, "SELECT " TASK_COLUMNS " FROM ServerTasks WHERE IdempotencyKey = ?", p,
+	                1, one_task, out);
+}
+
+typedef struct {
+	void (*fn)(void *, oh_task_t *);
+	void *ctx;
+} list_ctx_t;
+
+static db_status_t list_row(void *vctx, db_row_t *r)
+{
+	list_ctx_t *x = vctx;
+	oh_task_t t;
+	read_task(r, &t);
+	x->fn(x->ctx, &t); /* takes ownership of t's strings */
+	return DB_OK;
+}
+
+db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
+                             void (*fn)(void *, oh_task_t *), void *ctx, int64_t *total)
+{
+	/* The WHERE clause is assembled from fixed fragments; every value is a
+	 * bound parameter. */
+	char where[512] = " WHERE 1 = 1";
+	db_param_t p[OH_TS__COUNT + 2];
+	size_t n = 0;
+	if (f->states) {
+		strcat(where, " AND State IN (");
+		bool first = true;
+		for (int s = 0; s < OH_TS__COUNT; s++)
+			if (f->states & (1u << s)) {
+				strcat(where, first ? "?" : ", ?");
+				p[n++] = DBP_TEXT(oh_task_state_name((oh_task_state_t)s));
+				first = false;
+			}
+		strcat(where, ")");
+	}
+	if (f->node && *f->node) {
+		strcat(where, " AND ServerNodeId = ?");
+		p[n++] = DBP_TEXT(f->node);
+	}
+	if (f->name && *f->name) {
+		strcat(where, " AND Name = ?");
+		p[n++] = DBP_TEXT(f->name);
+	}
+	char sql[1024];
+	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ServerTasks%s", where);
+	db_status_t s = db_query_int(c, sql, p, n, total);
+	if (s != DB_OK)
+		return s;
+	snprintf(sql, sizeof sql,
+	         "SELECT " TASK_COLUMNS " FROM ServerTasks%s ORDER BY QueueTime DESC, Id DESC",
+	         where);
+	list_ctx_t x = {fn, ctx};
+	s = db_query_page(c, sql, p, n, f->take, f->skip, list_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t tasks_store_cancel_queued(db_conn_t *c, const char *id, int64_t now, int64_t *rows)
+{
+	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_TEXT(id)};
+	return db_exec(c,
+	               "UPDATE ServerTasks SET State = 'Canceled', CompletedTime = ?, "
+	               "LastUpdatedTime = ?, ErrorMessage = 'Canceled before it started.' "
+	               "WHERE Id = ? AND State = 'Queued'",
+	               p, 3, rows);
+}
+
+db_status_t tasks_store_request_cancel(db_conn_t *c, const char *id, int64_t now, int64_t *rows)
+{
+	db_param_t p[] = {DBP_INT(now), DBP_TEXT(id)};
+	return db_exec(c,
+	               "UPDATE ServerTasks SET State = 'Cancelling', LastUpdatedTime = ? "
+	               "WHERE Id = ? AND State = 'Executing'",
+	               p, 2, rows);
+}
+
+typedef struct {
+	oh_claimed_t *out;
+	int cap, n;
+} claim_ctx_t;
+
+static db_status_t claim_row(void *vctx, db_row_t *r)
+{
+	claim_ctx_t *x = vctx;
+	if (x->n >= x->cap)
+		return DB_OK;
+	oh_claimed_t *t = &x->out[x->n++];
+	memset(t, 0, sizeof *t);
+	db_row_copy(r, 0, t->id, sizeof t->id);
+	db_row_copy(r, 1, t->name, sizeof t->name);
+	t->arguments = dup_or_null(db_row_text(r, 2));
+	t->attempt = (int)db_row_int(r, 3, NULL);
+	t->max_attempts = (int)db_row_int(r, 4, NULL);
+	t->is_system = db_row_int(r, 5, NULL) != 0;
+	return DB_OK;
+}
+
+static db_status_t candidate_row(void *vctx, db_row_t *r)
+{
+	claim_ctx_t *x = vctx;
+	if (x->n < x->cap) {
+		memset(&x->out[x->n], 0, sizeof x->out[x->n]);
+		db_row_copy(r, 0, x->out[x->n].id, sizeof x->out[x->n].id);
+		x->n++;
+	}
+	return DB_OK;
+}
+
+db_status_t tasks_store_claim(db_conn_t *c, const char *node_id, const char *owner,
+                              int64_t lease_until, int64_t now, bool system_only, int limit,
+                              oh_claimed_t *out, int *n)
+{
+	db_param_t p[] = {DBP_TEXT(node_id),
+	                  DBP_TEXT(owner),
+	                  DBP_INT(lease_until),
+	                  DBP_INT(now),
+	                  DBP_INT(system_only ? 1 : 0),
+	                  DBP_INT(limit)};
+	claim_ctx_t x = {out, limit, 0};
+	*n = 0;
+	if (!db_dialect(db_conn_dialect(c))->claim_is_select) {
+		db_status_t s = db_query_dialect(c, DB_STMT_CLAIM_TASKS, p, 6, claim_row, &x);
+		*n = x.n;
+		return s == DB_NO_ROWS ? DB_OK : s;
+	}
+	/* Select the candidates, then claim each; the transaction already holds
+	 * the database's write lock, so nobody claims them in between. */
+	db_status_t s = db_query_dialect(c, DB_STMT_CLAIM_TASKS, p, 6, candidate_row, &x);
+	if (s == DB_NO_ROWS)
+		return DB_OK;
+	if (s != DB_OK)
+		return s;
+	int got = 0;
+	for (int i = 0; i < x.n && s == DB_OK; i++) {
+		int64_t rows = 0;
+		db_param_t u[] = {DBP_TEXT(node_id), DBP_TEXT(owner), DBP_INT(lease_until),
+		                  DBP_INT(now),      DBP_INT(now),    DBP_TEXT(out[i].id)};
+		s = db_exec(c,
+		            "UPDATE ServerTasks SET State = 'Executing', ServerNodeId = ?, "
+		            "LeaseOwner = ?, LeaseExpiresAt = ?, Attempt = Attempt + 1, "
+		            "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
+		            "WHERE Id = ? AND State = 'Queued'",
+		            u, 6, &rows);
+		if (s != DB_OK || rows != 1)
+			continue;
+		claim_ctx_t one = {&out[got], 1, 0};
+		char id[64];
+		snprintf(id, sizeof id, "%s", out[i].id);
+		db_param_t q[] = {DBP_TEXT(id)};
+		s = db_query(c,
+		             "SELECT Id, Name, Arguments, Attempt, MaxAttempts, IsSystem "
+		             "FROM ServerTasks WHERE Id = ?",
+		             q, 1, claim_row, &one);
+		if (s == DB_OK)
+			got++;
+	}
+	*n = got;
+	if (s != DB_OK) {
+		for (int i = 0; i < got; i++)
+			oh_claimed_clear(&out[i]);
+		*n = 0;
+	}
+	return s;
+}
+
+db_status_t tasks_store_finish(db_conn_t *c, const char *id, const char *owner, int attempt,
+                               oh_task_state_t state, int64_t now, const char *error,
+                               const char *result, int64_t *rows)
+{
+	db_param_t p[] = {DBP_TEXT(oh_task_state_name(state)),
+	                  DBP_INT(now),
+	                  DBP_INT(now),
+	                  text_or_null(error),
+	                  text_or_null(result),
+	                  DBP_INT(state == OH_TS_SUCCESS ? 100 : 0),
+	                  DBP_TEXT(id),
+	                  DBP_TEXT(owner),
+	                  DBP_INT(attempt)};
+	return db_exec(c,
+	               "UPDATE ServerTasks SET State = ?, CompletedTime = ?, LastUpdatedTime = ?, "
+	               "ErrorMessage = ?, Result = ?, "
+	               "Progress = CASE WHEN ? = 100 THEN 100 ELSE Progress END, "
+	               "LeaseOwner = NULL, LeaseExpiresAt = NULL "
+	               "WHERE Id = ? AND LeaseOwner = ? AND Attempt = ? "
+	               "AND State IN ('Executing', 'Cancelling')",
+	               p, 9, rows);
+}
+
+db_status_t tasks_store_retry(db_conn_t *c, const char *id, const char *owner, int attempt,
+                              int64_t now, int64_t next_run, const char *error, int64_t *rows)
+{
+	db_param_t p[] = {DBP_INT(next_run), DBP_INT(now),    text_or_null(error),
+	                  DBP_TEXT(id),      DBP_TEXT(owner), DBP_INT(attempt)};
+	return db_exec(
+	    c,
+	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
+	    "ErrorMessage = ?, ServerNodeId = NULL, LeaseOwner = NULL, "
+	    "LeaseExpiresAt = NULL WHERE Id = ? AND LeaseOwner = ? AND Attempt = ? "
+	    "AND State = 'Executing'",
+	    p, 6, rows);
+}
+
+db_status_t tasks_store_progress(db_conn_t *c, const char *id, const char *owner, int attempt,
+                                 int64_t now, int percent, const char *message, int64_t *rows)
+{
+	db_param_t p[] = {DBP_INT(percent), text_or_null(message), DBP_INT(now),
+	                  DBP_TEXT(id),     DBP_TEXT(owner),       DBP_INT(attempt)};
+	return db_exec(
+	    c,
+	    "UPDATE ServerTasks SET Progress = ?, ProgressMessage = ?, LastUpdatedTime = ? "
+	    "WHERE Id = ? AND LeaseOwner = ? AND Attempt = ?",
+	    p, 6, rows);
+}
+
+static db_status_t two_ints(void *ctx, db_row_t *r)
+{
+	int **v = ctx;
+	*v[0] = (int)db_row_int(r, 0, NULL);
+	*v[1] = (int)db_row_int(r, 1, NULL);
+	return DB_OK;
+}
+
+db_status_t tasks_store_get_attempts(db_conn_t *c, const char *id, int *attempt, int *max)
+{
+	int *v[2] = {attempt, max};
+	db_param_t p[] = {DBP_TEXT(id)};
+	return db_query(c, "SELECT Attempt, MaxAttempts FROM ServerTasks WHERE Id = ?", p, 1,
+	                two_ints, v);
+}
+
+db_status_t tasks_store_renew(db_conn_t *c, const char *owner, int64_t lease_until)
+{
+	db_param_t p[] = {DBP_INT(lease_until), DBP_TEXT(owner)};
+	return db_exec(c,
+	               "UPDATE ServerTasks SET LeaseExpiresAt = ? WHERE LeaseOwner = ? "
+	               "AND State IN ('Executing', 'Cancelling')",
+	               p, 2, NULL);
+}
+
+typedef struct {
+	oh_held_t *out;
+	int cap, n;
+} held_ctx_t;
+
+static db_status_t held_row(void *vctx, db_row_t *r)
+{
+	held_ctx_t *x = vctx;
+	if (x->n >= x->cap)
+		return DB_OK;
+	oh_held_t *h = &x->out[x->n++];
+	db_row_copy(r, 0, h->id, sizeof h->id);
+	h->attempt = (int)db_row_int(r, 1, NULL);
+	char state[24];
+	db_row_copy(r, 2, state, sizeof state);
+	h->cancelling = strcmp(state, "Cancelling") == 0;
+	return DB_OK;
+}
+
+db_status_t tasks_store_held(db_conn_t *c, const char *owner, oh_held_t *out, int cap, int *n)
+{
+	held_ctx_t x = {out, cap, 0};
+	db_param_t p[] = {DBP_TEXT(owner)};
+	db_status_t s = db_query(c,
+	                         "SELECT Id, Attempt, State FROM ServerTasks WHERE LeaseOwner = ? "
+	                         "AND State IN ('Executing', 'Cancelling')",
+	                         p, 1, held_row, &x);
+	*n = x.n;
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t period, bool *won)
+{
+	int64_t rows = 0;
+	db_param_t p[] = {DBP_INT(period), DBP_TEXT(name), DBP_INT(period)};
+	db_status_t s = db_exec(
+	    c, "UPDATE ClusterLocks SET Period = ? WHERE Name = ? AND Period < ?", p, 3, &rows);
+	*won = s == DB_OK && rows == 1;
+	return s;
+}
+
+db_status_t tasks_store_expire(db_conn_t *c, int64_t now, oh_expiry_t *out)
+{
+	memset(out, 0, sizeof *out);
+	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_INT(now)};
+	db_status_t s = db_exec(c,
+	                        "UPDATE ServerTasks SET State = 'Canceled', CompletedTime = ?, "
+	                        "LastUpdatedTime = ?, LeaseOwner = NULL, LeaseExpiresAt = NULL, "
+	                        "ErrorMessage = 'Canceled; its node stopped answering.' "
+	                        "WHERE State = 'Cancelling' AND LeaseExpiresAt < ?",
+	                        p, 3, &out->canceled);
+	if (s != DB_OK)
+		return s;
+	s = db_exec(
+	    c,
+	    "UPDATE ServerTasks SET State = 'Failed', CompletedTime = ?, LastUpdatedTime = ?, "
+	    "LeaseOwner = NULL, LeaseExpiresAt = NULL, "
+	    "ErrorMessage = 'Its node stopped answering on the last allowed attempt.' "
+	    "WHERE State = 'Executing' AND LeaseExpiresAt < ? AND Attempt >= MaxAttempts",
+	    p, 3, &out->failed);
+	if (s != DB_OK)
+		return s;
+	return db_exec(
+	    c,
+	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
+	    "ServerNodeId = NULL, LeaseOwner = NULL, LeaseExpiresAt = NULL, "
+	    "ErrorMessage = 'Requeued: its node stopped answering.' "
+	    "WHERE State = 'Executing' AND LeaseExpiresAt < ?",
+	    p, 3, &out->requeued);
+}
+
+db_status_t tasks_store_evict_node(db_conn_t *c, const char *node_id, bool cancel, int64_t now,
+                                   int64_t *rows)
+{
+	if (cancel) {
+		db_param_t q[] = {DBP_INT(now), DBP_TEXT(node_id)};
+		return db_exec(c,
+		               "UPDATE ServerTasks SET State = 'Cancelling', LastUpdatedTime = ?, "
+		               "ErrorMessage = 'Canceled at the drain deadline.' "
+		               "WHERE ServerNodeId = ? AND State = 'Executing' AND IsSystem = 0",
+		               q, 2, rows);
+	}
+	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_TEXT(node_id)};
+	return db_exec(
+	    c,
+	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
+	    "ServerNodeId = NULL, LeaseOwner = NULL, LeaseExpiresAt = NULL, "
+	    "ErrorMessage = 'Requeued from a draining node at its deadline.' "
+	    "WHERE ServerNodeId = ? AND State = 'Executing' AND IsSystem = 0",
+	    p, 3, rows);
+}
+
+db_status_t tasks_store_count_running(db_conn_t *c, const char *node_id, const char *except_id,
+                                      int64_t *count)
+{
+	db_param_t p[] = {DBP_TEXT(node_id), DBP_TEXT(except_id ? except_id : "")};
+	return db_query_int(c,
+	                    "SELECT COUNT(*) FROM ServerTasks WHERE ServerNodeId = ? AND Id <> ? "
+	                    "AND State IN ('Executing', 'Cancelling')",
+	                    p, 2, count);
+}
+
+typedef struct {
+	void (*fn)(void *, const char *, int64_t);
+	void *ctx;
+} by_node_ctx_t;
+
+static db_status_t by_node_row(void *vctx, db_row_t *r)
+{
+	by_node_ctx_t *x = vctx;
+	char node[101];
+	db_row_copy(r, 0, node, sizeof node);
+	x->fn(x->ctx, node, db_row_int(r, 1, NULL));
+	return DB_OK;
+}
+
+db_status_t tasks_store_running_by_node(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
+                                        void *ctx)
+{
+	by_node_ctx_t x = {fn, ctx};
+	db_status_t s =
+	    db_query(c,
+	             "SELECT ServerNodeId, COUNT(*) FROM ServerTasks "
+	             "WHERE State IN ('Executing', 'Cancelling') AND ServerNodeId IS NOT "
+	             "NULL GROUP BY ServerNodeId",
+	             NULL, 0, by_node_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t tasks_store_release_owner(db_conn_t *c, const char *owner, int64_t now, int64_t *rows)
+{
+	/* Attempt is given back: a clean stop is not the task's failure. */
+	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_TEXT(owner)};
+	return db_exec(
+	    c,
+	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
+	    "Attempt = Attempt - 1, ServerNodeId = NULL, LeaseOwner = NULL, "
+	    "LeaseExpiresAt = NULL, ErrorMessage = 'Requeued: its node stopped.' "
+	    "WHERE LeaseOwner = ? AND State = 'Executing'",
+	    p, 3, rows);
+}

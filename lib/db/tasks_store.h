@@ -1,0 +1,55 @@
+/* SQL for the ServerTasks and ClusterLocks tables.  Each function runs in
+ * the caller's transaction; lib/tasks.c composes them.  Everything here is
+ * portable SQL except the claim and paging, which come from the dialect
+ * table. */
+#ifndef DB_TASKS_STORE_H
+#define DB_TASKS_STORE_H
+
+#include "../tasks.h"
+#include "db.h"
+
+db_status_t tasks_store_insert(db_conn_t *c, const oh_task_t *t);
+db_status_t tasks_store_get(db_conn_t *c, const char *id, oh_task_t *out);
+db_status_t tasks_store_get_by_key(db_conn_t *c, const char *key, oh_task_t *out);
+
+/* Calls FN for each task matching F, newest first, paged; *TOTAL receives
+ * the count of all matches. */
+db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
+                             void (*fn)(void *, oh_task_t *), void *ctx, int64_t *total);
+
+/* State transitions; each sets *ROWS to the rows changed. */
+db_status_t tasks_store_cancel_queued(db_conn_t *c, const char *id, int64_t now, int64_t *rows);
+db_status_t tasks_store_request_cancel(db_conn_t *c, const char *id, int64_t now, int64_t *rows);
+
+db_status_t tasks_store_claim(db_conn_t *c, const char *node_id, const char *owner,
+                              int64_t lease_until, int64_t now, bool system_only, int limit,
+                              oh_claimed_t *out, int *n);
+
+/* Fenced by owner and attempt. */
+db_status_t tasks_store_finish(db_conn_t *c, const char *id, const char *owner, int attempt,
+                               oh_task_state_t state, int64_t now, const char *error,
+                               const char *result, int64_t *rows);
+db_status_t tasks_store_retry(db_conn_t *c, const char *id, const char *owner, int attempt,
+                              int64_t now, int64_t next_run, const char *error, int64_t *rows);
+db_status_t tasks_store_progress(db_conn_t *c, const char *id, const char *owner, int attempt,
+                                 int64_t now, int percent, const char *message, int64_t *rows);
+db_status_t tasks_store_get_attempts(db_conn_t *c, const char *id, int *attempt, int *max);
+
+db_status_t tasks_store_renew(db_conn_t *c, const char *owner, int64_t lease_until);
+db_status_t tasks_store_held(db_conn_t *c, const char *owner, oh_held_t *out, int cap, int *n);
+
+/* Housekeeping: wins the slot of PERIOD for lock NAME (*WON). */
+db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t period, bool *won);
+db_status_t tasks_store_expire(db_conn_t *c, int64_t now, oh_expiry_t *out);
+
+db_status_t tasks_store_evict_node(db_conn_t *c, const char *node_id, bool cancel, int64_t now,
+                                   int64_t *rows);
+db_status_t tasks_store_count_running(db_conn_t *c, const char *node_id, const char *except_id,
+                                      int64_t *count);
+db_status_t tasks_store_running_by_node(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
+                                        void *ctx);
+
+/* Requeues every task OWNER still executes (a clean stop). */
+db_status_t tasks_store_release_owner(db_conn_t *c, const char *owner, int64_t now, int64_t *rows);
+
+#endif

@@ -1,0 +1,469 @@
+#include "tasks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/tasks_store.h"
+#include "oh_crypto.h"
+#include "oh_json.h"
+
+#define DEFAULT_MAX_ATTEMPTS 3
+
+static const char *const state_names[OH_TS__COUNT] = {
+    "Queued", "Executing", "Cancelling", "Success", "Failed", "Canceled", "TimedOut",
+};
+
+const char *oh_task_state_name(oh_task_state_t s)
+{
+	return (unsigned)s < OH_TS__COUNT ? state_names[s] : "Failed";
+}
+
+bool oh_task_state_parse(const char *name, oh_task_state_t *out)
+{
+	for (int i = 0; i < OH_TS__COUNT; i++)
+		if (strcmp(name, state_names[i]) == 0) {
+			*out = (oh_task_state_t)i;
+			return true;
+		}
+	return false;
+}
+
+bool oh_task_state_completed(oh_task_state_t s)
+{
+	return s == OH_TS_SUCCESS || s == OH_TS_FAILED || s == OH_TS_CANCELED ||
+	       s == OH_TS_TIMED_OUT;
+}
+
+void oh_task_clear(oh_task_t *t)
+{
+	free(t->arguments);
+	free(t->result);
+	t->arguments = t->result = NULL;
+}
+
+void oh_claimed_clear(oh_claimed_t *c)
+{
+	free(c->arguments);
+	c->arguments = NULL;
+}
+
+int64_t oh_task_backoff_ms(int attempt)
+{
+	int64_t ms = 1000;
+	for (int i = 1; i < attempt && ms < 60000; i++)
+		ms *= 2;
+	return ms > 60000 ? 60000 : ms;
+}
+
+db_status_t oh_task_insert(db_conn_t *c, const oh_task_spec_t *spec, oh_task_t *out)
+{
+	memset(out, 0, sizeof *out);
+	char rnd[21];
+	if (!oh_random_hex(rnd, 10))
+		return DB_ERROR;
+	int64_t now;
+	db_status_t s = db_now_ms(c, &now);
+	if (s != DB_OK)
+		return s;
+	snprintf(out->id, sizeof out->id, OH_TASK_ID_PREFIX "%s", rnd);
+	snprintf(out->name, sizeof out->name, "%s", spec->name);
+	snprintf(out->description, sizeof out->description, "%s",
+	         spec->description ? spec->description : spec->name);
+	out->arguments = spec->arguments ? oh_json_dump(spec->arguments) : strdup("{}");
+	if (!out->arguments)
+		abort();
+	out->state = OH_TS_QUEUED;
+	out->is_system = spec->is_system;
+	snprintf(out->target_node, sizeof out->target_node, "%s",
+	         spec->target_node ? spec->target_node : "");
+	out->max_attempts = spec->max_attempts > 0 ? spec->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	out->queue_time = out->last_updated = out->next_run_at = now;
+	snprintf(out->idempotency_key, sizeof out->idempotency_key, "%s",
+	         spec->idempotency_key ? spec->idempotency_key : "");
+	snprintf(out->requested_by, sizeof out->requested_by, "%s",
+	         spec->requested_by ? spec->requested_by : "");
+	s = tasks_store_insert(c, out);
+	if (s != DB_OK)
+		oh_task_clear(out);
+	return s;
+}
+
+db_status_t oh_task_get_tx(db_conn_t *c, const char *id, oh_task_t *out)
+{
+	return tasks_store_get(c, id, out);
+}
+
+db_status_t oh_task_get_by_key_tx(db_conn_t *c, const char *key, oh_task_t *out)
+{
+	return tasks_store_get_by_key(c, key, out);
+}
+
+typedef struct {
+	const oh_task_spec_t *spec;
+	oh_task_t *out;
+	bool *existed;
+} create_ctx_t;
+
+static db_status_t create_txn(db_conn_t *c, void *vctx)
+{
+	create_ctx_t *x = vctx;
+	*x->existed = false;
+	oh_task_clear(x->out);
+	if (x->spec->idempotency_key) {
+		db_status_t s = tasks_store_get_by_key(c, x->spec->idempotency_key, x->out);
+		if (s == DB_OK) {
+			*x->existed = true;
+			return DB_OK;
+		}
+		if (s != DB_NO_ROWS)
+			return s;
+	}
+	db_status_t s = oh_task_insert(c, x->spec, x->out);
+	/* Another request with the same key won the race: read its task. */
+	return s == DB_DUPLICATE && x->spec->idempotency_key ? DB_TRANSIENT : s;
+}
+
+db_status_t oh_tasks_create(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
+                            bool *existed)
+{
+	memset(out, 0, sizeof *out);
+	create_ctx_t x = {spec, out, existed};
+	return db_txn(pool, DB_TXN_WRITE, create_txn, &x);
+}
+
+typedef struct {
+	const char *id;
+	oh_task_t *out;
+} get_ctx_t;
+
+static db_status_t get_txn(db_conn_t *c, void *vctx)
+{
+	get_ctx_t *x = vctx;
+	return tasks_store_get(c, x->id, x->out);
+}
+
+db_status_t oh_tasks_get(db_pool_t *pool, const char *id, oh_task_t *out)
+{
+	memset(out, 0, sizeof *out);
+	get_ctx_t x = {id, out};
+	return db_txn(pool, DB_TXN_READ, get_txn, &x);
+}
+
+typedef struct {
+	const oh_task_filter_t *f;
+	oh_task_list_t *out;
+	size_t cap;
+} list_ctx_t;
+
+static void list_add(void *vctx, oh_task_t *t)
+{
+	list_ctx_t *x = vctx;
+	if (x->out->n == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 16;
+		x->out->v = realloc(x->out->v, x->cap * sizeof *x->out->v);
+		if (!x->out->v)
+			abort();
+	}
+	x->out->v[x->out->n++] = *t;
+}
+
+static db_status_t list_txn(db_conn_t *c, void *vctx)
+{
+	list_ctx_t *x = vctx;
+	oh_task_list_free(x->out);
+	x->cap = 0;
+	return tasks_store_list(c, x->f, list_add, x, &x->out->total);
+}
+
+db_status_t oh_tasks_list(db_pool_t *pool, const oh_task_filter_t *f, oh_task_list_t *out)
+{
+	memset(out, 0, sizeof *out);
+	list_ctx_t x = {f, out, 0};
+	db_status_t s = db_txn(pool, DB_TXN_READ, list_txn, &x);
+	if (s != DB_OK)
+		oh_task_list_free(out);
+	return s;
+}
+
+void oh_task_list_free(oh_task_list_t *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		oh_task_clear(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+typedef struct {
+	const char *id;
+	oh_cancel_outcome_t *outcome;
+	oh_task_t *out;
+} cancel_ctx_t;
+
+static db_status_t cancel_txn(db_conn_t *c, void *vctx)
+{
+	cancel_ctx_t *x = vctx;
+	int64_t now, rows = 0;
+	db_status_t s = db_now_ms(c, &now);
+	if (s == DB_OK)
+		s = tasks_store_cancel_queued(c, x->id, now, &rows);
+	if (s != DB_OK)
+		return s;
+	*x->outcome = OH_CANCEL_DONE;
+	if (rows == 0) {
+		s = tasks_store_request_cancel(c, x->id, now, &rows);
+		if (s != DB_OK)
+			return s;
+		*x->outcome = OH_CANCEL_REQUESTED;
+	}
+	s = tasks_store_get(c, x->id, x->out);
+	if (s == DB_NO_ROWS) {
+		*x->outcome = OH_CANCEL_NOT_FOUND;
+		return DB_OK;
+	}
+	if (s == DB_OK && rows == 0)
+		*x->outcome =
+		    x->out->state == OH_TS_CANCELLING ? OH_CANCEL_REQUESTED : OH_CANCEL_COMPLETED;
+	return s;
+}
+
+db_status_t oh_tasks_cancel(db_pool_t *pool, const char *id, oh_cancel_outcome_t *outcome,
+                            oh_task_t *out)
+{
+	memset(out, 0, sizeof *out);
+	cancel_ctx_t x = {id, outcome, out};
+	return db_txn(pool, DB_TXN_WRITE, cancel_txn, &x);
+}
+
+db_status_t oh_tasks_count_running_tx(db_conn_t *c, const char *node_id, const char *except_id,
+                                      int64_t *count)
+{
+	return tasks_store_count_running(c, node_id, except_id, count);
+}
+
+typedef struct {
+	const char *node, *owner;
+	int64_t lease_ms;
+	bool system_only;
+	int limit;
+	oh_claimed_t *out;
+	int *n;
+} claim_ctx_t;
+
+static db_status_t claim_txn(db_conn_t *c, void *vctx)
+{
+	claim_ctx_t *x = vctx;
+	for (int i = 0; i < *x->n; i++)
+		oh_claimed_clear(&x->out[i]);
+	*x->n = 0;
+	int64_t now;
+	db_status_t s = db_now_ms(c, &now);
+	if (s != DB_OK)
+		return s;
+	return tasks_store_claim(c, x->node, x->owner, now + x->lease_ms, now, x->system_only,
+	                         x->limit, x->out, x->n);
+}
+
+db_status_t oh_tasks_claim(db_pool_t *pool, const char *node_id, const char *owner,
+                           int64_t lease_ms, bool system_only, int limit, oh_claimed_t *out, int *n)
+{
+	*n = 0;
+	if (limit <= 0)
+		return DB_OK;
+	claim_ctx_t x = {node_id, owner, lease_ms, system_only, limit, out, n};
+	db_status_t s = db_txn(pool, DB_TXN_WRITE, claim_txn, &x);
+	if (s != DB_OK) {
+		for (int i = 0; i < *n; i++)
+			oh_claimed_clear(&out[i]);
+		*n = 0;
+	}
+	return s;
+}
+
+typedef struct {
+	const char *id, *owner;
+	int attempt;
+	oh_end_t end;
+	const char *error, *result;
+} finish_ctx_t;
+
+static db_status_t finish_txn(db_conn_t *c, void *vctx)
+{
+	finish_ctx_t *x = vctx;
+	int64_t now, rows = 0;
+	db_status_t s = db_now_ms(c, &now);
+	if (s != DB_OK)
+		return s;
+	if (x->end == OH_END_RETRY) {
+		int attempt = 0, max = 0;
+		s = tasks_store_get_attempts(c, x->id, &attempt, &max);
+		if (s != DB_OK)
+			return s;
+		if (attempt < max) {
+			s = tasks_store_retry(c, x->id, x->owner, x->attempt, now,
+			                      now + oh_task_backoff_ms(x->attempt), x->error,
+			                      &rows);
+			if (s != DB_OK)
+				return s;
+			return rows == 1 ? DB_OK : DB_NO_ROWS;
+		}
+	}
+	oh_task_state_t st = x->end == OH_END_SUCCESS    ? OH_TS_SUCCESS
+	                     : x->end == OH_END_CANCELED ? OH_TS_CANCELED
+	                                                 : OH_TS_FAILED;
+	s = tasks_store_finish(c, x->id, x->owner, x->attempt, st, now, x->error, x->result, &rows);
+	if (s != DB_OK)
+		return s;
+	return rows == 1 ? DB_OK : DB_NO_ROWS;
+}
+
+db_status_t oh_tasks_finish(db_pool_t *pool, const char *id, const char *owner, int attempt,
+                            oh_end_t end, const char *error, const char *result)
+{
+	finish_ctx_t x = {id, owner, attempt, end, error, result};
+	return db_txn(pool, DB_TXN_WRITE, finish_txn, &x);
+}
+
+typedef struct {
+	const char *id, *owner;
+	int attempt, percent;
+	const char *message;
+} progress_ctx_t;
+
+static db_status_t progress_txn(db_conn_t *c, void *vctx)
+{
+	progress_ctx_t *x = vctx;
+	int64_t now, rows = 0;
+	db_status_t s = db_now_ms(c, &now);
+	if (s == DB_OK)
+		s = tasks_store_progress(c, x->id, x->owner, x->attempt, now, x->percent,
+		                         x->message, &rows);
+	if (s != DB_OK)
+		return s;
+	return rows == 1 ? DB_OK : DB_NO_ROWS;
+}
+
+db_status_t oh_tasks_progress(db_pool_t *pool, const char *id, const char *owner, int attempt,
+                              int percent, const char *message)
+{
+	progress_ctx_t x = {id, owner, attempt, percent, message};
+	return db_txn(pool, DB_TXN_WRITE, progress_txn, &x);
+}
+
+typedef struct {
+	const char *owner;
+	int64_t lease_ms;
+	oh_held_t *out;
+	int cap;
+	int *n;
+} renew_ctx_t;
+
+static db_status_t renew_txn(db_conn_t *c, void *vctx)
+{
+	renew_ctx_t *x = vctx;
+	int64_t now;
+	db_status_t s = db_now_ms(c, &now);
+	if (s == DB_OK)
+		s = tasks_store_renew(c, x->owner, now + x->lease_ms);
+	if (s == DB_OK)
+		s = tasks_store_held(c, x->owner, x->out, x->cap, x->n);
+	return s;
+}
+
+db_status_t oh_tasks_renew(db_pool_t *pool, const char *owner, int64_t lease_ms, oh_held_t *out,
+                           int cap, int *n)
+{
+	*n = 0;
+	renew_ctx_t x = {owner, lease_ms, out, cap, n};
+	return db_txn(pool, DB_TXN_WRITE, renew_txn, &x);
+}
+
+typedef struct {
+	int64_t period_ms;
+	bool *ran;
+	oh_expiry_t *out;
+} hk_ctx_t;
+
+static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
+{
+	hk_ctx_t *x = vctx;
+	*x->ran = false;
+	memset(x->out, 0, sizeof *x->out);
+	int64_t now;
+	db_status_t s = db_now_ms(c, &now);
+	if (s == DB_OK)
+		s = tasks_store_take_slot(c, "housekeeping", now / x->period_ms, x->ran);
+	if (s != DB_OK || !*x->ran)
+		return s;
+	return tasks_store_expire(c, now, x->out);
+}
+
+db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, bool *ran, oh_expiry_t *out)
+{
+	hk_ctx_t x = {period_ms > 0 ? period_ms : 1000, ran, out};
+	return db_txn(pool, DB_TXN_WRITE, housekeeping_txn, &x);
+}
+
+typedef struct {
+	const char *node;
+	bool cancel;
+	int64_t *n;
+} evict_ctx_t;
+
+static db_status_t evict_txn(db_conn_t *c, void *vctx)
+{
+	evict_ctx_t *x = vctx;
+	int64_t now;
+	db_status_t s = db_now_ms(c, &now);
+	if (s == DB_OK)
+		s = tasks_store_evict_node(c, x->node, x->cancel, now, x->n);
+	return s;
+}
+
+db_status_t oh_tasks_evict_node(db_pool_t *pool, const char *node_id, bool cancel, int64_t *n)
+{
+	*n = 0;
+	evict_ctx_t x = {node_id, cancel, n};
+	return db_txn(pool, DB_TXN_WRITE, evict_txn, &x);
+}
+
+typedef struct {
+	void (*fn)(void *, const char *, int64_t);
+	void *ctx;
+} by_node_t;
+
+static db_status_t by_node_txn(db_conn_t *c, void *vctx)
+{
+	by_node_t *x = vctx;
+	return tasks_store_running_by_node(c, x->fn, x->ctx);
+}
+
+db_status_t oh_tasks_running_by_node(db_pool_t *pool, void (*fn)(void *, const char *, int64_t),
+                                     void *ctx)
+{
+	by_node_t x = {fn, ctx};
+	return db_txn(pool, DB_TXN_READ, by_node_txn, &x);
+}
+
+typedef struct {
+	const char *owner;
+	int64_t *n;
+} release_ctx_t;
+
+static db_status_t release_txn(db_conn_t *c, void *vctx)
+{
+	release_ctx_t *x = vctx;
+	int64_t now;
+	db_status_t s = db_now_ms(c, &now);
+	if (s == DB_OK)
+		s = tasks_store_release_owner(c, x->owner, now, x->n);
+	return s;
+}
+
+db_status_t oh_tasks_release_owner(db_pool_t *pool, const char *owner, int64_t *n)
+{
+	*n = 0;
+	release_ctx_t x = {owner, n};
+	return db_txn(pool, DB_TXN_WRITE, release_txn, &x);
+}

@@ -1,0 +1,183 @@
+/* The task queue shared by every node: Octopus-compatible ServerTasks held
+ * in the database.  Nodes claim queued tasks (safely under concurrency on
+ * every dialect), hold them under a lease they renew, and complete them with
+ * fenced updates that count only while the lease is still theirs, so a task
+ * taken over from a node presumed dead is never completed twice. */
+#ifndef OH_TASKS_H
+#define OH_TASKS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+#define OH_TASK_ID_PREFIX "ServerTasks-"
+
+typedef enum {
+	OH_TS_QUEUED = 0,
+	OH_TS_EXECUTING,
+	OH_TS_CANCELLING,
+	OH_TS_SUCCESS,
+	OH_TS_FAILED,
+	OH_TS_CANCELED,
+	OH_TS_TIMED_OUT,
+	OH_TS__COUNT
+} oh_task_state_t;
+
+/* "Queued", "Executing", … as Octopus spells them. */
+const char *oh_task_state_name(oh_task_state_t s);
+/* Parses a state name; false when unknown. */
+bool oh_task_state_parse(const char *name, oh_task_state_t *out);
+bool oh_task_state_completed(oh_task_state_t s);
+
+typedef struct {
+	char id[64];
+	char name[51];
+	char description[401];
+	char *arguments; /* JSON text, malloc'd */
+	oh_task_state_t state;
+	bool is_system;
+	char target_node[101]; /* "" = any node */
+	char server_node[101]; /* executing (or last executing) node, "" if none */
+	int attempt, max_attempts;
+	int64_t queue_time, start_time, last_updated, completed_time, next_run_at;
+	char error_message[2001];
+	int progress;
+	char progress_message[401];
+	char *result; /* JSON text or NULL, malloc'd */
+	char requested_by[201];
+	char idempotency_key[201];
+} oh_task_t;
+
+/* Frees the strings a task owns (not the struct). */
+void oh_task_clear(oh_task_t *t);
+
+/* What a new task is. */
+typedef struct {
+	const char *name; /* kind, e.g. "Diagnostic" */
+	const char *description;
+	const json_t *arguments;     /* borrowed; NULL = {} */
+	bool is_system;              /* claimable by draining nodes */
+	const char *target_node;     /* NULL = any */
+	int max_attempts;            /* 0 = default (3) */
+	const char *idempotency_key; /* NULL = none */
+	const char *requested_by;
+} oh_task_spec_t;
+
+/* Inserts a new task inside the caller's transaction.  When the idempotency
+ * key is already used, returns DB_DUPLICATE (the caller then reads the task
+ * by key).  On DB_OK, *OUT holds the new task (clear it). */
+db_status_t oh_task_insert(db_conn_t *c, const oh_task_spec_t *spec, oh_task_t *out);
+
+/* Creates a task in its own transaction; with an idempotency key already
+ * used, returns the existing task and sets *EXISTED.  DB_OK or a failure. */
+db_status_t oh_tasks_create(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
+                            bool *existed);
+
+/* Reads one task.  DB_NO_ROWS if none. */
+db_status_t oh_tasks_get(db_pool_t *pool, const char *id, oh_task_t *out);
+db_status_t oh_task_get_tx(db_conn_t *c, const char *id, oh_task_t *out);
+db_status_t oh_task_get_by_key_tx(db_conn_t *c, const char *key, oh_task_t *out);
+
+typedef struct {
+	unsigned states;  /* bit mask of 1 << oh_task_state_t; 0 = all */
+	const char *node; /* ServerNode filter or NULL */
+	const char *name; /* kind filter or NULL */
+	int64_t skip, take;
+} oh_task_filter_t;
+
+typedef struct {
+	oh_task_t *v;
+	size_t n;
+	int64_t total;
+} oh_task_list_t;
+
+db_status_t oh_tasks_list(db_pool_t *pool, const oh_task_filter_t *f, oh_task_list_t *out);
+void oh_task_list_free(oh_task_list_t *l);
+
+typedef enum {
+	OH_CANCEL_DONE = 0,
+	OH_CANCEL_REQUESTED,
+	OH_CANCEL_COMPLETED,
+	OH_CANCEL_NOT_FOUND
+} oh_cancel_outcome_t;
+
+/* Cancels: a queued task ends at once (Canceled); an executing one moves to
+ * Cancelling and its worker stops at its next check.  *OUT is the task after. */
+db_status_t oh_tasks_cancel(db_pool_t *pool, const char *id, oh_cancel_outcome_t *outcome,
+                            oh_task_t *out);
+
+/* Counts tasks Executing or Cancelling on NODE_ID, other than EXCEPT_ID. */
+db_status_t oh_tasks_count_running_tx(db_conn_t *c, const char *node_id, const char *except_id,
+                                      int64_t *count);
+
+/* ---- the worker side ---------------------------------------------------- */
+
+typedef struct {
+	char id[64];
+	char name[51];
+	char *arguments; /* malloc'd JSON text */
+	int attempt, max_attempts;
+	bool is_system;
+} oh_claimed_t;
+
+/* Claims up to LIMIT queued tasks for NODE_ID under lease OWNER for
+ * LEASE_MS.  SYSTEM_ONLY restricts to system tasks (a draining node).  Fills
+ * OUT (capacity LIMIT) and *N.  Each claim increments the task's attempt. */
+db_status_t oh_tasks_claim(db_pool_t *pool, const char *node_id, const char *owner,
+                           int64_t lease_ms, bool system_only, int limit, oh_claimed_t *out,
+                           int *n);
+void oh_claimed_clear(oh_claimed_t *c);
+
+typedef enum { OH_END_SUCCESS = 0, OH_END_FAILED, OH_END_CANCELED, OH_END_RETRY } oh_end_t;
+
+/* Ends an attempt, fenced by OWNER and ATTEMPT.  RETRY requeues with backoff
+ * while attempts remain (else Failed).  RESULT (JSON text) may be NULL.
+ * Returns DB_OK, or DB_NO_ROWS when the lease is no longer this owner's (the
+ * outcome was discarded), or a failure. */
+db_status_t oh_tasks_finish(db_pool_t *pool, const char *id, const char *owner, int attempt,
+                            oh_end_t end, const char *error, const char *result);
+
+/* Records progress, fenced as above. */
+db_status_t oh_tasks_progress(db_pool_t *pool, const char *id, const char *owner, int attempt,
+                              int percent, const char *message);
+
+typedef struct {
+	char id[64];
+	int attempt;
+	bool cancelling;
+} oh_held_t;
+
+/* Renews every lease OWNER holds to now+LEASE_MS and lists what it still
+ * holds (so a worker whose task was taken over, or asked to cancel, learns
+ * it).  OUT has capacity CAP; *N receives the count. */
+db_status_t oh_tasks_renew(db_pool_t *pool, const char *owner, int64_t lease_ms, oh_held_t *out,
+                           int cap, int *n);
+
+typedef struct {
+	int64_t requeued, failed, canceled;
+} oh_expiry_t;
+
+/* Cluster housekeeping: tasks whose lease expired (their node died) are
+ * requeued, or Failed when out of attempts; expired Cancelling tasks end
+ * Canceled.  Runs only when this call wins the period's slot, so once per
+ * PERIOD_MS however many nodes call it: *RAN says whether it did. */
+db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, bool *ran, oh_expiry_t *out);
+
+/* Requeues (CANCEL false) or cancels every non-system task executing on
+ * NODE_ID: the drain deadline's action.  *N receives the count. */
+db_status_t oh_tasks_evict_node(db_pool_t *pool, const char *node_id, bool cancel, int64_t *n);
+
+/* Running task counts per node for the summary.  Calls FN per node. */
+db_status_t oh_tasks_running_by_node(db_pool_t *pool, void (*fn)(void *, const char *, int64_t),
+                                     void *ctx);
+
+/* Requeues at once every task OWNER still executes: this node is stopping
+ * cleanly, so other nodes need not wait for the lease to expire. */
+db_status_t oh_tasks_release_owner(db_pool_t *pool, const char *owner, int64_t *n);
+
+/* The backoff before retry ATTEMPT+1: 1 s, 2 s, 4 s … capped at 60 s. */
+int64_t oh_task_backoff_ms(int attempt);
+
+#endif

@@ -1,0 +1,28 @@
+/* SetTaskCap: the cap changed when the request was accepted (the node
+ * applies it without a restart at its next read, well under a second); this
+ * task records the change. */
+#include <stdio.h>
+
+#include "../nodes.h"
+#include "../oh_json.h"
+#include "../task_run.h"
+
+static void run(oh_task_run_t *r, oh_task_outcome_t *out)
+{
+	const char *node_id = json_string_value(json_object_get(r->args, "NodeId"));
+	oh_node_t node;
+	db_status_t s =
+	    node_id ? oh_nodes_get(r->pool, node_id, r->offline_timeout_ms, &node) : DB_NO_ROWS;
+	if (s != DB_OK) {
+		out->end = s == DB_NO_ROWS ? OH_END_FAILED : OH_END_RETRY;
+		snprintf(out->error, sizeof out->error, "Cannot read the node.");
+		return;
+	}
+	oh_task_log(r, "The task cap of %s is %d", node.name, node.max_tasks);
+	out->end = OH_END_SUCCESS;
+	out->result = oh_json_check(json_object());
+	oh_json_set_new(out->result, "NodeId", json_string(node_id));
+	oh_json_set_new(out->result, "MaxConcurrentTasks", json_integer(node.max_tasks));
+}
+
+const oh_task_kind_t oh_task_kind_set_task_cap = {"SetTaskCap", true, run};

@@ -1,0 +1,318 @@
+#include "workers.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/oh_json.h"
+#include "../lib/oh_log.h"
+#include "../lib/task_run.h"
+#include "../lib/tasks.h"
+
+#define MAX_SLOTS 1000
+
+typedef struct slot {
+	struct slot *next;
+	oh_claimed_t task;
+	atomic_bool cancel, lost, done;
+	pthread_t thread;
+	svc_workers_t *w;
+} slot_t;
+
+struct svc_workers {
+	svc_workers_cfg_t cfg;
+	pthread_t dispatcher;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop; /* no more claims */
+	bool woken;
+	atomic_bool shutdown; /* running tasks must stop */
+	slot_t *running;      /* guarded by mu */
+	int n_running;        /* guarded by mu */
+};
+
+static void timespec_after(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *run_task(void *arg)
+{
+	slot_t *s = arg;
+	svc_workers_t *w = s->w;
+	int fd = oh_task_log_open(w->cfg.task_logs_dir, s->task.id);
+	char line[700];
+	snprintf(line, sizeof line, "Attempt %d of %d on node %s", s->task.attempt,
+	         s->task.max_attempts, w->cfg.node_id);
+	oh_task_log_fd(fd, "INFO", line);
+	json_error_t je;
+	json_t *args = json_loads(s->task.arguments ? s->task.arguments : "{}", 0, &je);
+	oh_task_outcome_t out = {.end = OH_END_FAILED};
+	const oh_task_kind_t *kind = oh_task_kind_find(s->task.name);
+	if (!kind) {
+		snprintf(out.error, sizeof out.error, "Unknown task kind '%s'.", s->task.name);
+	} else if (!json_is_object(args)) {
+		snprintf(out.error, sizeof out.error,
+		         "The task's arguments are not a JSON object.");
+	} else {
+		oh_task_run_t run = {.pool = w->cfg.pool,
+		                     .node_id = w->cfg.node_id,
+		                     .owner = w->cfg.owner,
+		                     .task = &s->task,
+		                     .args = args,
+		                     .log_fd = fd,
+		                     .cancel = &s->cancel,
+		                     .lost = &s->lost,
+		                     .shutdown = &w->shutdown,
+		                     .offline_timeout_ms = w->cfg.offline_timeout_ms,
+		                     .lease_ms = w->cfg.lease_ms};
+		kind->run(&run, &out);
+	}
+	json_decref(args);
+	if (atomic_load(&s->cancel) && out.end != OH_END_SUCCESS && out.end != OH_END_FAILED)
+		out.end = OH_END_CANCELED;
+	if (atomic_load(&w->shutdown) && !atomic_load(&s->cancel) && out.end != OH_END_SUCCESS &&
+	    out.end != OH_END_FAILED) {
+		/* Stopped by this node's shutdown: leave it to be requeued. */
+		oh_task_log_fd(fd, "WARN",
+		               "This node is stopping; the task goes back to the queue");
+		atomic_store(&s->lost, true);
+	}
+	char *result = out.result ? oh_json_dump(out.result) : NULL;
+	json_decref(out.result);
+	if (atomic_load(&s->lost)) {
+		oh_task_log_fd(fd, "WARN",
+		               "The lease on this task was lost; this attempt's outcome is "
+		               "discarded");
+	} else {
+		db_status_t st =
+		    oh_tasks_finish(w->cfg.pool, s->task.id, w->cfg.owner, s->task.attempt, out.end,
+		                    out.error[0] ? out.error : NULL, result);
+		if (st == DB_NO_ROWS)
+			oh_task_log_fd(fd, "WARN",
+			               "The lease was lost before the end; outcome discarded");
+		else if (st != DB_OK)
+			oh_log(OH_LOG_WARN, "could not record a task's end; its lease will expire",
+			       "task=%s status=%s", s->task.id, db_status_name(st));
+		else {
+			const char *names[] = {"Success", "Failed", "Canceled", "Retry"};
+			snprintf(line, sizeof line, "Attempt %d ended: %s%s%s", s->task.attempt,
+			         names[out.end], out.error[0] ? " - " : "", out.error);
+			oh_task_log_fd(fd, out.end == OH_END_SUCCESS ? "INFO" : "WARN", line);
+		}
+	}
+	free(result);
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&s->done, true);
+	svc_workers_wake(w);
+	return NULL;
+}
+
+/* Joins finished task threads.  Called with mu held. */
+static void reap(svc_workers_t *w)
+{
+	slot_t **pp = &w->running;
+	while (*pp) {
+		slot_t *s = *pp;
+		if (atomic_load(&s->done)) {
+			*pp = s->next;
+			w->n_running--;
+			pthread_mutex_unlock(&w->mu);
+			pthread_join(s->thread, NULL);
+			oh_claimed_clear(&s->task);
+			free(s);
+			pthread_mutex_lock(&w->mu);
+			pp = &w->running; /* the list may have changed meanwhile */
+		} else {
+			pp = &s->next;
+		}
+	}
+}
+
+static void claim(svc_workers_t *w, int free_slots, bool system_only)
+{
+	if (free_slots <= 0)
+		return;
+	if (free_slots > 64)
+		free_slots = 64;
+	oh_claimed_t got[64];
+	int n = 0;
+	db_status_t st = oh_tasks_claim(w->cfg.pool, w->cfg.node_id, w->cfg.owner, w->cfg.lease_ms,
+	                                system_only, free_slots, got, &n);
+	if (st != DB_OK)
+		return;
+	for (int i = 0; i < n; i++) {
+		slot_t *s = calloc(1, sizeof *s);
+		if (!s) {
+			oh_claimed_clear(&got[i]);
+			continue; /* its lease expires and another node takes it */
+		}
+		s->task = got[i];
+		s->w = w;
+		pthread_mutex_lock(&w->mu);
+		s->next = w->running;
+		w->running = s;
+		w->n_running++;
+		pthread_mutex_unlock(&w->mu);
+		if (pthread_create(&s->thread, NULL, run_task, s) != 0) {
+			atomic_store(&s->lost, true);
+			atomic_store(&s->done, true);
+			oh_log(OH_LOG_ERROR, "cannot start a task thread", "task=%s", s->task.id);
+		}
+	}
+}
+
+/* Renews leases and tells running tasks what the database says about them. */
+static void renew(svc_workers_t *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int n_running = w->n_running;
+	pthread_mutex_unlock(&w->mu);
+	if (n_running == 0)
+		return;
+	static _Thread_local oh_held_t held[MAX_SLOTS];
+	int n = 0;
+	if (oh_tasks_renew(w->cfg.pool, w->cfg.owner, w->cfg.lease_ms, held, MAX_SLOTS, &n) !=
+	    DB_OK)
+		return; /* keep running; the lease has slack for a missed renewal */
+	pthread_mutex_lock(&w->mu);
+	for (slot_t *s = w->running; s; s = s->next) {
+		bool found = false;
+		for (int i = 0; i < n && !found; i++) {
+			if (strcmp(held[i].id, s->task.id) == 0 &&
+			    held[i].attempt == s->task.attempt) {
+				found = true;
+				if (held[i].cancelling)
+					atomic_store(&s->cancel, true);
+			}
+		}
+		if (!found && !atomic_load(&s->done))
+			atomic_store(&s->lost, true);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void *dispatcher_main(void *arg)
+{
+	svc_workers_t *w = arg;
+	int64_t last_renew = 0, last_hk = 0;
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		reap(w);
+		int running = w->n_running;
+		pthread_mutex_unlock(&w->mu);
+
+		oh_node_snapshot_t snap;
+		oh_node_state_read(w->cfg.state, &snap);
+		int64_t now = oh_mono_ms();
+		bool healthy = snap.registered && snap.db_ok && !snap.shutting_down;
+		if (healthy)
+			claim(w, snap.max_tasks - running, snap.maintenance);
+		if (now - last_renew >= w->cfg.lease_ms / 4) {
+			renew(w);
+			last_renew = now;
+		}
+		if (healthy && now - last_hk >= w->cfg.housekeeping_ms) {
+			bool ran = false;
+			oh_expiry_t ex;
+			if (oh_tasks_housekeeping(w->cfg.pool, w->cfg.housekeeping_ms, &ran, &ex) ==
+			        DB_OK &&
+			    ran && (ex.requeued || ex.failed || ex.canceled))
+				oh_log(OH_LOG_INFO,
+				       "took over the tasks of nodes that stopped answering",
+				       "requeued=%lld failed=%lld canceled=%lld",
+				       (long long)ex.requeued, (long long)ex.failed,
+				       (long long)ex.canceled);
+			last_hk = now;
+		}
+
+		pthread_mutex_lock(&w->mu);
+		if (!w->woken && !w->stop) {
+			struct timespec until;
+			timespec_after(&until, w->cfg.poll_ms);
+			while (!w->woken && !w->stop &&
+			       pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
+				;
+		}
+		w->woken = false;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+svc_workers_t *svc_workers_start(const svc_workers_cfg_t *cfg)
+{
+	svc_workers_t *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->cfg = *cfg;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&w->dispatcher, NULL, dispatcher_main, w) != 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void svc_workers_wake(void *vw)
+{
+	svc_workers_t *w = vw;
+	pthread_mutex_lock(&w->mu);
+	w->woken = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void svc_workers_stop(svc_workers_t *w, int64_t grace_ms)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->dispatcher, NULL);
+
+	int64_t deadline = oh_mono_ms() + grace_ms;
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		reap(w);
+		int left = w->n_running;
+		pthread_mutex_unlock(&w->mu);
+		if (left == 0)
+			break;
+		if (oh_mono_ms() >= deadline && !atomic_load(&w->shutdown)) {
+			oh_log(OH_LOG_INFO,
+			       "stopping the tasks still running; they go back to the queue",
+			       "tasks=%d", left);
+			atomic_store(&w->shutdown, true);
+		}
+		/* Keep their leases alive while they wind down. */
+		renew(w);
+		usleep(50 * 1000);
+	}
+	int64_t released = 0;
+	if (oh_tasks_release_owner(w->cfg.pool, w->cfg.owner, &released) == DB_OK && released > 0)
+		oh_log(OH_LOG_INFO, "requeued the tasks this node was running", "tasks=%lld",
+		       (long long)released);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}

@@ -1,0 +1,37 @@
+/* The task workers of this node: one dispatcher thread claims queued tasks
+ * while the node has free slots under its MaxConcurrentTasks (system tasks
+ * only while draining), renews the leases of what it runs, takes its turn at
+ * cluster housekeeping, and runs each claimed task on a thread of its own. */
+#ifndef SVC_WORKERS_H
+#define SVC_WORKERS_H
+
+#include <stdint.h>
+
+#include "../lib/db/db.h"
+#include "../lib/node_state.h"
+
+typedef struct {
+	db_pool_t *pool;
+	oh_node_state_t *state; /* cap, drain mode and health of this node */
+	const char *node_id;
+	const char *owner; /* lease owner token: this process */
+	const char *task_logs_dir;
+	int64_t lease_ms;        /* a dead node's tasks are taken over after this */
+	int64_t poll_ms;         /* claim poll when idle */
+	int64_t housekeeping_ms; /* cluster housekeeping period */
+	int64_t offline_timeout_ms;
+} svc_workers_cfg_t;
+
+typedef struct svc_workers svc_workers_t;
+
+/* Starts the dispatcher.  Returns NULL on failure. */
+svc_workers_t *svc_workers_start(const svc_workers_cfg_t *cfg);
+
+/* Wakes the dispatcher: a task was just queued through this node. */
+void svc_workers_wake(void *workers);
+
+/* Stops claiming, gives running tasks GRACE_MS to finish, then asks the rest
+ * to stop and requeues them for other nodes; frees W. */
+void svc_workers_stop(svc_workers_t *w, int64_t grace_ms);
+
+#endif
