@@ -1,7 +1,8 @@
 /* Diagnostic: a task that waits and writes log lines, for operators to
  * check the queue end to end and for tests and benchmarks.  Arguments:
  * WaitMs (0-3600000), LogLines (0-1000), FailAttempts (the first N attempts
- * fail with a retryable error), Fail (fail for good). */
+ * fail with a retryable error), Fail (fail for good), Quiet (write no log
+ * at all: a true no-op, for throughput benchmarks). */
 #include <stdio.h>
 
 #include "../oh_json.h"

@@ -34,11 +34,9 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	}
 	oh_task_log(r, "Draining %s: it takes no new work; waiting for its tasks to finish%s",
 	            node_id, deadline_s > 0 ? "" : " (no deadline)");
-	int64_t started = 0, last_reported = -1;
+	int64_t last_reported = -1;
 	bool deadline_handled = false;
 	for (int64_t waited = 0;; waited += 250) {
-		if (started == 0)
-			started = 1;
 		oh_node_t node;
 		db_status_t s = oh_nodes_get(r->pool, node_id, r->offline_timeout_ms, &node);
 		if (s == DB_NO_ROWS) {
