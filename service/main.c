@@ -1,6 +1,7 @@
 /* octoha-server: the composition root.  Parses the subcommand and its
  * options, then hands over to the node lifecycle (node.c). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../lib/oh_log.h"
@@ -15,6 +16,9 @@ static void usage(FILE *out)
 	      "  octoha-server run [options]                 serve: register, heartbeat, HTTP API\n"
 	      "  octoha-server database --upgrade [options]  apply pending schema migrations\n"
 	      "  octoha-server database --status [options]   print the schema version\n"
+	      "  octoha-server node --drain=true|false --taskCap=N [--wait=SECONDS]\n"
+	      "                     [--cancel-tasks] [options]\n"
+	      "                                              drain, undrain or cap this node\n"
 	      "  octoha-server version                       print the version\n"
 	      "  octoha-server COMMAND --help                options of a command\n"
 	      "\n"
@@ -45,7 +49,8 @@ int main(int argc, char **argv)
 		return SVC_EXIT_OK;
 	}
 	bool is_run = strcmp(cmd, "run") == 0, is_db = strcmp(cmd, "database") == 0;
-	if (!is_run && !is_db) {
+	bool is_node = strcmp(cmd, "node") == 0;
+	if (!is_run && !is_db && !is_node) {
 		fprintf(stderr, "octoha-server: unknown command '%s'\n\n", cmd);
 		usage(stderr);
 		return SVC_EXIT_USAGE;
@@ -69,15 +74,54 @@ int main(int argc, char **argv)
 		return SVC_EXIT_OK;
 	}
 	bool upgrade = false, status = false;
+	svc_node_args_t na = {.drain = -1, .task_cap = -1};
+	bool wait_given = false;
 	char *rest[64];
 	int nrest = 0;
 	for (int i = 0; i < sub_argc && nrest < 64; i++) {
-		if (is_db && strcmp(sub_argv[i], "--upgrade") == 0)
+		const char *a = sub_argv[i];
+		if (is_db && strcmp(a, "--upgrade") == 0) {
 			upgrade = true;
-		else if (is_db && strcmp(sub_argv[i], "--status") == 0)
+		} else if (is_db && strcmp(a, "--status") == 0) {
 			status = true;
-		else
+		} else if (is_node && strncmp(a, "--drain=", 8) == 0) {
+			if (strcmp(a + 8, "true") != 0 && strcmp(a + 8, "false") != 0) {
+				fputs("octoha-server node: --drain takes true or false\n", stderr);
+				return SVC_EXIT_USAGE;
+			}
+			na.drain = strcmp(a + 8, "true") == 0;
+		} else if (is_node &&
+		           (strncmp(a, "--taskCap=", 10) == 0 || strncmp(a, "--wait=", 7) == 0)) {
+			bool cap = a[2] == 't';
+			const char *v = strchr(a, '=') + 1;
+			char *end;
+			long n = strtol(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || n < 0 || n > (cap ? 1000 : 86400)) {
+				fprintf(
+				    stderr,
+				    "octoha-server node: %.*s takes a whole number from 0 to %d\n",
+				    (int)(strchr(a, '=') - a), a, cap ? 1000 : 86400);
+				return SVC_EXIT_USAGE;
+			}
+			if (cap)
+				na.task_cap = n;
+			else {
+				na.wait_seconds = n;
+				wait_given = true;
+			}
+		} else if (is_node && strcmp(a, "--cancel-tasks") == 0) {
+			na.cancel_tasks = true;
+		} else {
 			rest[nrest++] = sub_argv[i];
+		}
+	}
+	if (is_node && na.drain != 1 && (wait_given || na.cancel_tasks)) {
+		fputs("octoha-server node: --wait and --cancel-tasks need --drain=true\n", stderr);
+		return SVC_EXIT_USAGE;
+	}
+	if (is_node && na.drain < 0 && na.task_cap < 0) {
+		fputs("octoha-server node: give --drain=true|false and/or --taskCap=N\n", stderr);
+		return SVC_EXIT_USAGE;
 	}
 	if (is_db && upgrade == status) {
 		fputs("octoha-server database: give exactly one of --upgrade or --status\n",
@@ -95,7 +139,9 @@ int main(int argc, char **argv)
 	oh_log_level_t level = OH_LOG_INFO;
 	oh_log_parse_level(cfg.log_level, &level);
 	oh_log_set_level(level);
-	int rc = is_run ? svc_run(&cfg) : svc_database(&cfg, upgrade);
+	int rc = is_run    ? svc_run(&cfg)
+	         : is_node ? svc_node_command(&cfg, &na)
+	                   : svc_database(&cfg, upgrade);
 	svc_config_free(&cfg);
 	return rc;
 }

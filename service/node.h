@@ -15,4 +15,15 @@ int svc_run(const svc_config_t *cfg);
 /* `database --upgrade` / `--status`.  Returns the process exit code. */
 int svc_database(const svc_config_t *cfg, bool upgrade);
 
+typedef struct {
+	int drain;         /* 1, 0, or -1 when not given */
+	long task_cap;     /* -1 when not given */
+	long wait_seconds; /* with drain: how long to wait for it */
+	bool cancel_tasks; /* with drain: cancel what still runs after the wait */
+} svc_node_args_t;
+
+/* `node --drain … --taskCap … --wait … --cancel-tasks` for the node named by
+ * the configuration.  Returns the process exit code. */
+int svc_node_command(const svc_config_t *cfg, const svc_node_args_t *a);
+
 #endif

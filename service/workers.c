@@ -54,8 +54,8 @@ static void *run_task(void *arg)
 	json_error_t je;
 	json_t *args = json_loads(s->task.arguments ? s->task.arguments : "{}", 0, &je);
 	/* A quiet diagnostic task is a pure no-op: no log file at all. */
-	bool quiet = strcmp(s->task.name, "Diagnostic") == 0 &&
-	             json_is_true(json_object_get(args, "Quiet"));
+	bool quiet =
+	    strcmp(s->task.name, "Diagnostic") == 0 && json_is_true(json_object_get(args, "Quiet"));
 	int fd = quiet ? -1 : oh_task_log_open(w->cfg.task_logs_dir, s->task.id);
 	char line[700];
 	snprintf(line, sizeof line, "Attempt %d of %d on node %s", s->task.attempt,
