@@ -210,6 +210,48 @@ static void embedded_migrations_are_the_files(void **state)
 	}
 }
 
+/* Counts parameter markers outside string literals. */
+static int markers(const char *sql)
+{
+	int n = 0;
+	bool quoted = false;
+	for (const char *p = sql; *p; p++) {
+		if (*p == '\'')
+			quoted = !quoted;
+		else if (*p == '?' && !quoted)
+			n++;
+	}
+	return n;
+}
+
+/* Statements whose markers take reordered parameters must have a map entry
+ * for each marker (the T-SQL ones cannot be run here, so this is where a
+ * miscounted map is caught). */
+static void parameter_maps_fit_their_statements(void **state)
+{
+	(void)state;
+	for (int s = 0; s < DB_STMT__COUNT; s++) {
+		for (int d = 0; d < DB_DIALECT__COUNT; d++) {
+			const db_dialect_t *dl = db_dialect((db_dialect_id_t)d);
+			int n = markers(dl->stmts[s]);
+			const char *map = dl->maps[s];
+			int entries = 0;
+			if (map) {
+				for (const char *m = map; *m;) {
+					char *end;
+					long v = strtol(m, &end, 10);
+					assert_true(end != m && v >= 0);
+					entries++;
+					m = *end == ',' ? end + 1 : end;
+				}
+				if (entries != n)
+					fail_msg("%s/%s: %d markers but a map of %d", dl->name,
+					         db_stmt_name((db_stmt_id_t)s), n, entries);
+			}
+		}
+	}
+}
+
 /* The checker itself must catch what it claims to. */
 static void checker_catches_foreign_constructs(void **state)
 {
@@ -238,6 +280,7 @@ int main(void)
 	    cmocka_unit_test(migrations_keep_to_their_dialect),
 	    cmocka_unit_test(embedded_migrations_are_the_files),
 	    cmocka_unit_test(checker_catches_foreign_constructs),
+	    cmocka_unit_test(parameter_maps_fit_their_statements),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
