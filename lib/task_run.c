@@ -142,3 +142,12 @@ char *oh_task_log_read(const char *dir, const char *id, size_t *len)
 	close(fd);
 	return buf;
 }
+
+void oh_task_log_remove(const char *dir, const char *id)
+{
+	if (!safe_id(id))
+		return;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%s.log", dir, id);
+	unlink(path);
+}

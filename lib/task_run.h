@@ -62,6 +62,9 @@ int oh_task_log_open(const char *dir, const char *id);
  * and its length, "" when there is no log yet, or NULL on a read error. */
 char *oh_task_log_read(const char *dir, const char *id, size_t *len);
 
+/* Deletes the log of task ID in DIR, if any. */
+void oh_task_log_remove(const char *dir, const char *id);
+
 /* Writes one timestamped line to FD and fdatasyncs it. */
 void oh_task_log_fd(int fd, const char *level, const char *text);
 

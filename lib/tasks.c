@@ -7,6 +7,7 @@
 #include "db/tasks_store.h"
 #include "oh_crypto.h"
 #include "oh_json.h"
+#include "task_run.h"
 
 #define DEFAULT_MAX_ATTEMPTS 3
 
@@ -379,10 +380,14 @@ db_status_t oh_tasks_renew(db_pool_t *pool, const char *owner, int64_t lease_ms,
 	return db_txn(pool, DB_TXN_WRITE, renew_txn, &x);
 }
 
+#define PURGE_BATCH 200
+
 typedef struct {
-	int64_t period_ms;
+	int64_t period_ms, retention_ms;
 	bool *ran;
 	oh_expiry_t *out;
+	char (*purge)[64];
+	int n_purge;
 } hk_ctx_t;
 
 static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
@@ -396,13 +401,35 @@ static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
 		s = tasks_store_take_slot(c, "housekeeping", now / x->period_ms, x->ran);
 	if (s != DB_OK || !*x->ran)
 		return s;
-	return tasks_store_expire(c, now, x->out);
+	s = tasks_store_expire(c, now, x->out);
+	x->n_purge = 0;
+	int64_t periods_per_minute = 60000 / x->period_ms;
+	if (s != DB_OK || x->retention_ms <= 0 ||
+	    (periods_per_minute > 1 && (now / x->period_ms) % periods_per_minute != 0))
+		return s;
+	s = tasks_store_completed_before(c, now - x->retention_ms, x->purge, PURGE_BATCH,
+	                                 &x->n_purge);
+	for (int i = 0; i < x->n_purge && s == DB_OK; i++)
+		s = tasks_store_delete(c, x->purge[i]);
+	x->out->purged = x->n_purge;
+	return s;
 }
 
-db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, bool *ran, oh_expiry_t *out)
+db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, int64_t retention_ms,
+                                  const char *logs_dir, bool *ran, oh_expiry_t *out)
 {
-	hk_ctx_t x = {period_ms > 0 ? period_ms : 1000, ran, out};
-	return db_txn(pool, DB_TXN_WRITE, housekeeping_txn, &x);
+	char(*purge)[64] = calloc(PURGE_BATCH, 64);
+	if (!purge)
+		return DB_ERROR;
+	hk_ctx_t x = {period_ms > 0 ? period_ms : 1000, retention_ms, ran, out, purge, 0};
+	db_status_t s = db_txn(pool, DB_TXN_WRITE, housekeeping_txn, &x);
+	/* Logs go after their rows are gone; a crash in between leaves only
+	 * an orphaned log file, never a task without its log. */
+	if (s == DB_OK && logs_dir)
+		for (int i = 0; i < x.n_purge; i++)
+			oh_task_log_remove(logs_dir, purge[i]);
+	free(purge);
+	return s;
 }
 
 typedef struct {

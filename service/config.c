@@ -58,6 +58,8 @@ static const opt_t opts[] = {
     {"poll-ms", L(poll_ms), "50", 5, 60000, "queue poll interval of an idle node"},
     {"housekeeping-ms", L(housekeeping_ms), "1000", 100, 3600000,
      "period of cluster housekeeping (lease expiry), run by one node per period"},
+    {"task-retention-hours", L(task_retention_hours), "720", 0, 876000,
+     "ended tasks and their logs are deleted after this (0 = keep)"},
     {"shutdown-grace-ms", L(shutdown_grace_ms), "5000", 0, 3600000,
      "on SIGTERM, how long running tasks may finish before they are requeued"},
 };

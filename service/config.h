@@ -35,6 +35,7 @@ typedef struct {
 	long poll_ms;
 	long housekeeping_ms;
 	long shutdown_grace_ms;
+	long task_retention_hours;
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

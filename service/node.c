@@ -345,7 +345,8 @@ int svc_run(const svc_config_t *cfg)
 	                          .lease_ms = cfg->lease_ms,
 	                          .poll_ms = cfg->poll_ms,
 	                          .housekeeping_ms = cfg->housekeeping_ms,
-	                          .offline_timeout_ms = cfg->offline_timeout_ms};
+	                          .offline_timeout_ms = cfg->offline_timeout_ms,
+	                          .retention_ms = cfg->task_retention_hours * 3600 * 1000};
 	workers = svc_workers_start(&wcfg);
 	if (!workers)
 		goto out;

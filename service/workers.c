@@ -230,14 +230,21 @@ static void *dispatcher_main(void *arg)
 		if (healthy && now - last_hk >= w->cfg.housekeeping_ms) {
 			bool ran = false;
 			oh_expiry_t ex;
-			if (oh_tasks_housekeeping(w->cfg.pool, w->cfg.housekeeping_ms, &ran, &ex) ==
-			        DB_OK &&
-			    ran && (ex.requeued || ex.failed || ex.canceled))
-				oh_log(OH_LOG_INFO,
-				       "took over the tasks of nodes that stopped answering",
-				       "requeued=%lld failed=%lld canceled=%lld",
-				       (long long)ex.requeued, (long long)ex.failed,
-				       (long long)ex.canceled);
+			if (oh_tasks_housekeeping(w->cfg.pool, w->cfg.housekeeping_ms,
+			                          w->cfg.retention_ms, w->cfg.task_logs_dir, &ran,
+			                          &ex) == DB_OK &&
+			    ran) {
+				if (ex.requeued || ex.failed || ex.canceled)
+					oh_log(
+					    OH_LOG_INFO,
+					    "took over the tasks of nodes that stopped answering",
+					    "requeued=%lld failed=%lld canceled=%lld",
+					    (long long)ex.requeued, (long long)ex.failed,
+					    (long long)ex.canceled);
+				if (ex.purged)
+					oh_log(OH_LOG_INFO, "deleted tasks past their retention",
+					       "tasks=%lld", (long long)ex.purged);
+			}
 			last_hk = now;
 		}
 

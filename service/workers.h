@@ -20,6 +20,7 @@ typedef struct {
 	int64_t poll_ms;         /* claim poll when idle */
 	int64_t housekeeping_ms; /* cluster housekeeping period */
 	int64_t offline_timeout_ms;
+	int64_t retention_ms; /* ended tasks are deleted after this */
 } svc_workers_cfg_t;
 
 typedef struct svc_workers svc_workers_t;

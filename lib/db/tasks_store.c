@@ -478,3 +478,35 @@ db_status_t tasks_store_release_owner(db_conn_t *c, const char *owner, int64_t n
 	    "WHERE LeaseOwner = ? AND State = 'Executing'",
 	    p, 3, rows);
 }
+
+typedef struct {
+	char (*ids)[64];
+	int cap, n;
+} ids_ctx_t;
+
+static db_status_t id_row(void *vctx, db_row_t *r)
+{
+	ids_ctx_t *x = vctx;
+	if (x->n < x->cap)
+		db_row_copy(r, 0, x->ids[x->n++], 64);
+	return DB_OK;
+}
+
+db_status_t tasks_store_completed_before(db_conn_t *c, int64_t before, char (*ids)[64], int cap,
+                                         int *n)
+{
+	ids_ctx_t x = {ids, cap, 0};
+	db_param_t p[] = {DBP_INT(before)};
+	db_status_t s = db_query_page(c,
+	                              "SELECT Id FROM ServerTasks WHERE CompletedTime IS NOT NULL "
+	                              "AND CompletedTime < ? ORDER BY CompletedTime, Id",
+	                              p, 1, cap, 0, id_row, &x);
+	*n = x.n;
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t tasks_store_delete(db_conn_t *c, const char *id)
+{
+	db_param_t p[] = {DBP_TEXT(id)};
+	return db_exec(c, "DELETE FROM ServerTasks WHERE Id = ?", p, 1, NULL);
+}

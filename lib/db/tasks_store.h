@@ -52,4 +52,9 @@ db_status_t tasks_store_running_by_node(db_conn_t *c, void (*fn)(void *, const c
 /* Requeues every task OWNER still executes (a clean stop). */
 db_status_t tasks_store_release_owner(db_conn_t *c, const char *owner, int64_t now, int64_t *rows);
 
+/* Up to CAP ids of tasks that ended before BEFORE, oldest first. */
+db_status_t tasks_store_completed_before(db_conn_t *c, int64_t before, char (*ids)[64], int cap,
+                                         int *n);
+db_status_t tasks_store_delete(db_conn_t *c, const char *id);
+
 #endif
