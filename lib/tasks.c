@@ -246,8 +246,7 @@ db_status_t oh_tasks_count_running_tx(db_conn_t *c, const char *node_id, const c
 typedef struct {
 	const char *node, *owner;
 	int64_t lease_ms;
-	bool system_only;
-	int limit;
+	int running, limit;
 	oh_claimed_t *out;
 	int *n;
 } claim_ctx_t;
@@ -258,21 +257,31 @@ static db_status_t claim_txn(db_conn_t *c, void *vctx)
 	for (int i = 0; i < *x->n; i++)
 		oh_claimed_clear(&x->out[i]);
 	*x->n = 0;
-	int64_t now;
-	db_status_t s = db_now_ms(c, &now);
+	bool draining = false;
+	int cap = 0;
+	db_status_t s = tasks_store_node_flags(c, x->node, &draining, &cap);
+	if (s == DB_NO_ROWS)
+		return DB_OK; /* not registered (any more): claim nothing */
 	if (s != DB_OK)
 		return s;
-	return tasks_store_claim(c, x->node, x->owner, now + x->lease_ms, now, x->system_only,
-	                         x->limit, x->out, x->n);
+	int limit = cap - x->running < x->limit ? cap - x->running : x->limit;
+	if (limit <= 0)
+		return DB_OK;
+	int64_t now;
+	s = db_now_ms(c, &now);
+	if (s != DB_OK)
+		return s;
+	return tasks_store_claim(c, x->node, x->owner, now + x->lease_ms, now, draining, limit,
+	                         x->out, x->n);
 }
 
 db_status_t oh_tasks_claim(db_pool_t *pool, const char *node_id, const char *owner,
-                           int64_t lease_ms, bool system_only, int limit, oh_claimed_t *out, int *n)
+                           int64_t lease_ms, int running, int limit, oh_claimed_t *out, int *n)
 {
 	*n = 0;
 	if (limit <= 0)
 		return DB_OK;
-	claim_ctx_t x = {node_id, owner, lease_ms, system_only, limit, out, n};
+	claim_ctx_t x = {node_id, owner, lease_ms, running, limit, out, n};
 	db_status_t s = db_txn(pool, DB_TXN_WRITE, claim_txn, &x);
 	if (s != DB_OK) {
 		for (int i = 0; i < *n; i++)

@@ -123,11 +123,13 @@ typedef struct {
 } oh_claimed_t;
 
 /* Claims up to LIMIT queued tasks for NODE_ID under lease OWNER for
- * LEASE_MS.  SYSTEM_ONLY restricts to system tasks (a draining node).  Fills
- * OUT (capacity LIMIT) and *N.  Each claim increments the task's attempt. */
+ * LEASE_MS.  In the same transaction it reads the node's drain flag and task
+ * cap from the database, under a lock that a concurrent drain waits for:
+ * a draining node claims system tasks only, and never more than its cap
+ * minus RUNNING (what it runs now).  Fills OUT (capacity LIMIT) and *N.
+ * Each claim increments the task's attempt. */
 db_status_t oh_tasks_claim(db_pool_t *pool, const char *node_id, const char *owner,
-                           int64_t lease_ms, bool system_only, int limit, oh_claimed_t *out,
-                           int *n);
+                           int64_t lease_ms, int running, int limit, oh_claimed_t *out, int *n);
 void oh_claimed_clear(oh_claimed_t *c);
 
 typedef enum { OH_END_SUCCESS = 0, OH_END_FAILED, OH_END_CANCELED, OH_END_RETRY } oh_end_t;

@@ -144,16 +144,13 @@ static void reap(svc_workers_t *w)
 	}
 }
 
-static void claim(svc_workers_t *w, int free_slots, bool system_only)
+static void claim(svc_workers_t *w, int running)
 {
-	if (free_slots <= 0)
-		return;
-	if (free_slots > 64)
-		free_slots = 64;
 	oh_claimed_t got[64];
 	int n = 0;
+	/* The database has the last word on the cap and the drain flag. */
 	db_status_t st = oh_tasks_claim(w->cfg.pool, w->cfg.node_id, w->cfg.owner, w->cfg.lease_ms,
-	                                system_only, free_slots, got, &n);
+	                                running, 64, got, &n);
 	if (st != DB_OK)
 		return;
 	for (int i = 0; i < n; i++) {
@@ -221,8 +218,10 @@ static void *dispatcher_main(void *arg)
 		oh_node_state_read(w->cfg.state, &snap);
 		int64_t now = oh_mono_ms();
 		bool healthy = snap.registered && snap.db_ok && !snap.shutting_down;
-		if (healthy)
-			claim(w, snap.max_tasks - running, snap.maintenance);
+		/* The snapshot's cap is only a hint that saves a query when full;
+		 * the claim re-reads cap and drain flag in its transaction. */
+		if (healthy && running < snap.max_tasks)
+			claim(w, running);
 		if (now - last_renew >= w->cfg.lease_ms / 4) {
 			renew(w);
 			last_renew = now;
@@ -234,6 +233,11 @@ static void *dispatcher_main(void *arg)
 			                          w->cfg.retention_ms, w->cfg.task_logs_dir, &ran,
 			                          &ex) == DB_OK &&
 			    ran) {
+				if (ex.requeued) {
+					pthread_mutex_lock(&w->mu);
+					w->woken = true; /* claim what came back at once */
+					pthread_mutex_unlock(&w->mu);
+				}
 				if (ex.requeued || ex.failed || ex.canceled)
 					oh_log(
 					    OH_LOG_INFO,

@@ -12,6 +12,7 @@ static const char *const stmt_names[DB_STMT__COUNT] = {
     [DB_STMT_SCHEMA_TABLE] = "schema_table",
     [DB_STMT_CLAIM_TASKS] = "claim_tasks",
     [DB_STMT_PAGE] = "page",
+    [DB_STMT_NODE_FLAGS_LOCKED] = "node_flags_locked",
 };
 
 /* The candidates of a claim, for PostgreSQL and SQLite. */
@@ -44,6 +45,9 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                                              "AppliedAt TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
                     [DB_STMT_CLAIM_TASKS] = CLAIM_CANDIDATES,
                     [DB_STMT_PAGE] = " LIMIT ? OFFSET ?",
+                    /* The immediate transaction already excludes a drain. */
+                    [DB_STMT_NODE_FLAGS_LOCKED] = "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
+                                                  "FROM OctopusServerNodes WHERE Id = ?",
                 },
             .maps = {[DB_STMT_CLAIM_TASKS] = "3,0,4,5"},
         },
@@ -73,6 +77,8 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                         "WHERE Id IN (" CLAIM_CANDIDATES " FOR UPDATE SKIP LOCKED) "
                         "RETURNING Id, Name, Arguments, Attempt, MaxAttempts, IsSystem",
                     [DB_STMT_PAGE] = " LIMIT ? OFFSET ?",
+                    [DB_STMT_NODE_FLAGS_LOCKED] = "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
+                                                  "FROM OctopusServerNodes WHERE Id = ? FOR SHARE",
                 },
             .maps = {[DB_STMT_CLAIM_TASKS] = "0,1,2,3,3,3,0,4,5"},
         },
@@ -114,6 +120,11 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                         "OUTPUT INSERTED.Id, INSERTED.Name, INSERTED.Arguments, "
                         "INSERTED.Attempt, INSERTED.MaxAttempts, INSERTED.IsSystem;",
                     [DB_STMT_PAGE] = " OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
+                    /* HOLDLOCK keeps the shared lock to the end of the
+                     * transaction (serializable for this row). */
+                    [DB_STMT_NODE_FLAGS_LOCKED] =
+                        "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
+                        "FROM dbo.OctopusServerNodes WITH (HOLDLOCK, ROWLOCK) WHERE Id = ?;",
                 },
             .maps = {[DB_STMT_CLAIM_TASKS] = "5,3,0,4,0,1,2,3,3", [DB_STMT_PAGE] = "1,0"},
         },

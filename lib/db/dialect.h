@@ -21,6 +21,10 @@ typedef enum {
 	DB_STMT_CLAIM_TASKS,
 	/* Appended to an ORDER BY query.  Parameters: 0 limit, 1 offset. */
 	DB_STMT_PAGE,
+	/* Reads a node's IsInMaintenanceMode and MaxConcurrentTasks (parameter:
+	 * its Id) holding a shared lock to the end of the transaction, so a
+	 * claim and a concurrent drain of that node serialise. */
+	DB_STMT_NODE_FLAGS_LOCKED,
 	DB_STMT__COUNT
 } db_stmt_id_t;
 

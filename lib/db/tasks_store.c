@@ -510,3 +510,21 @@ db_status_t tasks_store_delete(db_conn_t *c, const char *id)
 	db_param_t p[] = {DBP_TEXT(id)};
 	return db_exec(c, "DELETE FROM ServerTasks WHERE Id = ?", p, 1, NULL);
 }
+
+static db_status_t flags_row(void *ctx, db_row_t *r)
+{
+	int *v = ctx;
+	v[0] = (int)db_row_int(r, 0, NULL);
+	v[1] = (int)db_row_int(r, 1, NULL);
+	return DB_OK;
+}
+
+db_status_t tasks_store_node_flags(db_conn_t *c, const char *node_id, bool *draining, int *cap)
+{
+	int v[2] = {0, 0};
+	db_param_t p[] = {DBP_TEXT(node_id)};
+	db_status_t s = db_query_dialect(c, DB_STMT_NODE_FLAGS_LOCKED, p, 1, flags_row, v);
+	*draining = v[0] != 0;
+	*cap = v[1];
+	return s;
+}

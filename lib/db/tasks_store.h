@@ -57,4 +57,7 @@ db_status_t tasks_store_completed_before(db_conn_t *c, int64_t before, char (*id
                                          int *n);
 db_status_t tasks_store_delete(db_conn_t *c, const char *id);
 
+/* The node's drain flag and task cap, read under a lock a drain waits for. */
+db_status_t tasks_store_node_flags(db_conn_t *c, const char *node_id, bool *draining, int *cap);
+
 #endif
