@@ -323,6 +323,13 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		api_error(&resp, OH_E_URI_TOO_LONG, NULL, NULL);
 		goto respond;
 	}
+	/* A declared body over the limit is refused before anything else, so
+	 * no route, method or resource is looked at for it. */
+	if (ri->content_length > 0 && (unsigned long long)ri->content_length > srv->cfg.max_body) {
+		api_header(&resp, "Connection", "close");
+		api_error(&resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
+		goto respond;
+	}
 	memcpy(pathbuf, path, strlen(path) + 1);
 	char allow[128];
 	switch (api_route_match(ri->request_method, pathbuf, &route, &req, allow, sizeof allow)) {

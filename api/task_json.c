@@ -76,8 +76,7 @@ db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long secon
 {
 	if (seconds <= 0 || oh_task_state_completed(task->state))
 		return DB_OK;
-	struct timespec start, now;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	int64_t deadline = oh_mono_ms() + seconds * 1000;
 	for (;;) {
 		struct timespec ts = {0, TASK_WAIT_POLL_MS * 1000000L};
 		nanosleep(&ts, NULL);
@@ -87,8 +86,7 @@ db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long secon
 			return s;
 		oh_task_clear(task);
 		*task = fresh;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (oh_task_state_completed(task->state) || now.tv_sec - start.tv_sec >= seconds)
+		if (oh_task_state_completed(task->state) || oh_mono_ms() >= deadline)
 			return DB_OK;
 	}
 }

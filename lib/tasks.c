@@ -246,7 +246,7 @@ db_status_t oh_tasks_count_running_tx(db_conn_t *c, const char *node_id, const c
 typedef struct {
 	const char *node, *owner;
 	int64_t lease_ms;
-	int running, limit;
+	int running, running_system, limit;
 	oh_claimed_t *out;
 	int *n;
 } claim_ctx_t;
@@ -264,24 +264,40 @@ static db_status_t claim_txn(db_conn_t *c, void *vctx)
 		return DB_OK; /* not registered (any more): claim nothing */
 	if (s != DB_OK)
 		return s;
-	int limit = cap - x->running < x->limit ? cap - x->running : x->limit;
-	if (limit <= 0)
+	int sys_limit = cap > 0 ? OH_SYSTEM_TASK_SLOTS - x->running_system : 0;
+	int limit = draining ? 0 : cap - x->running;
+	if (sys_limit > x->limit)
+		sys_limit = x->limit;
+	if (sys_limit <= 0 && limit <= 0)
 		return DB_OK;
 	int64_t now;
 	s = db_now_ms(c, &now);
+	if (s != DB_OK || sys_limit <= 0)
+		goto regular;
+	s = tasks_store_claim(c, x->node, x->owner, now + x->lease_ms, now, true, sys_limit, x->out,
+	                      x->n);
+regular:
 	if (s != DB_OK)
 		return s;
-	return tasks_store_claim(c, x->node, x->owner, now + x->lease_ms, now, draining, limit,
-	                         x->out, x->n);
+	if (limit > x->limit - *x->n)
+		limit = x->limit - *x->n;
+	if (limit <= 0)
+		return DB_OK;
+	int got = 0;
+	s = tasks_store_claim(c, x->node, x->owner, now + x->lease_ms, now, false, limit,
+	                      x->out + *x->n, &got);
+	*x->n += got;
+	return s;
 }
 
 db_status_t oh_tasks_claim(db_pool_t *pool, const char *node_id, const char *owner,
-                           int64_t lease_ms, int running, int limit, oh_claimed_t *out, int *n)
+                           int64_t lease_ms, int running, int running_system, int limit,
+                           oh_claimed_t *out, int *n)
 {
 	*n = 0;
 	if (limit <= 0)
 		return DB_OK;
-	claim_ctx_t x = {node_id, owner, lease_ms, running, limit, out, n};
+	claim_ctx_t x = {node_id, owner, lease_ms, running, running_system, limit, out, n};
 	db_status_t s = db_txn(pool, DB_TXN_WRITE, claim_txn, &x);
 	if (s != DB_OK) {
 		for (int i = 0; i < *n; i++)
@@ -296,6 +312,7 @@ typedef struct {
 	int attempt;
 	oh_end_t end;
 	const char *error, *result;
+	oh_task_state_t final;
 } finish_ctx_t;
 
 static db_status_t finish_txn(db_conn_t *c, void *vctx)
@@ -316,6 +333,7 @@ static db_status_t finish_txn(db_conn_t *c, void *vctx)
 			                      &rows);
 			if (s != DB_OK)
 				return s;
+			x->final = OH_TS_QUEUED;
 			return rows == 1 ? DB_OK : DB_NO_ROWS;
 		}
 	}
@@ -325,14 +343,19 @@ static db_status_t finish_txn(db_conn_t *c, void *vctx)
 	s = tasks_store_finish(c, x->id, x->owner, x->attempt, st, now, x->error, x->result, &rows);
 	if (s != DB_OK)
 		return s;
+	x->final = st;
 	return rows == 1 ? DB_OK : DB_NO_ROWS;
 }
 
 db_status_t oh_tasks_finish(db_pool_t *pool, const char *id, const char *owner, int attempt,
-                            oh_end_t end, const char *error, const char *result)
+                            oh_end_t end, const char *error, const char *result,
+                            oh_task_state_t *final)
 {
-	finish_ctx_t x = {id, owner, attempt, end, error, result};
-	return db_txn(pool, DB_TXN_WRITE, finish_txn, &x);
+	finish_ctx_t x = {id, owner, attempt, end, error, result, OH_TS_FAILED};
+	db_status_t s = db_txn(pool, DB_TXN_WRITE, finish_txn, &x);
+	if (final)
+		*final = x.final;
+	return s;
 }
 
 typedef struct {

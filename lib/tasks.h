@@ -122,24 +122,33 @@ typedef struct {
 	bool is_system;
 } oh_claimed_t;
 
-/* Claims up to LIMIT queued tasks for NODE_ID under lease OWNER for
- * LEASE_MS.  In the same transaction it reads the node's drain flag and task
- * cap from the database, under a lock that a concurrent drain waits for:
- * a draining node claims system tasks only, and never more than its cap
- * minus RUNNING (what it runs now).  Fills OUT (capacity LIMIT) and *N.
- * Each claim increments the task's attempt. */
+/* How many system tasks (drain, undrain, task cap: the control plane's own
+ * bookkeeping) a node runs at most beside its MaxConcurrentTasks, so that a
+ * drain's deadline is handled even when every node is at its cap. */
+#define OH_SYSTEM_TASK_SLOTS 4
+
+/* Claims queued tasks for NODE_ID under lease OWNER for LEASE_MS.  In the
+ * same transaction it reads the node's drain flag and task cap from the
+ * database, under a lock that a concurrent drain waits for: ordinary tasks
+ * up to the cap minus RUNNING (none while draining), system tasks up to
+ * OH_SYSTEM_TASK_SLOTS minus RUNNING_SYSTEM (none with a cap of 0).  Fills
+ * OUT (capacity LIMIT) and *N.  Each claim increments the task's attempt. */
 db_status_t oh_tasks_claim(db_pool_t *pool, const char *node_id, const char *owner,
-                           int64_t lease_ms, int running, int limit, oh_claimed_t *out, int *n);
+                           int64_t lease_ms, int running, int running_system, int limit,
+                           oh_claimed_t *out, int *n);
 void oh_claimed_clear(oh_claimed_t *c);
 
 typedef enum { OH_END_SUCCESS = 0, OH_END_FAILED, OH_END_CANCELED, OH_END_RETRY } oh_end_t;
 
 /* Ends an attempt, fenced by OWNER and ATTEMPT.  RETRY requeues with backoff
  * while attempts remain (else Failed).  RESULT (JSON text) may be NULL.
+ * *FINAL (may be NULL) receives the state the task is left in (Queued for
+ * a retry).
  * Returns DB_OK, or DB_NO_ROWS when the lease is no longer this owner's (the
  * outcome was discarded), or a failure. */
 db_status_t oh_tasks_finish(db_pool_t *pool, const char *id, const char *owner, int attempt,
-                            oh_end_t end, const char *error, const char *result);
+                            oh_end_t end, const char *error, const char *result,
+                            oh_task_state_t *final);
 
 /* Records progress, fenced as above. */
 db_status_t oh_tasks_progress(db_pool_t *pool, const char *id, const char *owner, int attempt,

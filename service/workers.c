@@ -33,7 +33,8 @@ struct svc_workers {
 	bool woken;
 	atomic_bool shutdown; /* running tasks must stop */
 	slot_t *running;      /* guarded by mu */
-	int n_running;        /* guarded by mu */
+	int n_running;        /* guarded by mu: ordinary tasks */
+	int n_system;         /* guarded by mu: system tasks */
 };
 
 static void timespec_after(struct timespec *ts, int64_t ms)
@@ -99,9 +100,10 @@ static void *run_task(void *arg)
 		               "The lease on this task was lost; this attempt's outcome is "
 		               "discarded");
 	} else {
+		oh_task_state_t final = OH_TS_FAILED;
 		db_status_t st =
 		    oh_tasks_finish(w->cfg.pool, s->task.id, w->cfg.owner, s->task.attempt, out.end,
-		                    out.error[0] ? out.error : NULL, result);
+		                    out.error[0] ? out.error : NULL, result, &final);
 		if (st == DB_NO_ROWS)
 			oh_task_log_fd(fd, "WARN",
 			               "The lease was lost before the end; outcome discarded");
@@ -109,10 +111,11 @@ static void *run_task(void *arg)
 			oh_log(OH_LOG_WARN, "could not record a task's end; its lease will expire",
 			       "task=%s status=%s", s->task.id, db_status_name(st));
 		else {
-			const char *names[] = {"Success", "Failed", "Canceled", "Retry"};
 			snprintf(line, sizeof line, "Attempt %d ended: %s%s%s", s->task.attempt,
-			         names[out.end], out.error[0] ? " - " : "", out.error);
-			oh_task_log_fd(fd, out.end == OH_END_SUCCESS ? "INFO" : "WARN", line);
+			         final == OH_TS_QUEUED ? "Retry (requeued with backoff)"
+			                               : oh_task_state_name(final),
+			         out.error[0] ? " - " : "", out.error);
+			oh_task_log_fd(fd, final == OH_TS_SUCCESS ? "INFO" : "WARN", line);
 		}
 	}
 	free(result);
@@ -131,7 +134,10 @@ static void reap(svc_workers_t *w)
 		slot_t *s = *pp;
 		if (atomic_load(&s->done)) {
 			*pp = s->next;
-			w->n_running--;
+			if (s->task.is_system)
+				w->n_system--;
+			else
+				w->n_running--;
 			pthread_mutex_unlock(&w->mu);
 			pthread_join(s->thread, NULL);
 			oh_claimed_clear(&s->task);
@@ -144,13 +150,13 @@ static void reap(svc_workers_t *w)
 	}
 }
 
-static void claim(svc_workers_t *w, int running)
+static void claim(svc_workers_t *w, int running, int running_system)
 {
 	oh_claimed_t got[64];
 	int n = 0;
 	/* The database has the last word on the cap and the drain flag. */
 	db_status_t st = oh_tasks_claim(w->cfg.pool, w->cfg.node_id, w->cfg.owner, w->cfg.lease_ms,
-	                                running, 64, got, &n);
+	                                running, running_system, 64, got, &n);
 	if (st != DB_OK)
 		return;
 	for (int i = 0; i < n; i++) {
@@ -164,7 +170,10 @@ static void claim(svc_workers_t *w, int running)
 		pthread_mutex_lock(&w->mu);
 		s->next = w->running;
 		w->running = s;
-		w->n_running++;
+		if (s->task.is_system)
+			w->n_system++;
+		else
+			w->n_running++;
 		pthread_mutex_unlock(&w->mu);
 		if (pthread_create(&s->thread, NULL, run_task, s) != 0) {
 			atomic_store(&s->lost, true);
@@ -178,7 +187,7 @@ static void claim(svc_workers_t *w, int running)
 static void renew(svc_workers_t *w)
 {
 	pthread_mutex_lock(&w->mu);
-	int n_running = w->n_running;
+	int n_running = w->n_running + w->n_system;
 	pthread_mutex_unlock(&w->mu);
 	if (n_running == 0)
 		return;
@@ -211,7 +220,7 @@ static void *dispatcher_main(void *arg)
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		reap(w);
-		int running = w->n_running;
+		int running = w->n_running, running_system = w->n_system;
 		pthread_mutex_unlock(&w->mu);
 
 		oh_node_snapshot_t snap;
@@ -220,8 +229,8 @@ static void *dispatcher_main(void *arg)
 		bool healthy = snap.registered && snap.db_ok && !snap.shutting_down;
 		/* The snapshot's cap is only a hint that saves a query when full;
 		 * the claim re-reads cap and drain flag in its transaction. */
-		if (healthy && running < snap.max_tasks)
-			claim(w, running);
+		if (healthy && (running < snap.max_tasks || running_system < OH_SYSTEM_TASK_SLOTS))
+			claim(w, running, running_system);
 		if (now - last_renew >= w->cfg.lease_ms / 4) {
 			renew(w);
 			last_renew = now;
@@ -308,7 +317,7 @@ void svc_workers_stop(svc_workers_t *w, int64_t grace_ms)
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		reap(w);
-		int left = w->n_running;
+		int left = w->n_running + w->n_system;
 		pthread_mutex_unlock(&w->mu);
 		if (left == 0)
 			break;

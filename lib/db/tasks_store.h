@@ -21,8 +21,9 @@ db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
 db_status_t tasks_store_cancel_queued(db_conn_t *c, const char *id, int64_t now, int64_t *rows);
 db_status_t tasks_store_request_cancel(db_conn_t *c, const char *id, int64_t now, int64_t *rows);
 
+/* Claims up to LIMIT queued tasks of one kind (SYSTEM or not). */
 db_status_t tasks_store_claim(db_conn_t *c, const char *node_id, const char *owner,
-                              int64_t lease_until, int64_t now, bool system_only, int limit,
+                              int64_t lease_until, int64_t now, bool system, int limit,
                               oh_claimed_t *out, int *n);
 
 /* Fenced by owner and attempt. */
