@@ -51,6 +51,12 @@ void api_error(api_resp_t *resp, oh_ec_t ec, const char *message, const char *fi
 /* Maps a failed database call to 503 (unreachable, busy) or 500 (a bug). */
 void api_db_error(api_resp_t *resp, db_status_t status);
 
+/* Octopus's paged collection around ITEMS (stolen): ItemType, TotalResults,
+ * ItemsPerPage, NumberOfPages, LastPageNumber, Items, Links.Self (BASE with
+ * the paging).  Returns a new reference. */
+json_t *api_page(const char *item_type, const char *base, json_t *items, long long total,
+                 long long skip, long long take);
+
 /* Appends a header line ("Name: value") to the response. */
 void api_header(api_resp_t *resp, const char *name, const char *value);
 

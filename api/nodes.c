@@ -88,21 +88,7 @@ void api_op_listNodes(const api_req_t *req, api_resp_t *resp)
 	json_t *items = oh_json_check(json_array());
 	for (size_t i = (size_t)skip; i < l.n && (long long)json_array_size(items) < take; i++)
 		oh_json_check_rc(json_array_append_new(items, node_json(&l.v[i])));
-	long long pages = ((long long)l.n + take - 1) / take;
-	if (pages < 1)
-		pages = 1;
-	char self[120];
-	snprintf(self, sizeof self, NODES_BASE "?skip=%lld&take=%lld", skip, take);
-	json_t *links = oh_json_check(json_object());
-	oh_json_set_new(links, "Self", json_string(self));
-	json_t *o = oh_json_check(json_object());
-	oh_json_set_new(o, "ItemType", json_string("OctopusServerNode"));
-	oh_json_set_new(o, "TotalResults", json_integer((json_int_t)l.n));
-	oh_json_set_new(o, "ItemsPerPage", json_integer(take));
-	oh_json_set_new(o, "NumberOfPages", json_integer(pages));
-	oh_json_set_new(o, "LastPageNumber", json_integer(pages - 1));
-	oh_json_set_new(o, "Items", items);
-	oh_json_set_new(o, "Links", links);
+	json_t *o = api_page("OctopusServerNode", NODES_BASE, items, (long long)l.n, skip, take);
 	oh_node_list_free(&l);
 	api_json(resp, 200, o);
 }

@@ -46,3 +46,24 @@ void api_header(api_resp_t *resp, const char *name, const char *value)
 	size_t used = strlen(resp->headers);
 	snprintf(resp->headers + used, sizeof resp->headers - used, "%s: %s\r\n", name, value);
 }
+
+json_t *api_page(const char *item_type, const char *base, json_t *items, long long total,
+                 long long skip, long long take)
+{
+	long long pages = take > 0 ? (total + take - 1) / take : 1;
+	if (pages < 1)
+		pages = 1;
+	char self[200];
+	snprintf(self, sizeof self, "%s?skip=%lld&take=%lld", base, skip, take);
+	json_t *links = oh_json_check(json_object());
+	oh_json_set_new(links, "Self", json_string(self));
+	json_t *o = oh_json_check(json_object());
+	oh_json_set_new(o, "ItemType", json_string(item_type));
+	oh_json_set_new(o, "TotalResults", json_integer(total));
+	oh_json_set_new(o, "ItemsPerPage", json_integer(take));
+	oh_json_set_new(o, "NumberOfPages", json_integer(pages));
+	oh_json_set_new(o, "LastPageNumber", json_integer(pages - 1));
+	oh_json_set_new(o, "Items", items);
+	oh_json_set_new(o, "Links", links);
+	return o;
+}

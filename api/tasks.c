@@ -50,22 +50,7 @@ void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
 	json_t *items = oh_json_check(json_array());
 	for (size_t i = 0; i < l.n; i++)
 		oh_json_check_rc(json_array_append_new(items, api_task_json(&l.v[i])));
-	long long pages = (l.total + f.take - 1) / f.take;
-	if (pages < 1)
-		pages = 1;
-	char self[120];
-	snprintf(self, sizeof self, "/api/tasks?skip=%lld&take=%lld", (long long)f.skip,
-	         (long long)f.take);
-	json_t *links = oh_json_check(json_object());
-	oh_json_set_new(links, "Self", json_string(self));
-	json_t *o = oh_json_check(json_object());
-	oh_json_set_new(o, "ItemType", json_string("ServerTask"));
-	oh_json_set_new(o, "TotalResults", json_integer(l.total));
-	oh_json_set_new(o, "ItemsPerPage", json_integer(f.take));
-	oh_json_set_new(o, "NumberOfPages", json_integer(pages));
-	oh_json_set_new(o, "LastPageNumber", json_integer(pages - 1));
-	oh_json_set_new(o, "Items", items);
-	oh_json_set_new(o, "Links", links);
+	json_t *o = api_page("ServerTask", "/api/tasks", items, l.total, f.skip, f.take);
 	oh_task_list_free(&l);
 	api_json(resp, 200, o);
 }
