@@ -14,11 +14,15 @@ root=$(pwd)
 bash scripts/setup.sh test
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# Debian's python3 has the packages setup.sh installs (PyYAML, jsonschema);
+# a python3 earlier on PATH (pyenv, venv) may not.
+py=()
+[ -x /usr/bin/python3 ] && py=(-DPython3_EXECUTABLE=/usr/bin/python3)
 echo "== build (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${py[@]}" >/dev/null
 cmake --build build -j"$jobs"
 echo "== build (ASan + UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_SANITIZE=ON "${py[@]}" >/dev/null
 cmake --build build-asan -j"$jobs"
 
 # One PostgreSQL server for the C database tests; the integration tests
