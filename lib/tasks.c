@@ -430,14 +430,16 @@ static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
 	int64_t now;
 	db_status_t s = db_now_ms(c, &now);
 	if (s == DB_OK)
-		s = tasks_store_take_slot(c, "housekeeping", now / x->period_ms, x->ran);
+		s = tasks_store_take_slot(c, "housekeeping", now, x->period_ms, x->ran);
 	if (s != DB_OK || !*x->ran)
 		return s;
 	s = tasks_store_expire(c, now, x->out);
 	x->n_purge = 0;
-	int64_t periods_per_minute = 60000 / x->period_ms;
-	if (s != DB_OK || x->retention_ms <= 0 ||
-	    (periods_per_minute > 1 && (now / x->period_ms) % periods_per_minute != 0))
+	if (s != DB_OK || x->retention_ms <= 0)
+		return s;
+	bool purge = false;
+	s = tasks_store_take_slot(c, "retention", now, 60000, &purge);
+	if (s != DB_OK || !purge)
 		return s;
 	s = tasks_store_completed_before(c, now - x->retention_ms, x->purge, PURGE_BATCH,
 	                                 &x->n_purge);

@@ -368,12 +368,15 @@ db_status_t tasks_store_held(db_conn_t *c, const char *owner, oh_held_t *out, in
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
-db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t period, bool *won)
+db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t now, int64_t period_ms,
+                                  bool *won)
 {
+	/* Period holds when the current slot ends: whoever finds it over takes
+	 * the next one, so nodes configured with different periods still agree. */
 	int64_t rows = 0;
-	db_param_t p[] = {DBP_INT(period), DBP_TEXT(name), DBP_INT(period)};
+	db_param_t p[] = {DBP_INT(now + period_ms), DBP_TEXT(name), DBP_INT(now)};
 	db_status_t s = db_exec(
-	    c, "UPDATE ClusterLocks SET Period = ? WHERE Name = ? AND Period < ?", p, 3, &rows);
+	    c, "UPDATE ClusterLocks SET Period = ? WHERE Name = ? AND Period <= ?", p, 3, &rows);
 	*won = s == DB_OK && rows == 1;
 	return s;
 }

@@ -39,8 +39,10 @@ db_status_t tasks_store_get_attempts(db_conn_t *c, const char *id, int *attempt,
 db_status_t tasks_store_renew(db_conn_t *c, const char *owner, int64_t lease_until);
 db_status_t tasks_store_held(db_conn_t *c, const char *owner, oh_held_t *out, int cap, int *n);
 
-/* Housekeeping: wins the slot of PERIOD for lock NAME (*WON). */
-db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t period, bool *won);
+/* Housekeeping: takes lock NAME's slot for the PERIOD_MS from NOW if the
+ * previous slot has ended (*WON). */
+db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t now, int64_t period_ms,
+                                  bool *won);
 db_status_t tasks_store_expire(db_conn_t *c, int64_t now, oh_expiry_t *out);
 
 db_status_t tasks_store_evict_node(db_conn_t *c, const char *node_id, bool cancel, int64_t now,

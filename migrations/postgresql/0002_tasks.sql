@@ -41,3 +41,4 @@ CREATE TABLE ClusterLocks (
     Period BIGINT NOT NULL
 );
 INSERT INTO ClusterLocks (Name, Period) VALUES ('housekeeping', 0);
+INSERT INTO ClusterLocks (Name, Period) VALUES ('retention', 0);

@@ -49,3 +49,5 @@ CREATE TABLE dbo.ClusterLocks (
 GO
 INSERT INTO dbo.ClusterLocks (Name, Period) VALUES (N'housekeeping', 0);
 GO
+INSERT INTO dbo.ClusterLocks (Name, Period) VALUES (N'retention', 0);
+GO

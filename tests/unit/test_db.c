@@ -20,6 +20,7 @@
 #include "db/migrate.h"
 #include "nodes.h"
 #include "oh_crypto.h"
+#include "tasks.h"
 
 static const char *connstr;
 static char sqlite_path[256];
@@ -257,6 +258,129 @@ static void unreachable_database_fails_fast(void **state)
 	db_pool_free(p);
 }
 
+/* Registers a node with task cap CAP for the queue tests. */
+static void queue_node(db_pool_t *p, const char *instance, int cap, oh_reg_result_t *r)
+{
+	oh_node_t n;
+	make_node(&n, "q", "linux");
+	n.max_tasks = cap;
+	assert_int_equal(oh_nodes_register(p, &n, instance, 60000, r), DB_OK);
+	assert_int_equal(r->outcome, OH_REG_OK);
+}
+
+static void queue_task(db_pool_t *p, const char *target, oh_task_t *t)
+{
+	oh_task_spec_t spec = {.name = "Diagnostic", .target_node = target, .max_attempts = 3};
+	bool existed = true;
+	assert_int_equal(oh_tasks_create(p, &spec, t, &existed), DB_OK);
+	assert_false(existed);
+}
+
+static void claims_respect_cap_and_target(void **state)
+{
+	db_pool_t *p = *state;
+	oh_reg_result_t a, b;
+	queue_node(p, "qa", 2, &a);
+	queue_node(p, "qb", 5, &b);
+	oh_task_t t[3];
+	for (int i = 0; i < 3; i++)
+		queue_task(p, a.self.id, &t[i]); /* targeted at A */
+	oh_claimed_t got[8];
+	int n = 0;
+	/* B may not take A's tasks. */
+	assert_int_equal(oh_tasks_claim(p, b.self.id, "qb", 5000, 0, 0, 8, got, &n), DB_OK);
+	for (int i = 0; i < n; i++) {
+		for (int k = 0; k < 3; k++)
+			assert_string_not_equal(got[i].id, t[k].id);
+		oh_claimed_clear(&got[i]);
+	}
+	/* A takes at most its cap of 2, then none while it runs 2. */
+	assert_int_equal(oh_tasks_claim(p, a.self.id, "qa", 5000, 0, 0, 8, got, &n), DB_OK);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(got[i].attempt, 1);
+		assert_int_equal(
+		    oh_tasks_finish(p, got[i].id, "qa", 1, OH_END_SUCCESS, NULL, NULL, NULL),
+		    DB_OK);
+		oh_claimed_clear(&got[i]);
+	}
+	assert_int_equal(oh_tasks_claim(p, a.self.id, "qa", 5000, 2, 0, 8, got, &n), DB_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(oh_tasks_claim(p, a.self.id, "qa", 5000, 0, 0, 8, got, &n), DB_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(oh_tasks_finish(p, got[0].id, "qa", 1, OH_END_SUCCESS, NULL, NULL, NULL),
+	                 DB_OK);
+	oh_claimed_clear(&got[0]);
+	for (int i = 0; i < 3; i++)
+		oh_task_clear(&t[i]);
+	assert_int_equal(oh_nodes_mark_stopped(p, a.self.id, "qa"), DB_OK);
+	assert_int_equal(oh_nodes_mark_stopped(p, b.self.id, "qb"), DB_OK);
+}
+
+static void takeover_is_fenced(void **state)
+{
+	db_pool_t *p = *state;
+	oh_reg_result_t a;
+	queue_node(p, "fa", 5, &a);
+	oh_task_t t;
+	queue_task(p, a.self.id, &t);
+	oh_claimed_t got[4];
+	int n = 0;
+	/* Owner 1 claims with a short lease and "dies". */
+	assert_int_equal(oh_tasks_claim(p, a.self.id, "owner-1", 200, 0, 0, 4, got, &n), DB_OK);
+	assert_int_equal(n, 1);
+	oh_claimed_clear(&got[0]);
+	usleep(400 * 1000);
+	bool ran = false;
+	oh_expiry_t ex;
+	/* Housekeeping runs once per period, whoever asks. */
+	for (int tries = 0; tries < 50 && !ran; tries++) {
+		assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, &ran, &ex), DB_OK);
+		if (!ran)
+			usleep(20 * 1000);
+	}
+	assert_true(ran);
+	assert_true(ex.requeued >= 1);
+	/* The slot just taken lasts 100 ms: nobody else runs in it, whatever
+	 * period they are configured with. */
+	bool again = true;
+	assert_int_equal(oh_tasks_housekeeping(p, 60000, 0, NULL, &again, &ex), DB_OK);
+	assert_false(again);
+	usleep(150 * 1000);
+	assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, &again, &ex), DB_OK);
+	assert_true(again);
+	/* Owner 2 takes it over as attempt 2; owner 1's late results do not count. */
+	assert_int_equal(oh_tasks_claim(p, a.self.id, "owner-2", 5000, 0, 0, 4, got, &n), DB_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].attempt, 2);
+	assert_int_equal(oh_tasks_progress(p, t.id, "owner-1", 1, 50, "late"), DB_NO_ROWS);
+	assert_int_equal(oh_tasks_finish(p, t.id, "owner-1", 1, OH_END_SUCCESS, NULL, NULL, NULL),
+	                 DB_NO_ROWS);
+	oh_task_state_t final;
+	assert_int_equal(oh_tasks_finish(p, t.id, "owner-2", 2, OH_END_SUCCESS, NULL, NULL, &final),
+	                 DB_OK);
+	assert_int_equal(final, OH_TS_SUCCESS);
+	assert_int_equal(oh_tasks_finish(p, t.id, "owner-2", 2, OH_END_SUCCESS, NULL, NULL, NULL),
+	                 DB_NO_ROWS); /* never completed twice */
+	oh_claimed_clear(&got[0]);
+
+	/* Retention: ended tasks older than the retention go, with their log. */
+	usleep(150 * 1000);
+	ran = false;
+	for (int tries = 0; tries < 50 && !ran; tries++) {
+		assert_int_equal(oh_tasks_housekeeping(p, 100, 50, "/nonexistent", &ran, &ex),
+		                 DB_OK);
+		if (!ran)
+			usleep(20 * 1000);
+	}
+	assert_true(ex.purged >= 1);
+	oh_task_t gone;
+	assert_int_equal(oh_tasks_get(p, t.id, &gone), DB_NO_ROWS);
+	oh_task_clear(&gone);
+	oh_task_clear(&t);
+	assert_int_equal(oh_nodes_mark_stopped(p, a.self.id, "fa"), DB_OK);
+}
+
 typedef struct {
 	const char *cs;
 	db_status_t status;
@@ -310,6 +434,8 @@ static int run_suite(const char *label, const char *cs)
 	    cmocka_unit_test(duplicates_are_classified_and_rolled_back),
 	    cmocka_unit_test(text_with_quotes_and_unicode_round_trips),
 	    cmocka_unit_test(unreachable_database_fails_fast),
+	    cmocka_unit_test(claims_respect_cap_and_target),
+	    cmocka_unit_test(takeover_is_fenced),
 	};
 	return _cmocka_run_group_tests(label, tests, sizeof tests / sizeof tests[0], setup,
 	                               teardown);
