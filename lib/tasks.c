@@ -307,55 +307,73 @@ db_status_t oh_tasks_claim(db_pool_t *pool, const char *node_id, const char *own
 	return s;
 }
 
+/* Ends one attempt inside the caller's transaction; sets ITEM's outputs. */
+static db_status_t finish_one(db_conn_t *c, int64_t now, const char *owner, oh_finish_t *item)
+{
+	int64_t rows = 0;
+	db_status_t s;
+	item->status = DB_NO_ROWS;
+	if (item->end == OH_END_RETRY) {
+		int attempt = 0, max = 0;
+		s = tasks_store_get_attempts(c, item->id, &attempt, &max);
+		if (s != DB_OK)
+			return s;
+		if (attempt < max) {
+			s = tasks_store_retry(c, item->id, owner, item->attempt, now,
+			                      now + oh_task_backoff_ms(item->attempt), item->error,
+			                      &rows);
+			if (s != DB_OK)
+				return s;
+			item->final = OH_TS_QUEUED;
+			item->status = rows == 1 ? DB_OK : DB_NO_ROWS;
+			return DB_OK;
+		}
+	}
+	oh_task_state_t st = item->end == OH_END_SUCCESS    ? OH_TS_SUCCESS
+	                     : item->end == OH_END_CANCELED ? OH_TS_CANCELED
+	                                                    : OH_TS_FAILED;
+	s = tasks_store_finish(c, item->id, owner, item->attempt, st, now, item->error,
+	                       item->result, &rows);
+	if (s != DB_OK)
+		return s;
+	item->final = st;
+	item->status = rows == 1 ? DB_OK : DB_NO_ROWS;
+	return DB_OK;
+}
+
 typedef struct {
-	const char *id, *owner;
-	int attempt;
-	oh_end_t end;
-	const char *error, *result;
-	oh_task_state_t final;
+	const char *owner;
+	oh_finish_t *items;
+	size_t n;
 } finish_ctx_t;
 
 static db_status_t finish_txn(db_conn_t *c, void *vctx)
 {
 	finish_ctx_t *x = vctx;
-	int64_t now, rows = 0;
+	int64_t now;
 	db_status_t s = db_now_ms(c, &now);
-	if (s != DB_OK)
-		return s;
-	if (x->end == OH_END_RETRY) {
-		int attempt = 0, max = 0;
-		s = tasks_store_get_attempts(c, x->id, &attempt, &max);
-		if (s != DB_OK)
-			return s;
-		if (attempt < max) {
-			s = tasks_store_retry(c, x->id, x->owner, x->attempt, now,
-			                      now + oh_task_backoff_ms(x->attempt), x->error,
-			                      &rows);
-			if (s != DB_OK)
-				return s;
-			x->final = OH_TS_QUEUED;
-			return rows == 1 ? DB_OK : DB_NO_ROWS;
-		}
-	}
-	oh_task_state_t st = x->end == OH_END_SUCCESS    ? OH_TS_SUCCESS
-	                     : x->end == OH_END_CANCELED ? OH_TS_CANCELED
-	                                                 : OH_TS_FAILED;
-	s = tasks_store_finish(c, x->id, x->owner, x->attempt, st, now, x->error, x->result, &rows);
-	if (s != DB_OK)
-		return s;
-	x->final = st;
-	return rows == 1 ? DB_OK : DB_NO_ROWS;
+	for (size_t i = 0; i < x->n && s == DB_OK; i++)
+		s = finish_one(c, now, x->owner, &x->items[i]);
+	return s;
+}
+
+db_status_t oh_tasks_finish_many(db_pool_t *pool, const char *owner, oh_finish_t *items, size_t n)
+{
+	if (n == 0)
+		return DB_OK;
+	finish_ctx_t x = {owner, items, n};
+	return db_txn(pool, DB_TXN_WRITE, finish_txn, &x);
 }
 
 db_status_t oh_tasks_finish(db_pool_t *pool, const char *id, const char *owner, int attempt,
                             oh_end_t end, const char *error, const char *result,
                             oh_task_state_t *final)
 {
-	finish_ctx_t x = {id, owner, attempt, end, error, result, OH_TS_FAILED};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, finish_txn, &x);
+	oh_finish_t item = {id, attempt, end, error, result, DB_NO_ROWS, OH_TS_FAILED};
+	db_status_t s = oh_tasks_finish_many(pool, owner, &item, 1);
 	if (final)
-		*final = x.final;
-	return s;
+		*final = item.final;
+	return s == DB_OK ? item.status : s;
 }
 
 typedef struct {

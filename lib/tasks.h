@@ -150,6 +150,21 @@ db_status_t oh_tasks_finish(db_pool_t *pool, const char *id, const char *owner, 
                             oh_end_t end, const char *error, const char *result,
                             oh_task_state_t *final);
 
+/* One ended attempt, for oh_tasks_finish_many. */
+typedef struct {
+	const char *id;
+	int attempt;
+	oh_end_t end;
+	const char *error, *result; /* may be NULL */
+	db_status_t status;         /* out: DB_OK, or DB_NO_ROWS when the lease was lost */
+	oh_task_state_t final;      /* out: as oh_tasks_finish's *FINAL */
+} oh_finish_t;
+
+/* Ends N attempts held by OWNER in one transaction (one commit instead of
+ * N), each fenced as oh_tasks_finish.  Returns DB_OK with each item's
+ * status set, or the failure that left them all as they were. */
+db_status_t oh_tasks_finish_many(db_pool_t *pool, const char *owner, oh_finish_t *items, size_t n);
+
 /* Records progress, fenced as above. */
 db_status_t oh_tasks_progress(db_pool_t *pool, const char *id, const char *owner, int attempt,
                               int percent, const char *message);

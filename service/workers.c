@@ -22,6 +22,13 @@ typedef struct slot {
 	atomic_bool cancel, lost, done;
 	pthread_t thread;
 	svc_workers_t *w;
+	/* The attempt's outcome, left by its thread for the dispatcher, which
+	 * records the ends of many tasks in one transaction. */
+	int fd;
+	oh_end_t end;
+	char error[512];
+	char *result;
+	bool discard; /* lease lost or node stopping: record nothing */
 } slot_t;
 
 struct svc_workers {
@@ -31,10 +38,12 @@ struct svc_workers {
 	pthread_cond_t cv;
 	bool stop; /* no more claims */
 	bool woken;
-	atomic_bool shutdown; /* running tasks must stop */
-	slot_t *running;      /* guarded by mu */
-	int n_running;        /* guarded by mu: ordinary tasks */
-	int n_system;         /* guarded by mu: system tasks */
+	atomic_bool shutdown;      /* running tasks must stop */
+	oh_held_t held[MAX_SLOTS]; /* renew()'s scratch: dispatcher, then stop */
+	pthread_attr_t task_attr;  /* small stacks: glibc reuses them */
+	slot_t *running;           /* guarded by mu */
+	int n_running;             /* guarded by mu: ordinary tasks */
+	int n_system;              /* guarded by mu: system tasks */
 };
 
 static void timespec_after(struct timespec *ts, int64_t ms)
@@ -58,7 +67,7 @@ static void *run_task(void *arg)
 	bool quiet =
 	    strcmp(s->task.name, "Diagnostic") == 0 && json_is_true(json_object_get(args, "Quiet"));
 	int fd = quiet ? -1 : oh_task_log_open(w->cfg.task_logs_dir, s->task.id);
-	char line[700];
+	char line[200];
 	snprintf(line, sizeof line, "Attempt %d of %d on node %s", s->task.attempt,
 	         s->task.max_attempts, w->cfg.node_id);
 	oh_task_log_fd(fd, "INFO", line);
@@ -93,60 +102,101 @@ static void *run_task(void *arg)
 		               "This node is stopping; the task goes back to the queue");
 		atomic_store(&s->lost, true);
 	}
-	char *result = out.result ? oh_json_dump(out.result) : NULL;
+	s->result = out.result ? oh_json_dump(out.result) : NULL;
 	json_decref(out.result);
-	if (atomic_load(&s->lost)) {
-		oh_task_log_fd(fd, "WARN",
-		               "The lease on this task was lost; this attempt's outcome is "
-		               "discarded");
-	} else {
-		oh_task_state_t final = OH_TS_FAILED;
-		db_status_t st =
-		    oh_tasks_finish(w->cfg.pool, s->task.id, w->cfg.owner, s->task.attempt, out.end,
-		                    out.error[0] ? out.error : NULL, result, &final);
-		if (st == DB_NO_ROWS)
-			oh_task_log_fd(fd, "WARN",
-			               "The lease was lost before the end; outcome discarded");
-		else if (st != DB_OK)
-			oh_log(OH_LOG_WARN, "could not record a task's end; its lease will expire",
-			       "task=%s status=%s", s->task.id, db_status_name(st));
-		else {
-			snprintf(line, sizeof line, "Attempt %d ended: %s%s%s", s->task.attempt,
-			         final == OH_TS_QUEUED ? "Retry (requeued with backoff)"
-			                               : oh_task_state_name(final),
-			         out.error[0] ? " - " : "", out.error);
-			oh_task_log_fd(fd, final == OH_TS_SUCCESS ? "INFO" : "WARN", line);
-		}
-	}
-	free(result);
-	if (fd >= 0)
-		close(fd);
+	s->end = out.end;
+	snprintf(s->error, sizeof s->error, "%s", out.error);
+	s->fd = fd;
+	s->discard = atomic_load(&s->lost);
+	if (s->discard)
+		oh_task_log_fd(
+		    fd, "WARN",
+		    "The lease on this task was lost; this attempt's outcome is discarded");
 	atomic_store(&s->done, true);
 	svc_workers_wake(w);
 	return NULL;
 }
 
-/* Joins finished task threads.  Called with mu held. */
+#define FINISH_BATCH 64
+
+/* Records the ends of the finished slots in FIN (one transaction per
+ * batch), writes each task's last log line, joins and frees them. */
+static void finish(svc_workers_t *w, slot_t **fin, int n)
+{
+	oh_finish_t items[FINISH_BATCH];
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (!fin[i]->discard)
+			items[k++] = (oh_finish_t){.id = fin[i]->task.id,
+			                           .attempt = fin[i]->task.attempt,
+			                           .end = fin[i]->end,
+			                           .error = fin[i]->error[0] ? fin[i]->error : NULL,
+			                           .result = fin[i]->result};
+	db_status_t st = oh_tasks_finish_many(w->cfg.pool, w->cfg.owner, items, (size_t)k);
+	if (st != DB_OK)
+		oh_log(OH_LOG_WARN, "could not record the end of tasks; their leases will expire",
+		       "tasks=%d status=%s", k, db_status_name(st));
+	k = 0;
+	for (int i = 0; i < n; i++) {
+		slot_t *s = fin[i];
+		if (!s->discard) {
+			oh_finish_t *it = &items[k++];
+			char line[700];
+			if (st != DB_OK)
+				snprintf(line, sizeof line,
+				         "Attempt %d: its end could not be recorded",
+				         s->task.attempt);
+			else if (it->status != DB_OK)
+				snprintf(line, sizeof line,
+				         "The lease was lost before the end; outcome discarded");
+			else
+				snprintf(line, sizeof line, "Attempt %d ended: %s%s%s",
+				         s->task.attempt,
+				         it->final == OH_TS_QUEUED ? "Retry (requeued with backoff)"
+				                                   : oh_task_state_name(it->final),
+				         s->error[0] ? " - " : "", s->error);
+			oh_task_log_fd(s->fd,
+			               st == DB_OK && it->status == DB_OK &&
+			                       it->final == OH_TS_SUCCESS
+			                   ? "INFO"
+			                   : "WARN",
+			               line);
+		}
+		pthread_join(s->thread, NULL);
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s->result);
+		oh_claimed_clear(&s->task);
+		free(s);
+	}
+}
+
+/* Takes the finished slots off the running list and finishes them.
+ * Called with mu held; returns with it held. */
 static void reap(svc_workers_t *w)
 {
-	slot_t **pp = &w->running;
-	while (*pp) {
-		slot_t *s = *pp;
-		if (atomic_load(&s->done)) {
-			*pp = s->next;
-			if (s->task.is_system)
-				w->n_system--;
-			else
-				w->n_running--;
-			pthread_mutex_unlock(&w->mu);
-			pthread_join(s->thread, NULL);
-			oh_claimed_clear(&s->task);
-			free(s);
-			pthread_mutex_lock(&w->mu);
-			pp = &w->running; /* the list may have changed meanwhile */
-		} else {
-			pp = &s->next;
+	slot_t *fin[FINISH_BATCH];
+	for (;;) {
+		int n = 0;
+		slot_t **pp = &w->running;
+		while (*pp && n < FINISH_BATCH) {
+			slot_t *s = *pp;
+			if (atomic_load(&s->done)) {
+				*pp = s->next;
+				if (s->task.is_system)
+					w->n_system--;
+				else
+					w->n_running--;
+				fin[n++] = s;
+			} else {
+				pp = &s->next;
+			}
 		}
+		if (n == 0)
+			return;
+		pthread_mutex_unlock(&w->mu);
+		finish(w, fin, n);
+		pthread_mutex_lock(&w->mu);
 	}
 }
 
@@ -167,6 +217,7 @@ static void claim(svc_workers_t *w, int running, int running_system)
 		}
 		s->task = got[i];
 		s->w = w;
+		s->fd = -1;
 		pthread_mutex_lock(&w->mu);
 		s->next = w->running;
 		w->running = s;
@@ -175,7 +226,7 @@ static void claim(svc_workers_t *w, int running, int running_system)
 		else
 			w->n_running++;
 		pthread_mutex_unlock(&w->mu);
-		if (pthread_create(&s->thread, NULL, run_task, s) != 0) {
+		if (pthread_create(&s->thread, &w->task_attr, run_task, s) != 0) {
 			atomic_store(&s->lost, true);
 			atomic_store(&s->done, true);
 			oh_log(OH_LOG_ERROR, "cannot start a task thread", "task=%s", s->task.id);
@@ -191,7 +242,7 @@ static void renew(svc_workers_t *w)
 	pthread_mutex_unlock(&w->mu);
 	if (n_running == 0)
 		return;
-	static _Thread_local oh_held_t held[MAX_SLOTS];
+	oh_held_t *held = w->held;
 	int n = 0;
 	if (oh_tasks_renew(w->cfg.pool, w->cfg.owner, w->cfg.lease_ms, held, MAX_SLOTS, &n) !=
 	    DB_OK)
@@ -281,6 +332,11 @@ svc_workers_t *svc_workers_start(const svc_workers_cfg_t *cfg)
 	if (!w)
 		return NULL;
 	w->cfg = *cfg;
+	/* Task threads come and go with tasks; with 8 MiB default stacks glibc's
+	 * stack cache holds only a few and the rest are mapped and unmapped each
+	 * time.  Task kinds need little stack: 512 KiB is plenty. */
+	pthread_attr_init(&w->task_attr);
+	pthread_attr_setstacksize(&w->task_attr, 512 * 1024);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -337,5 +393,6 @@ void svc_workers_stop(svc_workers_t *w, int64_t grace_ms)
 		       (long long)released);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
+	pthread_attr_destroy(&w->task_attr);
 	free(w);
 }

@@ -8,6 +8,17 @@
 
 #include "db.h"
 
+/* Prepared statements kept per connection, so a statement run again costs
+ * one execute instead of a prepare and an execute (on PostgreSQL, one round
+ * trip instead of two). */
+#define DB_STMT_CACHE 48
+
+typedef struct {
+	char *sql; /* malloc'd text, the cache key */
+	SQLHSTMT st;
+	uint64_t used; /* LRU clock */
+} db_cached_stmt_t;
+
 struct db_conn {
 	SQLHENV env;
 	SQLHDBC dbc;
@@ -18,6 +29,8 @@ struct db_conn {
 	char *rowbuf;        /* db_row_text's buffer, reused across rows */
 	size_t rowcap;
 	char last_error[512];
+	db_cached_stmt_t cache[DB_STMT_CACHE];
+	uint64_t clock;
 };
 
 struct db_row {

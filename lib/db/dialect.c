@@ -18,7 +18,8 @@ static const char *const stmt_names[DB_STMT__COUNT] = {
 /* The candidates of a claim, for PostgreSQL and SQLite. */
 #define CLAIM_CANDIDATES                                                                           \
 	"SELECT Id FROM ServerTasks WHERE State = 'Queued' AND NextRunAt <= ? "                    \
-	"AND (TargetNodeId IS NULL OR TargetNodeId = ?) AND IsSystem = ? ORDER BY QueueTime, Id "  \
+	"AND (TargetNodeId IS NULL OR TargetNodeId = ?) AND IsSystem = ? ORDER BY NextRunAt, "     \
+	"QueueTime, Id "                                                                           \
 	"LIMIT ?"
 
 static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
@@ -113,7 +114,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                         "StartTime, LastUpdatedTime FROM dbo.ServerTasks "
                         "WITH (UPDLOCK, READPAST, ROWLOCK) WHERE State = N'Queued' "
                         "AND NextRunAt <= ? AND (TargetNodeId IS NULL OR TargetNodeId = ?) "
-                        "AND IsSystem = ? ORDER BY QueueTime, Id) "
+                        "AND IsSystem = ? ORDER BY NextRunAt, QueueTime, Id) "
                         "UPDATE c SET State = N'Executing', ServerNodeId = ?, LeaseOwner = ?, "
                         "LeaseExpiresAt = ?, Attempt = Attempt + 1, "
                         "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "

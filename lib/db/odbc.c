@@ -112,6 +112,12 @@ void db_disconnect(db_conn_t *c)
 {
 	if (!c)
 		return;
+	for (int i = 0; i < DB_STMT_CACHE; i++) {
+		if (c->cache[i].sql) {
+			SQLFreeHandle(SQL_HANDLE_STMT, c->cache[i].st);
+			free(c->cache[i].sql);
+		}
+	}
 	if (c->dbc) {
 		SQLDisconnect(c->dbc);
 		SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
@@ -141,8 +147,21 @@ db_status_t db_connect(const char *connstr, int login_timeout_s, db_conn_t **out
 		goto fail;
 	}
 	SQLSetConnectAttr(c->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(intptr_t)login_timeout_s, 0);
-	rc = SQLDriverConnect(c->dbc, NULL, (SQLCHAR *)connstr, SQL_NTS, NULL, 0, NULL,
-	                      SQL_DRIVER_NOPROMPT);
+	/* psqlODBC wraps every statement in a SAVEPOINT by default ("statement
+	 * level rollback"), two extra round trips per statement.  Every octoha
+	 * transaction is rolled back whole on any error anyway, so ask for
+	 * transaction-level rollback unless the connection string chose. */
+	char *tuned = NULL;
+	if (strcasestr(connstr, "postgres") && !strcasestr(connstr, "protocol=")) {
+		size_t len = strlen(connstr) + 32;
+		tuned = malloc(len);
+		if (tuned)
+			snprintf(tuned, len, "%s%sProtocol=7.4-1", connstr,
+			         connstr[0] && connstr[strlen(connstr) - 1] != ';' ? ";" : "");
+	}
+	rc = SQLDriverConnect(c->dbc, NULL, (SQLCHAR *)(tuned ? tuned : connstr), SQL_NTS, NULL, 0,
+	                      NULL, SQL_DRIVER_NOPROMPT);
+	free(tuned);
 	if (!SQL_SUCCEEDED(rc)) {
 		st = db_diag(c, SQL_HANDLE_DBC, c->dbc, rc);
 		/* Whatever the driver says, a failed connect is "cannot reach". */
@@ -202,11 +221,39 @@ db_status_t db_begin_txn(db_conn_t *c, bool write)
 	return DB_OK; /* manual-commit mode: the first statement opens it */
 }
 
-/* Allocates a statement, prepares SQL and binds the parameters.  The
- * indicator array LENS must outlive execution. */
-static db_status_t prepare(db_conn_t *c, const char *sql, const db_param_t *p, size_t n,
-                           SQLLEN *lens, SQLHSTMT *out)
+/* Drops statement ST from the cache (it failed: its state is unknown). */
+static void forget(db_conn_t *c, SQLHSTMT st)
 {
+	for (int i = 0; i < DB_STMT_CACHE; i++)
+		if (c->cache[i].sql && c->cache[i].st == st) {
+			free(c->cache[i].sql);
+			c->cache[i].sql = NULL;
+		}
+	SQLFreeHandle(SQL_HANDLE_STMT, st);
+}
+
+/* Ends the use of ST: closes its cursor and keeps it prepared. */
+static void done_with(SQLHSTMT st)
+{
+	SQLFreeStmt(st, SQL_CLOSE);
+	SQLFreeStmt(st, SQL_RESET_PARAMS);
+}
+
+/* Returns a prepared statement for SQL, from the cache or newly prepared
+ * (and cached, evicting the least recently used). */
+static db_status_t prepared(db_conn_t *c, const char *sql, SQLHSTMT *out)
+{
+	int victim = 0;
+	for (int i = 0; i < DB_STMT_CACHE; i++) {
+		if (c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0) {
+			c->cache[i].used = ++c->clock;
+			*out = c->cache[i].st;
+			return DB_OK;
+		}
+		if (!c->cache[i].sql ||
+		    (c->cache[victim].sql && c->cache[i].used < c->cache[victim].used))
+			victim = i;
+	}
 	SQLHSTMT st = SQL_NULL_HSTMT;
 	SQLRETURN rc = SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &st);
 	if (!SQL_SUCCEEDED(rc))
@@ -220,6 +267,28 @@ static db_status_t prepare(db_conn_t *c, const char *sql, const db_param_t *p, s
 		SQLFreeHandle(SQL_HANDLE_STMT, st);
 		return s;
 	}
+	char *key = strdup(sql);
+	if (key) {
+		if (c->cache[victim].sql) {
+			SQLFreeHandle(SQL_HANDLE_STMT, c->cache[victim].st);
+			free(c->cache[victim].sql);
+		}
+		c->cache[victim] = (db_cached_stmt_t){key, st, ++c->clock};
+	}
+	*out = st;
+	return DB_OK;
+}
+
+/* Prepares SQL (or takes it from the cache) and binds the parameters.  The
+ * indicator array LENS must outlive execution. */
+static db_status_t prepare(db_conn_t *c, const char *sql, const db_param_t *p, size_t n,
+                           SQLLEN *lens, SQLHSTMT *out)
+{
+	SQLHSTMT st = SQL_NULL_HSTMT;
+	db_status_t ps = prepared(c, sql, &st);
+	if (ps != DB_OK)
+		return ps;
+	SQLRETURN rc;
 	for (size_t i = 0; i < n; i++) {
 		SQLUSMALLINT pos = (SQLUSMALLINT)(i + 1);
 		switch (p[i].type) {
@@ -244,7 +313,7 @@ static db_status_t prepare(db_conn_t *c, const char *sql, const db_param_t *p, s
 		}
 		if (!SQL_SUCCEEDED(rc)) {
 			db_status_t s = db_diag(c, SQL_HANDLE_STMT, st, rc);
-			SQLFreeHandle(SQL_HANDLE_STMT, st);
+			forget(c, st);
 			return s;
 		}
 	}
@@ -274,7 +343,10 @@ db_status_t db_exec(db_conn_t *c, const char *sql, const db_param_t *p, size_t n
 		SQLRowCount(st, &count);
 		*rows = count;
 	}
-	SQLFreeHandle(SQL_HANDLE_STMT, st);
+	if (s == DB_OK)
+		done_with(st);
+	else
+		forget(c, st);
 	return s;
 }
 
@@ -292,12 +364,12 @@ db_status_t db_query(db_conn_t *c, const char *sql, const db_param_t *p, size_t 
 	if (rc == SQL_NO_DATA) {
 		/* A data-changing statement (UPDATE … RETURNING) matched nothing:
 		 * there is no cursor to fetch from. */
-		SQLFreeHandle(SQL_HANDLE_STMT, st);
+		done_with(st);
 		return DB_NO_ROWS;
 	}
 	if (!SQL_SUCCEEDED(rc)) {
 		s = db_diag(c, SQL_HANDLE_STMT, st, rc);
-		SQLFreeHandle(SQL_HANDLE_STMT, st);
+		forget(c, st);
 		return s;
 	}
 	db_row_t row = {.conn = c, .st = st};
@@ -318,7 +390,12 @@ db_status_t db_query(db_conn_t *c, const char *sql, const db_param_t *p, size_t 
 			break;
 		}
 	}
-	SQLFreeHandle(SQL_HANDLE_STMT, st);
+	/* A callback's own verdict leaves the statement usable; a driver
+	 * failure does not. */
+	if (s == DB_OK || s == DB_ABORT || s == DB_NO_ROWS || !row.failed)
+		done_with(st);
+	else
+		forget(c, st);
 	if (s == DB_OK && count == 0)
 		s = DB_NO_ROWS;
 	return s;
