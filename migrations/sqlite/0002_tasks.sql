@@ -25,7 +25,9 @@ CREATE TABLE ServerTasks (
     IdempotencyKey VARCHAR(200) NULL,
     RequestedBy VARCHAR(200) NULL
 );
-CREATE INDEX IX_ServerTasks_Claim ON ServerTasks (State, NextRunAt, QueueTime);
+-- Serves the claim: equality on State and IsSystem, then NextRunAt in order,
+-- so LIMIT stops after the first rows however long the queue is.
+CREATE INDEX IX_ServerTasks_Claim ON ServerTasks (State, IsSystem, NextRunAt, QueueTime);
 CREATE INDEX IX_ServerTasks_Lease ON ServerTasks (LeaseOwner);
 CREATE INDEX IX_ServerTasks_Node ON ServerTasks (ServerNodeId, State);
 CREATE UNIQUE INDEX UX_ServerTasks_Idempotency ON ServerTasks (IdempotencyKey)

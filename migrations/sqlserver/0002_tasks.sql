@@ -26,7 +26,9 @@ CREATE TABLE dbo.ServerTasks (
     RequestedBy NVARCHAR(200) NULL
 );
 GO
-CREATE INDEX IX_ServerTasks_Claim ON dbo.ServerTasks (State, NextRunAt, QueueTime);
+-- Serves the claim: equality on State and IsSystem, then NextRunAt in order,
+-- so TOP stops after the first rows however long the queue is.
+CREATE INDEX IX_ServerTasks_Claim ON dbo.ServerTasks (State, IsSystem, NextRunAt, QueueTime);
 GO
 CREATE INDEX IX_ServerTasks_Lease ON dbo.ServerTasks (LeaseOwner);
 GO
