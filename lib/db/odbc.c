@@ -323,31 +323,42 @@ static db_status_t prepare(db_conn_t *c, const char *sql, const db_param_t *p, s
 
 #define DB_MAX_PARAMS 32
 
+/* Prepares (or reuses) SQL, binds P and executes it.  Returns DB_OK with
+ * *ST ready and *RC the driver's answer (success or SQL_NO_DATA), or the
+ * classified failure with the statement already dropped. */
+static db_status_t run(db_conn_t *c, const char *sql, const db_param_t *p, size_t n, SQLLEN *lens,
+                       SQLHSTMT *st, SQLRETURN *rc)
+{
+	if (n > DB_MAX_PARAMS)
+		return DB_ERROR;
+	db_status_t s = prepare(c, sql, p, n, lens, st);
+	if (s != DB_OK)
+		return s;
+	*rc = SQLExecute(*st);
+	if (*rc != SQL_NO_DATA && !SQL_SUCCEEDED(*rc)) {
+		s = db_diag(c, SQL_HANDLE_STMT, *st, *rc);
+		forget(c, *st);
+		return s;
+	}
+	return DB_OK;
+}
+
 db_status_t db_exec(db_conn_t *c, const char *sql, const db_param_t *p, size_t n, int64_t *rows)
 {
 	SQLLEN lens[DB_MAX_PARAMS];
 	SQLHSTMT st = SQL_NULL_HSTMT;
-	if (n > DB_MAX_PARAMS)
-		return DB_ERROR;
-	db_status_t s = prepare(c, sql, p, n, lens, &st);
+	SQLRETURN rc = SQL_SUCCESS;
+	db_status_t s = run(c, sql, p, n, lens, &st, &rc);
 	if (s != DB_OK)
 		return s;
-	SQLRETURN rc = SQLExecute(st);
-	if (rc == SQL_NO_DATA) {
-		if (rows)
-			*rows = 0;
-	} else if (!SQL_SUCCEEDED(rc)) {
-		s = db_diag(c, SQL_HANDLE_STMT, st, rc);
-	} else if (rows) {
+	if (rows) {
 		SQLLEN count = 0;
-		SQLRowCount(st, &count);
+		if (rc != SQL_NO_DATA)
+			SQLRowCount(st, &count);
 		*rows = count;
 	}
-	if (s == DB_OK)
-		done_with(st);
-	else
-		forget(c, st);
-	return s;
+	done_with(st);
+	return DB_OK;
 }
 
 db_status_t db_query(db_conn_t *c, const char *sql, const db_param_t *p, size_t n, db_row_fn fn,
@@ -355,22 +366,15 @@ db_status_t db_query(db_conn_t *c, const char *sql, const db_param_t *p, size_t 
 {
 	SQLLEN lens[DB_MAX_PARAMS];
 	SQLHSTMT st = SQL_NULL_HSTMT;
-	if (n > DB_MAX_PARAMS)
-		return DB_ERROR;
-	db_status_t s = prepare(c, sql, p, n, lens, &st);
+	SQLRETURN rc = SQL_SUCCESS;
+	db_status_t s = run(c, sql, p, n, lens, &st, &rc);
 	if (s != DB_OK)
 		return s;
-	SQLRETURN rc = SQLExecute(st);
 	if (rc == SQL_NO_DATA) {
 		/* A data-changing statement (UPDATE … RETURNING) matched nothing:
 		 * there is no cursor to fetch from. */
 		done_with(st);
 		return DB_NO_ROWS;
-	}
-	if (!SQL_SUCCEEDED(rc)) {
-		s = db_diag(c, SQL_HANDLE_STMT, st, rc);
-		forget(c, st);
-		return s;
 	}
 	db_row_t row = {.conn = c, .st = st};
 	size_t count = 0;
