@@ -345,15 +345,63 @@ typedef struct {
 	const char *owner;
 	oh_finish_t *items;
 	size_t n;
+	bool per_item; /* a chunk met a lost lease: record one by one */
 } finish_ctx_t;
+
+/* Plain successes (no error, no result) are recorded a chunk per
+ * statement; the rest one by one. */
+static bool plain_success(const oh_finish_t *it)
+{
+	return it->end == OH_END_SUCCESS && !it->error && !it->result;
+}
+
+/* Records a chunk of plain successes in one statement.  When fewer rows
+ * changed than asked (a lease was lost), which ones changed cannot be told
+ * apart, so the transaction is rolled back and run again item by item. */
+static db_status_t succeed_chunk(db_conn_t *c, int64_t now, finish_ctx_t *x, oh_finish_t **its,
+                                 int n)
+{
+	const char *ids[64] = {0};
+	int attempts[64] = {0};
+	for (int i = 0; i < n; i++) {
+		ids[i] = its[i]->id;
+		attempts[i] = its[i]->attempt;
+	}
+	int64_t rows = 0;
+	db_status_t s = tasks_store_succeed_many(c, x->owner, now, ids, attempts, n, &rows);
+	if (s != DB_OK)
+		return s;
+	if (rows != n) {
+		x->per_item = true;
+		return DB_TRANSIENT;
+	}
+	for (int i = 0; i < n; i++) {
+		its[i]->final = OH_TS_SUCCESS;
+		its[i]->status = DB_OK;
+	}
+	return DB_OK;
+}
 
 static db_status_t finish_txn(db_conn_t *c, void *vctx)
 {
 	finish_ctx_t *x = vctx;
 	int64_t now;
 	db_status_t s = db_now_ms(c, &now);
-	for (size_t i = 0; i < x->n && s == DB_OK; i++)
-		s = finish_one(c, now, x->owner, &x->items[i]);
+	oh_finish_t *chunk[64];
+	int n = 0, max = tasks_store_succeed_chunk();
+	for (size_t i = 0; i < x->n && s == DB_OK; i++) {
+		if (x->per_item || !plain_success(&x->items[i])) {
+			s = finish_one(c, now, x->owner, &x->items[i]);
+			continue;
+		}
+		chunk[n++] = &x->items[i];
+		if (n == max) {
+			s = succeed_chunk(c, now, x, chunk, n);
+			n = 0;
+		}
+	}
+	if (s == DB_OK && n > 0)
+		s = succeed_chunk(c, now, x, chunk, n);
 	return s;
 }
 
@@ -361,7 +409,7 @@ db_status_t oh_tasks_finish_many(db_pool_t *pool, const char *owner, oh_finish_t
 {
 	if (n == 0)
 		return DB_OK;
-	finish_ctx_t x = {owner, items, n};
+	finish_ctx_t x = {owner, items, n, false};
 	return db_txn(pool, DB_TXN_WRITE, finish_txn, &x);
 }
 

@@ -68,7 +68,7 @@ const char *db_conn_last_error(const db_conn_t *c);
 
 /* ---- statements ------------------------------------------------------- */
 
-/* Executes SQL with the N parameters P.  *ROWS (may be NULL) receives the
+/* Executes SQL with the N parameters P (at most 64).  *ROWS (may be NULL) receives the
  * affected row count.  Returns DB_OK or a classified failure. */
 db_status_t db_exec(db_conn_t *c, const char *sql, const db_param_t *p, size_t n, int64_t *rows);
 

@@ -321,7 +321,7 @@ static db_status_t prepare(db_conn_t *c, const char *sql, const db_param_t *p, s
 	return DB_OK;
 }
 
-#define DB_MAX_PARAMS 32
+#define DB_MAX_PARAMS 64
 
 /* Prepares (or reuses) SQL, binds P and executes it.  Returns DB_OK with
  * *ST ready and *RC the driver's answer (success or SQL_NO_DATA), or the

@@ -1,5 +1,6 @@
 #include "tasks_store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,4 +531,51 @@ db_status_t tasks_store_node_flags(db_conn_t *c, const char *node_id, bool *drai
 	*draining = v[0] != 0;
 	*cap = v[1];
 	return s;
+}
+
+/* Pairs per multi-row success statement.  Fixed, so the statement's text
+ * is always the same and stays prepared; a shorter batch repeats its first
+ * pair (a row matched twice is updated once). */
+#define SUCCESS_CHUNK 16
+
+static char succeed_sql[1200];
+static pthread_once_t succeed_once = PTHREAD_ONCE_INIT;
+
+/* Fixed fragments only: every value is a bound parameter. */
+static void build_succeed_sql(void)
+{
+	size_t o = (size_t)snprintf(succeed_sql, sizeof succeed_sql,
+	                            "UPDATE ServerTasks SET State = 'Success', CompletedTime = ?, "
+	                            "LastUpdatedTime = ?, Progress = 100, ErrorMessage = NULL, "
+	                            "LeaseOwner = NULL, LeaseExpiresAt = NULL WHERE LeaseOwner = ? "
+	                            "AND State IN ('Executing', 'Cancelling') AND (");
+	for (int i = 0; i < SUCCESS_CHUNK && o < sizeof succeed_sql; i++)
+		o += (size_t)snprintf(succeed_sql + o, sizeof succeed_sql - o,
+		                      "%s(Id = ? AND Attempt = ?)", i ? " OR " : "");
+	if (o < sizeof succeed_sql)
+		snprintf(succeed_sql + o, sizeof succeed_sql - o, ")");
+}
+
+int tasks_store_succeed_chunk(void)
+{
+	return SUCCESS_CHUNK;
+}
+
+db_status_t tasks_store_succeed_many(db_conn_t *c, const char *owner, int64_t now,
+                                     const char *const *ids, const int *attempts, int n,
+                                     int64_t *rows)
+{
+	if (n < 1 || n > SUCCESS_CHUNK)
+		return DB_ERROR;
+	pthread_once(&succeed_once, build_succeed_sql);
+	db_param_t p[3 + 2 * SUCCESS_CHUNK];
+	p[0] = DBP_INT(now);
+	p[1] = DBP_INT(now);
+	p[2] = DBP_TEXT(owner);
+	for (int i = 0; i < SUCCESS_CHUNK; i++) {
+		int k = i < n ? i : 0;
+		p[3 + 2 * i] = DBP_TEXT(ids[k]);
+		p[4 + 2 * i] = DBP_INT(attempts[k]);
+	}
+	return db_exec(c, succeed_sql, p, 3 + 2 * SUCCESS_CHUNK, rows);
 }

@@ -63,4 +63,10 @@ db_status_t tasks_store_delete(db_conn_t *c, const char *id);
 /* The node's drain flag and task cap, read under a lock a drain waits for. */
 db_status_t tasks_store_node_flags(db_conn_t *c, const char *node_id, bool *draining, int *cap);
 
+/* Marks up to tasks_store_succeed_chunk() attempts (IDS, ATTEMPTS) held by
+ * OWNER Success in one statement; *ROWS is how many it changed. */
+int tasks_store_succeed_chunk(void);
+db_status_t tasks_store_succeed_many(db_conn_t *c, const char *owner, int64_t now,
+                                     const char *const *ids, const int *attempts, int n,
+                                     int64_t *rows);
 #endif
