@@ -20,7 +20,7 @@ typedef struct slot {
 	struct slot *next;
 	oh_claimed_t task;
 	atomic_bool cancel, lost, done;
-	pthread_t thread;
+	struct slot *next_queued; /* the work queue's link */
 	svc_workers_t *w;
 	/* The attempt's outcome, left by its thread for the dispatcher, which
 	 * records the ends of many tasks in one transaction. */
@@ -42,8 +42,17 @@ struct svc_workers {
 	oh_held_t held[MAX_SLOTS]; /* renew()'s scratch: dispatcher, then stop */
 	pthread_attr_t task_attr;  /* small stacks: glibc reuses them */
 	slot_t *running;           /* guarded by mu */
-	int n_running;             /* guarded by mu: ordinary tasks */
-	int n_system;              /* guarded by mu: system tasks */
+	/* A pool of task threads that grows to the most tasks run at once and
+	 * stays: creating a thread per task cost more than a no-op task. */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	slot_t *queue_head, *queue_tail; /* guarded by qmu */
+	int idle;                        /* guarded by qmu */
+	bool quit;                       /* guarded by qmu */
+	pthread_t *threads;              /* guarded by qmu */
+	int n_threads, cap_threads;      /* guarded by qmu */
+	int n_running;                   /* guarded by mu: ordinary tasks */
+	int n_system;                    /* guarded by mu: system tasks */
 };
 
 static void timespec_after(struct timespec *ts, int64_t ms)
@@ -57,9 +66,8 @@ static void timespec_after(struct timespec *ts, int64_t ms)
 	}
 }
 
-static void *run_task(void *arg)
+static void run_task(slot_t *s)
 {
-	slot_t *s = arg;
 	svc_workers_t *w = s->w;
 	json_error_t je;
 	json_t *args = json_loads(s->task.arguments ? s->task.arguments : "{}", 0, &je);
@@ -114,7 +122,66 @@ static void *run_task(void *arg)
 		    "The lease on this task was lost; this attempt's outcome is discarded");
 	atomic_store(&s->done, true);
 	svc_workers_wake(w);
+}
+
+static void *task_thread_main(void *arg)
+{
+	svc_workers_t *w = arg;
+	pthread_mutex_lock(&w->qmu);
+	for (;;) {
+		while (!w->queue_head && !w->quit)
+			pthread_cond_wait(&w->qcv, &w->qmu);
+		slot_t *s = w->queue_head;
+		if (!s)
+			break; /* quit with nothing left to run */
+		w->queue_head = s->next_queued;
+		if (!w->queue_head)
+			w->queue_tail = NULL;
+		w->idle--;
+		pthread_mutex_unlock(&w->qmu);
+		run_task(s);
+		pthread_mutex_lock(&w->qmu);
+		w->idle++;
+	}
+	pthread_mutex_unlock(&w->qmu);
 	return NULL;
+}
+
+/* Queues S for a task thread, starting one when none is idle.  Returns
+ * false when no thread could run it. */
+static bool submit(svc_workers_t *w, slot_t *s)
+{
+	pthread_mutex_lock(&w->qmu);
+	bool ok = true;
+	if (w->idle == 0) {
+		if (w->n_threads == w->cap_threads) {
+			int ncap = w->cap_threads ? w->cap_threads * 2 : 16;
+			pthread_t *nt = realloc(w->threads, (size_t)ncap * sizeof *nt);
+			if (nt) {
+				w->threads = nt;
+				w->cap_threads = ncap;
+			}
+		}
+		if (w->n_threads < w->cap_threads &&
+		    pthread_create(&w->threads[w->n_threads], &w->task_attr, task_thread_main, w) ==
+		        0) {
+			w->n_threads++;
+			w->idle++;
+		} else if (w->n_threads == 0) {
+			ok = false;
+		}
+	}
+	if (ok) {
+		s->next_queued = NULL;
+		if (w->queue_tail)
+			w->queue_tail->next_queued = s;
+		else
+			w->queue_head = s;
+		w->queue_tail = s;
+		pthread_cond_signal(&w->qcv);
+	}
+	pthread_mutex_unlock(&w->qmu);
+	return ok;
 }
 
 #define FINISH_BATCH 64
@@ -162,7 +229,6 @@ static void finish(svc_workers_t *w, slot_t **fin, int n)
 			                   : "WARN",
 			               line);
 		}
-		pthread_join(s->thread, NULL);
 		if (s->fd >= 0)
 			close(s->fd);
 		free(s->result);
@@ -226,7 +292,7 @@ static void claim(svc_workers_t *w, int running, int running_system)
 		else
 			w->n_running++;
 		pthread_mutex_unlock(&w->mu);
-		if (pthread_create(&s->thread, &w->task_attr, run_task, s) != 0) {
+		if (!submit(w, s)) {
 			atomic_store(&s->lost, true);
 			atomic_store(&s->done, true);
 			oh_log(OH_LOG_ERROR, "cannot start a task thread", "task=%s", s->task.id);
@@ -336,6 +402,8 @@ svc_workers_t *svc_workers_start(const svc_workers_cfg_t *cfg)
 	 * stack cache holds only a few and the rest are mapped and unmapped each
 	 * time.  Task kinds need little stack: 512 KiB is plenty. */
 	pthread_attr_init(&w->task_attr);
+	pthread_mutex_init(&w->qmu, NULL);
+	pthread_cond_init(&w->qcv, NULL);
 	pthread_attr_setstacksize(&w->task_attr, 512 * 1024);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_t ca;
@@ -391,6 +459,15 @@ void svc_workers_stop(svc_workers_t *w, int64_t grace_ms)
 	if (oh_tasks_release_owner(w->cfg.pool, w->cfg.owner, &released) == DB_OK && released > 0)
 		oh_log(OH_LOG_INFO, "requeued the tasks this node was running", "tasks=%lld",
 		       (long long)released);
+	pthread_mutex_lock(&w->qmu);
+	w->quit = true;
+	pthread_cond_broadcast(&w->qcv);
+	pthread_mutex_unlock(&w->qmu);
+	for (int i = 0; i < w->n_threads; i++)
+		pthread_join(w->threads[i], NULL);
+	free(w->threads);
+	pthread_mutex_destroy(&w->qmu);
+	pthread_cond_destroy(&w->qcv);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	pthread_attr_destroy(&w->task_attr);
