@@ -47,7 +47,8 @@ struct svc_workers {
 	pthread_mutex_t qmu;
 	pthread_cond_t qcv;
 	slot_t *queue_head, *queue_tail; /* guarded by qmu */
-	int idle;                        /* guarded by qmu */
+	int idle;                        /* guarded by qmu: threads waiting */
+	int queued;                      /* guarded by qmu: slots not yet taken */
 	bool quit;                       /* guarded by qmu */
 	pthread_t *threads;              /* guarded by qmu */
 	int n_threads, cap_threads;      /* guarded by qmu */
@@ -137,6 +138,7 @@ static void *task_thread_main(void *arg)
 		w->queue_head = s->next_queued;
 		if (!w->queue_head)
 			w->queue_tail = NULL;
+		w->queued--;
 		w->idle--;
 		pthread_mutex_unlock(&w->qmu);
 		run_task(s);
@@ -153,7 +155,9 @@ static bool submit(svc_workers_t *w, slot_t *s)
 {
 	pthread_mutex_lock(&w->qmu);
 	bool ok = true;
-	if (w->idle == 0) {
+	/* Every queued slot needs a thread of its own: idle threads that have
+	 * not yet taken what is already queued do not count. */
+	if (w->idle <= w->queued) {
 		if (w->n_threads == w->cap_threads) {
 			int ncap = w->cap_threads ? w->cap_threads * 2 : 16;
 			pthread_t *nt = realloc(w->threads, (size_t)ncap * sizeof *nt);
@@ -178,6 +182,7 @@ static bool submit(svc_workers_t *w, slot_t *s)
 		else
 			w->queue_head = s;
 		w->queue_tail = s;
+		w->queued++;
 		pthread_cond_signal(&w->qcv);
 	}
 	pthread_mutex_unlock(&w->qmu);

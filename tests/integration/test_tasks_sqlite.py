@@ -675,6 +675,28 @@ class CapTests(SqliteTaskCase):
         self.assertEqual(max_overlap(intervals), 2, f"run intervals overlap 2 at most (StartTime..CompletedTime): {intervals}")
         self.assertEqual(self.summary(n)[n.id]["RunningTaskCount"], 0, "idle at the end")
 
+    def test_tasks_claimed_together_run_together(self):
+        # Tasks claimed in one batch by a node that has never run any must
+        # run at once, not one after another on the same worker thread.
+        n = self.solo(cap=0)
+        ids = [self.create_task(n, {"WaitMs": 1500})["Id"] for _ in range(4)]
+        node = self.get_node(n, n.id)
+        t0 = time.monotonic()
+        r = self.api(n, "PUT", f"{NODES}/{n.id}", expect=202, body=dict(node, MaxConcurrentTasks=4))
+        self.assert_accepted(r, "PUT MaxConcurrentTasks 4")
+        done = [self.wait_done(n, i, 15, nodes=[n]) for i in ids]
+        took = time.monotonic() - t0
+        self.assertEqual({t["State"] for t in done}, {"Success"}, "all succeed")
+        self.assertLess(took, 4.5, f"4 tasks of 1.5 s at cap 4 run side by side (took {took:.2f}s)\n{n.log_tail()}")
+        # Each log's second line is written when the task starts running.
+        starts = []
+        for i in ids:
+            lines = self.raw_log(n, i).splitlines()
+            self.assertGreaterEqual(len(lines), 2, f"the log of {i} has its start lines")
+            starts.append(parse_time(lines[1].split()[0]))
+        spread = (max(starts) - min(starts)).total_seconds()
+        self.assertLess(spread, 1.0, f"the 4 tasks started within 1 s of each other (spread {spread:.2f}s)")
+
     def test_cap_change_applies_without_restart(self):
         n = self.solo(cap=1)
         pid = n.pid
