@@ -198,7 +198,8 @@ db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, int64_t re
  * NODE_ID: the drain deadline's action.  *N receives the count. */
 db_status_t oh_tasks_evict_node(db_pool_t *pool, const char *node_id, bool cancel, int64_t *n);
 
-/* Running task counts per node for the summary.  Calls FN per node. */
+/* Non-system (capped) running task counts per node for the summary.
+ * Calls FN per node. */
 db_status_t oh_tasks_running_by_node(db_pool_t *pool, void (*fn)(void *, const char *, int64_t),
                                      void *ctx);
 

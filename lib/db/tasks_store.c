@@ -461,12 +461,11 @@ db_status_t tasks_store_running_by_node(db_conn_t *c, void (*fn)(void *, const c
                                         void *ctx)
 {
 	by_node_ctx_t x = {fn, ctx};
-	db_status_t s =
-	    db_query(c,
-	             "SELECT ServerNodeId, COUNT(*) FROM ServerTasks "
-	             "WHERE State IN ('Executing', 'Cancelling') AND ServerNodeId IS NOT "
-	             "NULL GROUP BY ServerNodeId",
-	             NULL, 0, by_node_row, &x);
+	db_status_t s = db_query(c,
+	                         "SELECT ServerNodeId, COUNT(*) FROM ServerTasks "
+	                         "WHERE State IN ('Executing', 'Cancelling') AND IsSystem = 0 AND "
+	                         "ServerNodeId IS NOT NULL GROUP BY ServerNodeId",
+	                         NULL, 0, by_node_row, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
