@@ -27,6 +27,13 @@ typedef struct {
 	 * rather than at its next poll.  May be NULL. */
 	void (*on_task_queued)(void *ctx);
 	void *notify_ctx;
+	const char *redirect_listen;      /* "host:port" answering 301 to HTTPS, or "" */
+	const char *trusted_proxies;      /* addresses whose X-Forwarded-For is believed */
+	int64_t auth_cache_ms;            /* how long a checked key is believed */
+	const unsigned char *secrets_key; /* 32 bytes: seals webhook secrets */
+	const char *slack_signing_secret; /* "" = Slack requests refused */
+	const char *chatops_users;        /* "U123=Operator,U456=Admin" */
+	const char *event_exports_dir;    /* archived audit logs */
 } api_config_t;
 
 typedef struct api_server api_server_t;

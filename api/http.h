@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "../lib/apikeys.h"
+#include "../lib/events.h"
 #include "../lib/oh_error.h"
 #include "api.h"
 
@@ -24,6 +26,14 @@ typedef struct {
 	const json_t *query;         /* object of typed, validated query values, defaults applied */
 	const json_t *body;          /* validated JSON body or NULL; owned by the dispatcher */
 	const char *idempotency_key; /* the Idempotency-Key header, validated, or NULL */
+	const char *operation_id;    /* the route's operationId */
+	oh_actor_t actor;            /* who asks: the key's id and name, addresses */
+	oh_role_t role;              /* the key's role; OH_ROLE_NONE on public routes */
+	const char *content_type;    /* the request's Content-Type, or NULL */
+	const char *raw_body;        /* a non-JSON body (form posts), NUL-terminated */
+	size_t raw_body_len;
+	const char *accept; /* the Accept header, or NULL */
+	void *conn;         /* civetweb connection, for headers only */
 } api_req_t;
 
 typedef struct {
@@ -76,7 +86,18 @@ void api_task_accepted(const api_req_t *req, api_resp_t *resp, oh_task_t *task);
  * last database status. */
 db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long seconds);
 
-/* Who is asking, for the records: the remote address until API keys come. */
+/* Who is asking, for the records: "key name (key id)", or the remote
+ * address on a public route. */
 void api_requester(const api_req_t *req, char *buf, size_t size);
+
+/* Fills EV for the change REQ makes: actor, operation, the path's id as
+ * resource, CATEGORY and MESSAGE, and the request body as the fields
+ * changed (with any "Secret" field masked).  DETAILS_OUT receives the
+ * details to release with json_decref after EV was recorded. */
+void api_audit(const api_req_t *req, oh_event_spec_t *ev, const char *category, const char *message,
+               json_t **details_out);
+
+/* The value of request header NAME, or NULL. */
+const char *api_header_in(const api_req_t *req, const char *name);
 
 #endif

@@ -176,8 +176,12 @@ void api_op_getNode(const api_req_t *req, api_resp_t *resp)
 void api_op_deleteNode(const api_req_t *req, api_resp_t *resp)
 {
 	oh_del_outcome_t outcome = OH_DEL_NOT_FOUND;
+	oh_event_spec_t ev;
+	json_t *details;
+	api_audit(req, &ev, "NodeDeleted", "An offline node was deleted.", &details);
 	db_status_t s = oh_nodes_delete_offline(req->cfg->pool, api_path_param(req, "id"),
-	                                        req->cfg->offline_timeout_ms, &outcome);
+	                                        req->cfg->offline_timeout_ms, &outcome, &ev);
+	json_decref(details);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
@@ -194,15 +198,21 @@ void api_op_deleteNode(const api_req_t *req, api_resp_t *resp)
 /* Carries out a drain, undrain or cap change and answers for it. */
 static void node_change(const api_req_t *req, api_resp_t *resp, oh_drain_request_t *r)
 {
-	char who[100];
+	char who[200];
 	api_requester(req, who, sizeof who);
 	r->node_id = api_path_param(req, "id");
 	r->requested_by = who;
 	r->idempotency_key = req->idempotency_key;
 	r->offline_timeout_ms = req->cfg->offline_timeout_ms;
+	oh_event_spec_t ev;
+	json_t *details;
+	api_audit(req, &ev, NULL, NULL, &details);
+	oh_drain_request_t with_audit = *r;
+	with_audit.audit = &ev;
 	oh_drain_outcome_t outcome;
 	oh_task_t task;
-	db_status_t s = oh_drain_request(req->cfg->pool, r, &outcome, &task);
+	db_status_t s = oh_drain_request(req->cfg->pool, &with_audit, &outcome, &task);
+	json_decref(details);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;

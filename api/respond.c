@@ -1,6 +1,7 @@
 /* Response helpers shared by every handler. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/oh_json.h"
 #include "http.h"
@@ -66,4 +67,53 @@ json_t *api_page(const char *item_type, const char *base, json_t *items, long lo
 	oh_json_set_new(o, "Items", items);
 	oh_json_set_new(o, "Links", links);
 	return o;
+}
+
+void api_requester(const api_req_t *req, char *buf, size_t size)
+{
+	if (req->actor.key_id[0])
+		snprintf(buf, size, "%s (%s)", req->actor.key_name, req->actor.key_id);
+	else if (req->actor.key_name[0])
+		snprintf(buf, size, "%s", req->actor.key_name);
+	else
+		snprintf(buf, size, "remote %s", req->remote_addr ? req->remote_addr : "?");
+}
+
+/* Replaces every "Secret" member (at any depth) with a mask. */
+static void mask_secrets(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+		{
+			if (strcasecmp(k, "Secret") == 0 || strcasecmp(k, "SigningSecret") == 0)
+				oh_json_check_rc(
+				    json_object_set_new(j, k, json_string("********")));
+			else
+				mask_secrets(v);
+		}
+	} else if (json_is_array(j)) {
+		for (i = 0; i < json_array_size(j); i++)
+			mask_secrets(json_array_get(j, i));
+	}
+}
+
+void api_audit(const api_req_t *req, oh_event_spec_t *ev, const char *category, const char *message,
+               json_t **details_out)
+{
+	json_t *d = req->body ? json_deep_copy(req->body) : NULL;
+	if (d)
+		mask_secrets(d);
+	const char *id = api_path_param(req, "id");
+	*ev = (oh_event_spec_t){.actor = &req->actor,
+	                        .category = category,
+	                        .operation = req->operation_id,
+	                        .resource_id = *id ? id : NULL,
+	                        .result = "Success",
+	                        .status = 0,
+	                        .message = message,
+	                        .details = d};
+	*details_out = d;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "../lib/apikeys.h"
 #include "http.h"
 
 typedef void (*api_handler_fn)(const api_req_t *req, api_resp_t *resp);
@@ -14,6 +15,7 @@ typedef struct {
 	const char *operation_id;
 	api_handler_fn handler;
 	const char *meta_json; /* {"parameters": [...], "requestBody": {...}}, refs resolved */
+	oh_role_t role;        /* the least role allowed; OH_ROLE_NONE = no key needed */
 } api_route_t;
 
 extern const api_route_t api_routes[];

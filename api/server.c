@@ -15,6 +15,7 @@
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
 #include "../lib/oh_schema.h"
+#include "auth.h"
 #include "http.h"
 #include "router.h"
 
@@ -83,15 +84,29 @@ static void write_response(struct mg_connection *conn, const char *rid, api_resp
 	free(dumped);
 }
 
-static bool is_json_type(const char *ct)
+static bool is_type(const char *ct, const char *want)
 {
 	if (!ct)
 		return false;
 	while (*ct == ' ')
 		ct++;
-	size_t n = strlen("application/json");
-	return strncasecmp(ct, "application/json", n) == 0 &&
-	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+	size_t n = strlen(want);
+	return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static bool is_json_type(const char *ct)
+{
+	return is_type(ct, "application/json");
+}
+
+static bool is_form_type(const char *ct)
+{
+	return is_type(ct, "application/x-www-form-urlencoded");
+}
+
+const char *api_header_in(const api_req_t *req, const char *name)
+{
+	return req->conn ? mg_get_header(req->conn, name) : NULL;
 }
 
 /* Reads the body up to MAX+1 bytes.  Returns the malloc'd body (NUL
@@ -232,11 +247,15 @@ static json_t *check_params(struct mg_connection *conn, const json_t *meta,
 }
 
 /* Parses and validates the request body.  Returns true to go on; *BODY is
- * the parsed body (owned) or NULL when there was none. */
+ * the parsed body (owned) or NULL when there was none.  A form post to an
+ * operation that declares one is not parsed: *RAW_OUT (owned) gets it. */
 static bool check_body(struct mg_connection *conn, const struct mg_request_info *ri,
-                       const api_config_t *cfg, const json_t *meta, json_t **body, api_resp_t *resp)
+                       const api_config_t *cfg, const json_t *meta, json_t **body, char **raw_out,
+                       size_t *raw_len, api_resp_t *resp)
 {
 	*body = NULL;
+	*raw_out = NULL;
+	*raw_len = 0;
 	long long cl = ri->content_length;
 	const char *te = mg_get_header(conn, "Transfer-Encoding");
 	bool has_body = cl > 0 || (cl < 0 && te != NULL);
@@ -253,7 +272,11 @@ static bool check_body(struct mg_connection *conn, const struct mg_request_info 
 		api_error(resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
 		return false;
 	}
-	if (!is_json_type(mg_get_header(conn, "Content-Type"))) {
+	const char *ct = mg_get_header(conn, "Content-Type");
+	bool form =
+	    is_form_type(ct) && json_object_get(json_object_get(rb, "content"),
+	                                        "application/x-www-form-urlencoded") != NULL;
+	if (!is_json_type(ct) && !form) {
 		api_error(resp, OH_E_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
 		return false;
 	}
@@ -269,6 +292,11 @@ static bool check_body(struct mg_connection *conn, const struct mg_request_info 
 		api_header(resp, "Connection", "close");
 		api_error(resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
 		return false;
+	}
+	if (form) { /* handed over as it came: its signature covers the bytes */
+		*raw_out = raw;
+		*raw_len = len;
+		return true;
 	}
 	json_error_t je;
 	json_t *j = json_loadb(raw, len, JSON_REJECT_DUPLICATES, &je);
@@ -298,6 +326,28 @@ static bool check_body(struct mg_connection *conn, const struct mg_request_info 
 	return true;
 }
 
+/* A change that was asked for and refused (bad input, a conflict) is
+ * recorded too, so the audit log shows attempts as well as changes. */
+static void record_failure(api_req_t *req, const api_resp_t *resp)
+{
+	const char *code = json_string_value(json_object_get(resp->json, "Code"));
+	char msg[300];
+	snprintf(msg, sizeof msg, "%s %s failed: %s", req->method, req->path,
+	         code ? code : "error");
+	const char *id = api_path_param(req, "id");
+	oh_event_spec_t ev = {.actor = &req->actor,
+	                      .category = "RequestFailed",
+	                      .operation = req->operation_id,
+	                      .resource_id = *id ? id : NULL,
+	                      .result = "Failed",
+	                      .status = resp->status,
+	                      .message = msg};
+	db_status_t s = oh_event_record(req->cfg->pool, &ev);
+	if (s != DB_OK)
+		oh_log(OH_LOG_WARN, "failed request not recorded", "rid=%s db=%s", req->rid,
+		       db_status_name(s));
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	api_server_t *srv = cbdata;
@@ -311,9 +361,17 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	                 .method = ri->request_method,
 	                 .path = path,
 	                 .rid = rid,
-	                 .remote_addr = ri->remote_addr};
+	                 .remote_addr = ri->remote_addr,
+	                 .conn = conn};
+	req.content_type = mg_get_header(conn, "Content-Type");
+	req.accept = mg_get_header(conn, "Accept");
+	api_auth_actor(&srv->cfg, ri->remote_addr, mg_get_header(conn, "X-Forwarded-For"),
+	               &req.actor);
 	api_resp_t resp = {0};
 	json_t *body = NULL, *query = NULL;
+	char *raw_body = NULL;
+	size_t raw_len = 0;
+	bool audit_failure = false;
 	size_t route = 0;
 	char pathbuf[API_MAX_URI + 1];
 	size_t urilen = strlen(ri->request_uri ? ri->request_uri : "") +
@@ -343,8 +401,21 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	case API_MATCH_OK: break;
 	}
 	const json_t *meta = api_route_meta(route);
-	if (!check_body(conn, ri, &srv->cfg, meta, &body, &resp))
+	req.operation_id = api_routes[route].operation_id;
+	audit_failure = strcmp(ri->request_method, "GET") != 0;
+	/* A Slack slash command is signed instead of carrying a key; its
+	 * handler checks the signature. */
+	bool slack =
+	    json_is_true(json_object_get(meta, "slackSigned")) && is_form_type(req.content_type);
+	if (api_routes[route].role != OH_ROLE_NONE && !slack &&
+	    !api_authenticate(&req, &resp, api_routes[route].role, ri->query_string)) {
+		audit_failure = false; /* recorded as a refusal */
 		goto respond;
+	}
+	if (!check_body(conn, ri, &srv->cfg, meta, &body, &raw_body, &raw_len, &resp))
+		goto respond;
+	req.raw_body = raw_body;
+	req.raw_body_len = raw_len;
 	query = check_params(conn, meta, ri, &req, &resp);
 	if (!query)
 		goto respond;
@@ -356,6 +427,9 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
 respond:
 	write_response(conn, rid, &resp);
+	if (audit_failure && resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
+	    resp.status != 403)
+		record_failure(&req, &resp);
 	bool is_ping = strcmp(path, PING_PATH) == 0;
 	oh_log_level_t lvl = is_ping ? OH_LOG_DEBUG : OH_LOG_INFO;
 	if (resp.status >= 500)
@@ -370,6 +444,7 @@ respond:
 	free(resp.raw_owned);
 	json_decref(body);
 	json_decref(query);
+	free(raw_body);
 	return status;
 }
 
@@ -445,8 +520,12 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		return NULL;
 	}
 	bool tls = cfg->tls_cert && *cfg->tls_cert && cfg->tls_key && *cfg->tls_key;
-	char ports[300], threads[16];
-	snprintf(ports, sizeof ports, "%s%s", cfg->listen, tls ? "s" : "");
+	char ports[600], threads[16];
+	/* civetweb answers the "r" port with a redirect to the first "s" one. */
+	if (tls && cfg->redirect_listen && *cfg->redirect_listen)
+		snprintf(ports, sizeof ports, "%ss,%sr", cfg->listen, cfg->redirect_listen);
+	else
+		snprintf(ports, sizeof ports, "%s%s", cfg->listen, tls ? "s" : "");
 	snprintf(threads, sizeof threads, "%d", cfg->threads > 0 ? cfg->threads : 64);
 	const char *options[] = {"listening_ports",
 	                         ports,

@@ -101,8 +101,3 @@ void api_task_accepted(const api_req_t *req, api_resp_t *resp, oh_task_t *task)
 	api_header(resp, "Location", loc);
 	api_json(resp, 202, api_task_json(task));
 }
-
-void api_requester(const api_req_t *req, char *buf, size_t size)
-{
-	snprintf(buf, size, "remote %s", req->remote_addr ? req->remote_addr : "?");
-}

@@ -73,8 +73,11 @@ void api_op_createTask(const api_req_t *req, api_resp_t *resp)
 			return;
 		}
 	}
-	char who[100];
+	char who[200];
 	api_requester(req, who, sizeof who);
+	oh_event_spec_t ev;
+	json_t *details;
+	api_audit(req, &ev, "TaskQueued", "A task was queued.", &details);
 	const json_t *args = json_object_get(b, "Arguments");
 	oh_task_spec_t spec = {
 	    .name = json_string_value(json_object_get(b, "Name")),
@@ -84,12 +87,14 @@ void api_op_createTask(const api_req_t *req, api_resp_t *resp)
 	    .max_attempts = (int)json_integer_value(json_object_get(b, "MaxAttempts")),
 	    .idempotency_key = req->idempotency_key,
 	    .requested_by = who,
+	    .audit = &ev,
 	};
 	if (!spec.description)
 		spec.description = "Diagnostic task";
 	oh_task_t t;
 	bool existed = false;
 	db_status_t s = oh_tasks_create(req->cfg->pool, &spec, &t, &existed);
+	json_decref(details);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
@@ -117,7 +122,12 @@ void api_op_cancelTask(const api_req_t *req, api_resp_t *resp)
 {
 	oh_task_t t;
 	oh_cancel_outcome_t outcome = OH_CANCEL_NOT_FOUND;
-	db_status_t s = oh_tasks_cancel(req->cfg->pool, api_path_param(req, "id"), &outcome, &t);
+	oh_event_spec_t ev;
+	json_t *details;
+	api_audit(req, &ev, "TaskCanceled", "Cancellation of a task was requested.", &details);
+	db_status_t s =
+	    oh_tasks_cancel(req->cfg->pool, api_path_param(req, "id"), &outcome, &t, &ev);
+	json_decref(details);
 	if (s != DB_OK)
 		api_db_error(resp, s);
 	else if (outcome == OH_CANCEL_NOT_FOUND)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "db/nodes_store.h"
+#include "events.h"
 #include "oh_json.h"
 
 typedef struct {
@@ -107,6 +108,17 @@ static db_status_t drain_txn(db_conn_t *c, void *vctx)
 		                          now, r->drain == 1 ? x->task->id : NULL);
 	if (s == DB_OK && cap_change)
 		s = nodes_store_set_cap(c, r->node_id, r->task_cap, NULL);
+	if (s == DB_OK && r->audit) {
+		oh_event_spec_t ev = *r->audit;
+		if (!ev.category)
+			ev.category = strcmp(spec.name, "Drain") == 0     ? "NodeDrainRequested"
+			              : strcmp(spec.name, "Undrain") == 0 ? "NodeUndrainRequested"
+			                                                  : "NodeTaskCapChanged";
+		if (!ev.message)
+			ev.message = desc;
+		ev.resource_id = r->node_id;
+		s = oh_event_record_tx(c, &ev, NULL);
+	}
 	*x->outcome = OH_DRAIN_QUEUED;
 	return s;
 }

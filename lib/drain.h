@@ -27,6 +27,9 @@ typedef struct {
 	bool force;              /* allow draining the last node taking work */
 	const char *idempotency_key;
 	int64_t offline_timeout_ms;
+	/* Recorded with the change when a task is queued; a NULL category or
+	 * message is filled in from what was done.  May be NULL. */
+	const struct oh_event_spec *audit;
 } oh_drain_request_t;
 
 /* Applies REQ and queues the task that carries it out.  *OUTCOME says

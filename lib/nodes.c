@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db/nodes_store.h"
+#include "events.h"
 
 #define SETTING_PLATFORM "Platform"
 #define DEFAULT_TASK_CAP 5
@@ -228,6 +229,7 @@ typedef struct {
 	int64_t timeout;
 	oh_node_t *out;
 	oh_del_outcome_t *outcome;
+	const oh_event_spec_t *audit;
 } get_ctx_t;
 
 static db_status_t get_txn(db_conn_t *c, void *vctx)
@@ -245,7 +247,7 @@ static db_status_t get_txn(db_conn_t *c, void *vctx)
 db_status_t oh_nodes_get(db_pool_t *pool, const char *id, int64_t offline_timeout_ms,
                          oh_node_t *out)
 {
-	get_ctx_t x = {id, offline_timeout_ms, out, NULL};
+	get_ctx_t x = {id, offline_timeout_ms, out, NULL, NULL};
 	return db_txn(pool, DB_TXN_READ, get_txn, &x);
 }
 
@@ -260,7 +262,7 @@ static db_status_t delete_txn(db_conn_t *c, void *vctx)
 		return s;
 	if (rows > 0) {
 		*x->outcome = OH_DEL_DELETED;
-		return DB_OK;
+		return x->audit ? oh_event_record_tx(c, x->audit, NULL) : DB_OK;
 	}
 	oh_node_t n;
 	s = nodes_store_get(c, x->id, false, &n);
@@ -274,8 +276,8 @@ static db_status_t delete_txn(db_conn_t *c, void *vctx)
 }
 
 db_status_t oh_nodes_delete_offline(db_pool_t *pool, const char *id, int64_t offline_timeout_ms,
-                                    oh_del_outcome_t *outcome)
+                                    oh_del_outcome_t *outcome, const oh_event_spec_t *audit)
 {
-	get_ctx_t x = {id, offline_timeout_ms, NULL, outcome};
+	get_ctx_t x = {id, offline_timeout_ms, NULL, outcome, audit};
 	return db_txn(pool, DB_TXN_WRITE, delete_txn, &x);
 }

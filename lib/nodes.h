@@ -5,6 +5,8 @@
 #ifndef OH_NODES_H
 #define OH_NODES_H
 
+struct oh_event_spec; /* events.h */
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -88,9 +90,10 @@ db_status_t oh_nodes_get(db_pool_t *pool, const char *id, int64_t offline_timeou
 
 typedef enum { OH_DEL_DELETED = 0, OH_DEL_ONLINE, OH_DEL_NOT_FOUND } oh_del_outcome_t;
 
-/* Deletes node ID if it is offline.  Returns DB_OK with *OUTCOME set, or a
- * database failure. */
+/* Deletes node ID if it is offline, recording AUDIT (may be NULL) in the
+ * same transaction.  Returns DB_OK with *OUTCOME set, or a database
+ * failure. */
 db_status_t oh_nodes_delete_offline(db_pool_t *pool, const char *id, int64_t offline_timeout_ms,
-                                    oh_del_outcome_t *outcome);
+                                    oh_del_outcome_t *outcome, const struct oh_event_spec *audit);
 
 #endif

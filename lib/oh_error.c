@@ -24,6 +24,18 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_LAST_NODE] = {"LastNodeTakingWork", 409,
                         "This is the last node that takes work; draining it would stop the "
                         "cluster. Send Force to drain it anyway."},
+    [OH_E_KEY_MISSING] = {"ApiKeyMissing", 401,
+                          "An API key is required: send it in the X-Octopus-ApiKey header "
+                          "or as Authorization: Bearer."},
+    [OH_E_KEY_INVALID] = {"ApiKeyInvalid", 401, "The API key is not known or was revoked."},
+    [OH_E_ROLE_NOT_ALLOWED] = {"RoleNotAllowed", 403,
+                               "The API key's role does not allow this operation."},
+    [OH_E_KEY_IN_QUERY] = {"ApiKeyInQueryString", 400,
+                           "API keys are not accepted in the query string (it ends up in "
+                           "logs); send the X-Octopus-ApiKey header instead."},
+    [OH_E_SIGNATURE_INVALID] = {"SignatureInvalid", 401,
+                                "The request signature is missing, wrong or too old."},
+    [OH_E_NOT_CONFIGURED] = {"NotConfigured", 503, "This feature is not configured on this node."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

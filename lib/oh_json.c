@@ -62,3 +62,52 @@ char *oh_json_dump(const json_t *j)
 	}
 	return s;
 }
+
+bool oh_parse_time(const char *text, int64_t *epoch_ms)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+		return false;
+	const char *p = text + n;
+	int64_t ms = 0, offset_min = 0;
+	if (*p == 'T' || *p == ' ') {
+		int m = 0;
+		if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &m) != 3 || m != 8)
+			return false;
+		p += 1 + m;
+		if (*p == '.') {
+			int digits = 0, scale = 100;
+			for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+				ms += (*p - '0') * scale;
+				scale /= 10;
+			}
+			if (digits == 0)
+				return false;
+		}
+		if (*p == 'Z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int oh, om, k = 0;
+			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 ||
+			    om > 59)
+				return false;
+			offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+			p += 1 + k;
+		} else {
+			return false;
+		}
+	}
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	struct tm tm = {.tm_year = y - 1900,
+	                .tm_mon = mo - 1,
+	                .tm_mday = d,
+	                .tm_hour = h,
+	                .tm_min = mi,
+	                .tm_sec = sec};
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != d)
+		return false;
+	*epoch_ms = ((int64_t)t - offset_min * 60) * 1000 + ms;
+	return true;
+}

@@ -4,6 +4,7 @@
 #define OH_JSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Returns J, or aborts the process when J is NULL (allocation failure). */
@@ -23,6 +24,10 @@ json_t *oh_json_time(int64_t epoch_ms);
 /* Formats EPOCH_MS as above into BUF (at least 30 bytes; "" if smaller).
  * Times outside years 0-9999 print as the epoch. */
 void oh_format_time(int64_t epoch_ms, char *buf, size_t size);
+
+/* Parses an ISO 8601 time "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)"
+ * (or a bare date, midnight UTC) into *EPOCH_MS.  False when malformed. */
+bool oh_parse_time(const char *text, int64_t *epoch_ms);
 
 /* Serialises J compactly.  Returns a malloc'd string owned by the caller;
  * aborts on allocation failure. */

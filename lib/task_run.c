@@ -16,12 +16,14 @@ extern const oh_task_kind_t oh_task_kind_diagnostic;
 extern const oh_task_kind_t oh_task_kind_drain;
 extern const oh_task_kind_t oh_task_kind_undrain;
 extern const oh_task_kind_t oh_task_kind_set_task_cap;
+extern const oh_task_kind_t oh_task_kind_archive_events;
+extern const oh_task_kind_t oh_task_kind_webhook;
+extern const oh_task_kind_t oh_task_kind_chat_reply;
 
 static const oh_task_kind_t *const kinds[] = {
-    &oh_task_kind_diagnostic,
-    &oh_task_kind_drain,
-    &oh_task_kind_undrain,
-    &oh_task_kind_set_task_cap,
+    &oh_task_kind_diagnostic,   &oh_task_kind_drain,          &oh_task_kind_undrain,
+    &oh_task_kind_set_task_cap, &oh_task_kind_archive_events, &oh_task_kind_webhook,
+    &oh_task_kind_chat_reply,
 };
 
 const oh_task_kind_t *oh_task_kind_find(const char *name)

@@ -12,8 +12,17 @@
 #include "db/db.h"
 #include "tasks.h"
 
+/* What the node gives every task besides the task itself. */
+typedef struct {
+	const unsigned char *secrets_key; /* 32 bytes: opens sealed webhook secrets */
+	const char *event_exports_dir;    /* archived audit logs */
+	int64_t event_retention_ms;       /* events older than this are archived */
+	long http_timeout_ms;             /* outbound deliveries */
+} oh_task_env_t;
+
 typedef struct {
 	db_pool_t *pool;
+	const oh_task_env_t *env;
 	const char *node_id; /* the executing node */
 	const char *owner;   /* its lease owner token */
 	const oh_claimed_t *task;

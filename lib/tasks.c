@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db/tasks_store.h"
+#include "events.h"
 #include "oh_crypto.h"
 #include "oh_json.h"
 #include "task_run.h"
@@ -121,6 +122,12 @@ static db_status_t create_txn(db_conn_t *c, void *vctx)
 			return s;
 	}
 	db_status_t s = oh_task_insert(c, x->spec, x->out);
+	if (s == DB_OK && x->spec->audit) {
+		oh_event_spec_t ev = *x->spec->audit;
+		if (!ev.resource_id)
+			ev.resource_id = x->out->id;
+		s = oh_event_record_tx(c, &ev, NULL);
+	}
 	/* Another request with the same key won the race: read its task. */
 	return s == DB_DUPLICATE && x->spec->idempotency_key ? DB_TRANSIENT : s;
 }
@@ -200,6 +207,7 @@ typedef struct {
 	const char *id;
 	oh_cancel_outcome_t *outcome;
 	oh_task_t *out;
+	const oh_event_spec_t *audit;
 } cancel_ctx_t;
 
 static db_status_t cancel_txn(db_conn_t *c, void *vctx)
@@ -226,14 +234,16 @@ static db_status_t cancel_txn(db_conn_t *c, void *vctx)
 	if (s == DB_OK && rows == 0)
 		*x->outcome =
 		    x->out->state == OH_TS_CANCELLING ? OH_CANCEL_REQUESTED : OH_CANCEL_COMPLETED;
+	if (s == DB_OK && rows > 0 && x->audit)
+		s = oh_event_record_tx(c, x->audit, NULL);
 	return s;
 }
 
 db_status_t oh_tasks_cancel(db_pool_t *pool, const char *id, oh_cancel_outcome_t *outcome,
-                            oh_task_t *out)
+                            oh_task_t *out, const oh_event_spec_t *audit)
 {
 	memset(out, 0, sizeof *out);
-	cancel_ctx_t x = {id, outcome, out};
+	cancel_ctx_t x = {id, outcome, out, audit};
 	return db_txn(pool, DB_TXN_WRITE, cancel_txn, &x);
 }
 
@@ -338,6 +348,27 @@ static db_status_t finish_one(db_conn_t *c, int64_t now, const char *owner, oh_f
 		return s;
 	item->final = st;
 	item->status = rows == 1 ? DB_OK : DB_NO_ROWS;
+	if (st == OH_TS_FAILED && rows == 1) {
+		char msg[600];
+		snprintf(msg, sizeof msg, "Task %s failed: %.500s", item->id,
+		         item->error ? item->error : "no reason given");
+		oh_task_t t;
+		s = tasks_store_get(c, item->id, &t);
+		if (s != DB_OK)
+			return s;
+		/* A failed delivery announced to the subscriptions could fail
+		 * and be announced again, without end. */
+		bool delivery =
+		    strcmp(t.name, "WebhookDelivery") == 0 || strcmp(t.name, "ChatReply") == 0;
+		oh_task_clear(&t);
+		oh_event_spec_t ev = {.category = "TaskFailed",
+		                      .operation = "finishTask",
+		                      .resource_id = item->id,
+		                      .result = "Success",
+		                      .message = msg,
+		                      .no_webhooks = delivery};
+		return oh_event_record_tx(c, &ev, NULL);
+	}
 	return DB_OK;
 }
 

@@ -14,6 +14,8 @@
 
 #define OH_TASK_ID_PREFIX "ServerTasks-"
 
+struct oh_event_spec; /* events.h */
+
 typedef enum {
 	OH_TS_QUEUED = 0,
 	OH_TS_EXECUTING,
@@ -63,6 +65,9 @@ typedef struct {
 	int max_attempts;            /* 0 = default (3) */
 	const char *idempotency_key; /* NULL = none */
 	const char *requested_by;
+	/* When set, oh_tasks_create records this event (its resource the new
+	 * task unless given) in the transaction that queues the task. */
+	const struct oh_event_spec *audit;
 } oh_task_spec_t;
 
 /* Inserts a new task inside the caller's transaction.  When the idempotency
@@ -104,9 +109,10 @@ typedef enum {
 } oh_cancel_outcome_t;
 
 /* Cancels: a queued task ends at once (Canceled); an executing one moves to
- * Cancelling and its worker stops at its next check.  *OUT is the task after. */
+ * Cancelling and its worker stops at its next check.  *OUT is the task after.
+ * AUDIT (may be NULL) is recorded in the same transaction when it did. */
 db_status_t oh_tasks_cancel(db_pool_t *pool, const char *id, oh_cancel_outcome_t *outcome,
-                            oh_task_t *out);
+                            oh_task_t *out, const struct oh_event_spec *audit);
 
 /* Counts tasks Executing or Cancelling on NODE_ID, other than EXCEPT_ID. */
 db_status_t oh_tasks_count_running_tx(db_conn_t *c, const char *node_id, const char *except_id,

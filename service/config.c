@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/apikeys.h"
 #include "../lib/nodes.h"
 
 typedef enum { OPT_STR, OPT_LONG } opt_type_t;
@@ -62,6 +63,29 @@ static const opt_t opts[] = {
      "ended tasks and their logs are deleted after this (0 = keep)"},
     {"shutdown-grace-ms", L(shutdown_grace_ms), "5000", 0, 3600000,
      "on SIGTERM, how long running tasks may finish before they are requeued"},
+    {"redirect-listen", S(redirect_listen), "", 0, 0,
+     "with TLS: host:port of a plain HTTP listener that redirects to HTTPS"},
+    {"trusted-proxies", S(trusted_proxies), "", 0, 0,
+     "comma-separated load balancer addresses whose X-Forwarded-For is recorded"},
+    {"auth-cache-ms", L(auth_cache_ms), "1000", 0, 60000,
+     "how long a checked API key is believed (revocation takes this long)"},
+    {"secrets-key-file", S(secrets_key_file), "", 0, 0,
+     "64 hex characters sealing webhook secrets; the same file on every node "
+     "(default <data-dir>/secrets.key, created if missing)"},
+    {"bootstrap-admin-key", S(bootstrap_admin_key), "", 0, 0,
+     "an API key (API-...) stored as the first Admin key, once per cluster"},
+    {"slack-signing-secret", S(slack_signing_secret), "", 0, 0,
+     "Slack app signing secret; without it Slack slash commands are refused"},
+    {"chatops-users", S(chatops_users), "", 0, 0,
+     "chat user ids mapped to roles: U123=Operator,U456=Admin"},
+    {"event-exports-dir", S(event_exports_dir), "", 0, 0,
+     "archived audit logs (default <data-dir>/EventExports)"},
+    {"event-retention-hours", L(event_retention_hours), "2160", 0, 876000,
+     "audit events older than this are archived to EventExports"},
+    {"archive-every-ms", L(archive_every_ms), "3600000", 100, 86400000,
+     "how often the cluster queues the audit archive task"},
+    {"webhook-timeout-ms", L(webhook_timeout_ms), "10000", 100, 600000,
+     "time limit of one webhook or chat reply delivery"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -210,6 +234,21 @@ bool svc_config_load(svc_config_t *cfg, int argc, char **argv, char *err, size_t
 	return true;
 }
 
+/* Sets *FIELD to DIR/NAME when it is empty.  False on OOM. */
+static bool default_under(char **field, const char *dir, const char *name)
+{
+	if ((*field)[0] != '\0')
+		return true;
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *d = malloc(n);
+	if (!d)
+		return false;
+	snprintf(d, n, "%s/%s", dir, name);
+	free(*field);
+	*field = d;
+	return true;
+}
+
 bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 {
 	char host[256] = "localhost";
@@ -282,6 +321,16 @@ bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 		snprintf(d, n, "%s/TaskLogs", cfg->data_dir);
 		free(cfg->task_logs_dir);
 		cfg->task_logs_dir = d;
+	}
+	if (!default_under(&cfg->event_exports_dir, cfg->data_dir, "EventExports") ||
+	    !default_under(&cfg->secrets_key_file, cfg->data_dir, "secrets.key")) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	if (cfg->bootstrap_admin_key[0] && !oh_apikey_well_formed(cfg->bootstrap_admin_key)) {
+		snprintf(err, errlen,
+		         "bootstrap-admin-key: not an API key (API- and at least 26 of A-Z0-9)");
+		return false;
 	}
 	if (cfg->db[0] == '\0') {
 		size_t n = strlen(cfg->data_dir) + 128;

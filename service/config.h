@@ -36,6 +36,17 @@ typedef struct {
 	long housekeeping_ms;
 	long shutdown_grace_ms;
 	long task_retention_hours;
+	char *redirect_listen;      /* "" = no HTTP listener redirecting to HTTPS */
+	char *trusted_proxies;      /* addresses whose X-Forwarded-For is recorded */
+	long auth_cache_ms;         /* a checked key is believed this long */
+	char *secrets_key_file;     /* "" = <data-dir>/secrets.key, created if missing */
+	char *bootstrap_admin_key;  /* seeds the first Admin key once per cluster */
+	char *slack_signing_secret; /* "" = Slack slash commands refused */
+	char *chatops_users;        /* "U123=Operator,U456=Admin" */
+	char *event_exports_dir;    /* "" = <data-dir>/EventExports */
+	long event_retention_hours; /* older events are archived to EventExports */
+	long archive_every_ms;      /* how often the archive task is queued */
+	long webhook_timeout_ms;    /* per delivery attempt */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/http_client.h"
 #include "../lib/oh_log.h"
 #include "config.h"
 #include "node.h"
@@ -19,6 +20,8 @@ static void usage(FILE *out)
 	      "  octoha-server node --drain=true|false --taskCap=N [--wait=SECONDS]\n"
 	      "                     [--cancel-tasks] [options]\n"
 	      "                                              drain, undrain or cap this node\n"
+	      "  octoha-server admin --create-api-key --name NAME --role Reader|Operator|Admin\n"
+	      "                                              print a new API key (last line)\n"
 	      "  octoha-server version                       print the version\n"
 	      "  octoha-server COMMAND --help                options of a command\n"
 	      "\n"
@@ -49,8 +52,8 @@ int main(int argc, char **argv)
 		return SVC_EXIT_OK;
 	}
 	bool is_run = strcmp(cmd, "run") == 0, is_db = strcmp(cmd, "database") == 0;
-	bool is_node = strcmp(cmd, "node") == 0;
-	if (!is_run && !is_db && !is_node) {
+	bool is_node = strcmp(cmd, "node") == 0, is_admin = strcmp(cmd, "admin") == 0;
+	if (!is_run && !is_db && !is_node && !is_admin) {
 		fprintf(stderr, "octoha-server: unknown command '%s'\n\n", cmd);
 		usage(stderr);
 		return SVC_EXIT_USAGE;
@@ -73,7 +76,8 @@ int main(int argc, char **argv)
 		svc_config_usage(stdout);
 		return SVC_EXIT_OK;
 	}
-	bool upgrade = false, status = false;
+	bool upgrade = false, status = false, create_key = false;
+	svc_admin_args_t aa = {0};
 	svc_node_args_t na = {.drain = -1, .task_cap = -1};
 	bool wait_given = false;
 	char *rest[64];
@@ -111,6 +115,14 @@ int main(int argc, char **argv)
 			}
 		} else if (is_node && strcmp(a, "--cancel-tasks") == 0) {
 			na.cancel_tasks = true;
+		} else if (is_admin && strcmp(a, "--create-api-key") == 0) {
+			create_key = true;
+		} else if (is_admin && (strcmp(a, "--name") == 0 || strcmp(a, "--role") == 0) &&
+		           i + 1 < sub_argc) {
+			*(a[2] == 'n' ? &aa.name : &aa.role) = sub_argv[++i];
+		} else if (is_admin &&
+		           (strncmp(a, "--name=", 7) == 0 || strncmp(a, "--role=", 7) == 0)) {
+			*(a[2] == 'n' ? &aa.name : &aa.role) = a + 7;
 		} else {
 			rest[nrest++] = sub_argv[i];
 		}
@@ -121,6 +133,11 @@ int main(int argc, char **argv)
 	}
 	if (is_node && na.drain < 0 && na.task_cap < 0) {
 		fputs("octoha-server node: give --drain=true|false and/or --taskCap=N\n", stderr);
+		return SVC_EXIT_USAGE;
+	}
+	if (is_admin && !create_key) {
+		fputs("octoha-server admin: give --create-api-key --name NAME --role ROLE\n",
+		      stderr);
 		return SVC_EXIT_USAGE;
 	}
 	if (is_db && upgrade == status) {
@@ -139,9 +156,11 @@ int main(int argc, char **argv)
 	oh_log_level_t level = OH_LOG_INFO;
 	oh_log_parse_level(cfg.log_level, &level);
 	oh_log_set_level(level);
-	int rc = is_run    ? svc_run(&cfg)
-	         : is_node ? svc_node_command(&cfg, &na)
-	                   : svc_database(&cfg, upgrade);
+	oh_http_global_init();
+	int rc = is_run     ? svc_run(&cfg)
+	         : is_node  ? svc_node_command(&cfg, &na)
+	         : is_admin ? svc_admin_command(&cfg, &aa)
+	                    : svc_database(&cfg, upgrade);
 	svc_config_free(&cfg);
 	return rc;
 }

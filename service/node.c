@@ -1,6 +1,8 @@
 #include "node.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -9,8 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../api/api.h"
+#include "../lib/apikeys.h"
 #include "../lib/db/dialect.h"
 #include "../lib/db/migrate.h"
 #include "../lib/node_state.h"
@@ -48,6 +52,11 @@ static bool prepare_data_dir(const svc_config_t *cfg)
 		       oh_q(cfg->task_logs_dir), oh_q(strerror(errno)));
 		return false;
 	}
+	if (!make_dirs(cfg->event_exports_dir)) {
+		oh_log(OH_LOG_ERROR, "cannot create the event exports folder", "path=%s error=%s",
+		       oh_q(cfg->event_exports_dir), oh_q(strerror(errno)));
+		return false;
+	}
 	if (!make_dirs(cfg->data_dir)) {
 		oh_log(OH_LOG_ERROR, "cannot create the data directory", "path=%s error=%s",
 		       oh_q(cfg->data_dir), oh_q(strerror(errno)));
@@ -62,6 +71,54 @@ static bool prepare_data_dir(const svc_config_t *cfg)
 			return false;
 		}
 	}
+	return true;
+}
+
+/* Reads the 32-byte secrets key (64 hex characters) from PATH, creating
+ * it (mode 0600) with fresh randomness when it does not exist.  Every node
+ * of a cluster must share the same file, as every Octopus node shares one
+ * Master Key.  Returns false with the reason logged. */
+static bool load_secrets_key(const char *path, unsigned char key[32])
+{
+	char hex[80] = "";
+	FILE *f = fopen(path, "r");
+	if (!f && errno == ENOENT) {
+		char fresh[65];
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 && errno == EEXIST) {
+			f = fopen(path, "r"); /* another process made it first */
+		} else if (fd < 0 || !oh_random_hex(fresh, 32) || write(fd, fresh, 64) != 64 ||
+		           write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+			oh_log(OH_LOG_ERROR, "cannot create the secrets key", "path=%s error=%s",
+			       oh_q(path), oh_q(strerror(errno)));
+			if (fd >= 0)
+				close(fd);
+			return false;
+		} else {
+			close(fd);
+			oh_log(OH_LOG_INFO, "created a secrets key; copy it to every node",
+			       "path=%s", oh_q(path));
+			f = fopen(path, "r");
+		}
+	}
+	if (!f || !fgets(hex, sizeof hex, f)) {
+		oh_log(OH_LOG_ERROR, "cannot read the secrets key", "path=%s error=%s", oh_q(path),
+		       oh_q(f ? "empty" : strerror(errno)));
+		if (f)
+			fclose(f);
+		return false;
+	}
+	fclose(f);
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+			oh_log(OH_LOG_ERROR, "the secrets key must be 64 hex characters", "path=%s",
+			       oh_q(path));
+			return false;
+		}
+		key[i] = (unsigned char)v;
+	}
+	OPENSSL_cleanse(hex, sizeof hex);
 	return true;
 }
 
@@ -307,6 +364,7 @@ int svc_run(const svc_config_t *cfg)
 	pthread_cond_init(&n.cv, &ca);
 	pthread_condattr_destroy(&ca);
 	int rc = SVC_EXIT_FAILURE;
+	unsigned char secrets_key[32] = {0};
 	api_server_t *srv = NULL;
 	svc_workers_t *workers = NULL;
 	pthread_t hb;
@@ -321,6 +379,23 @@ int svc_run(const svc_config_t *cfg)
 	rc = check_schema(n.pool, strcmp(cfg->db_upgrade, "auto") == 0);
 	if (rc != SVC_EXIT_OK)
 		goto out;
+	rc = SVC_EXIT_FAILURE;
+	if (!load_secrets_key(cfg->secrets_key_file, secrets_key))
+		goto out;
+	if (cfg->bootstrap_admin_key[0]) {
+		bool seeded = false;
+		db_status_t bs =
+		    oh_apikeys_bootstrap(n.pool, cfg->bootstrap_admin_key, "bootstrap", &seeded);
+		if (bs != DB_OK) {
+			oh_log(OH_LOG_ERROR, "cannot seed the bootstrap Admin key", "db=%s",
+			       db_status_name(bs));
+			goto out;
+		}
+		oh_log(OH_LOG_INFO,
+		       seeded ? "seeded the bootstrap Admin key"
+		              : "bootstrap Admin key ignored: this cluster was seeded before",
+		       NULL);
+	}
 
 	snprintf(n.self.name, sizeof n.self.name, "%s", cfg->node_name);
 	snprintf(n.self.public_url, sizeof n.self.public_url, "%s", cfg->public_url);
@@ -337,16 +412,22 @@ int svc_run(const svc_config_t *cfg)
 		goto out;
 	hb_started = true;
 
-	svc_workers_cfg_t wcfg = {.pool = n.pool,
-	                          .state = n.state,
-	                          .node_id = n.snap.id,
-	                          .owner = n.instance,
-	                          .task_logs_dir = cfg->task_logs_dir,
-	                          .lease_ms = cfg->lease_ms,
-	                          .poll_ms = cfg->poll_ms,
-	                          .housekeeping_ms = cfg->housekeeping_ms,
-	                          .offline_timeout_ms = cfg->offline_timeout_ms,
-	                          .retention_ms = cfg->task_retention_hours * 3600 * 1000};
+	svc_workers_cfg_t wcfg = {
+	    .pool = n.pool,
+	    .state = n.state,
+	    .node_id = n.snap.id,
+	    .owner = n.instance,
+	    .task_logs_dir = cfg->task_logs_dir,
+	    .lease_ms = cfg->lease_ms,
+	    .poll_ms = cfg->poll_ms,
+	    .housekeeping_ms = cfg->housekeeping_ms,
+	    .offline_timeout_ms = cfg->offline_timeout_ms,
+	    .retention_ms = cfg->task_retention_hours * 3600 * 1000,
+	    .archive_every_ms = cfg->archive_every_ms,
+	    .env = {.secrets_key = secrets_key,
+	            .event_exports_dir = cfg->event_exports_dir,
+	            .event_retention_ms = cfg->event_retention_hours * 3600 * 1000,
+	            .http_timeout_ms = cfg->webhook_timeout_ms}};
 	workers = svc_workers_start(&wcfg);
 	if (!workers)
 		goto out;
@@ -366,7 +447,14 @@ int svc_run(const svc_config_t *cfg)
 	                     .self_node_id = n.snap.id,
 	                     .task_logs_dir = cfg->task_logs_dir,
 	                     .on_task_queued = svc_workers_wake,
-	                     .notify_ctx = workers};
+	                     .notify_ctx = workers,
+	                     .redirect_listen = cfg->redirect_listen,
+	                     .trusted_proxies = cfg->trusted_proxies,
+	                     .auth_cache_ms = cfg->auth_cache_ms,
+	                     .secrets_key = secrets_key,
+	                     .slack_signing_secret = cfg->slack_signing_secret,
+	                     .chatops_users = cfg->chatops_users,
+	                     .event_exports_dir = cfg->event_exports_dir};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
@@ -403,6 +491,7 @@ out:
 	}
 	db_pool_free(n.pool);
 	oh_node_state_free(n.state);
+	OPENSSL_cleanse(secrets_key, sizeof secrets_key);
 	pthread_cond_destroy(&n.cv);
 	pthread_mutex_destroy(&n.mu);
 	if (rc == SVC_EXIT_OK)

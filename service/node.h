@@ -26,4 +26,12 @@ typedef struct {
  * the configuration.  Returns the process exit code. */
 int svc_node_command(const svc_config_t *cfg, const svc_node_args_t *a);
 
+typedef struct {
+	const char *name; /* --name */
+	const char *role; /* --role */
+} svc_admin_args_t;
+
+/* `admin --create-api-key --name … --role …`.  Returns the exit code. */
+int svc_admin_command(const svc_config_t *cfg, const svc_admin_args_t *a);
+
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../lib/drain.h"
+#include "../lib/events.h"
 #include "../lib/oh_log.h"
 #include "node.h"
 
@@ -68,6 +69,10 @@ int svc_node_command(const svc_config_t *cfg, const svc_node_args_t *a)
 		r.deadline_seconds = (int)a->wait_seconds;
 		r.cancel_at_deadline = true;
 	}
+	oh_actor_t actor = {0};
+	snprintf(actor.key_name, sizeof actor.key_name, "%.200s", who);
+	oh_event_spec_t ev = {.actor = &actor, .operation = "node (shell)", .result = "Success"};
+	r.audit = &ev;
 	oh_drain_outcome_t outcome;
 	oh_task_t task;
 	db_status_t s = oh_drain_request(pool, &r, &outcome, &task);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/chat_replies.h"
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
 #include "../lib/task_run.h"
@@ -89,6 +90,7 @@ static void run_task(slot_t *s)
 		         "The task's arguments are not a JSON object.");
 	} else {
 		oh_task_run_t run = {.pool = w->cfg.pool,
+		                     .env = &w->cfg.env,
 		                     .node_id = w->cfg.node_id,
 		                     .owner = w->cfg.owner,
 		                     .task = &s->task,
@@ -364,6 +366,17 @@ static void *dispatcher_main(void *arg)
 			                          w->cfg.retention_ms, w->cfg.task_logs_dir, &ran,
 			                          &ex) == DB_OK &&
 			    ran) {
+				oh_cluster_jobs_t jobs = {0};
+				if (oh_cluster_jobs(w->cfg.pool, w->cfg.offline_timeout_ms,
+				                    w->cfg.archive_every_ms, &jobs) == DB_OK &&
+				    (jobs.chat_replies || jobs.archive_queued)) {
+					pthread_mutex_lock(&w->mu);
+					w->woken = true; /* claim what was queued at once */
+					pthread_mutex_unlock(&w->mu);
+				}
+				if (jobs.offline_events)
+					oh_log(OH_LOG_INFO, "nodes went offline", "count=%lld",
+					       (long long)jobs.offline_events);
 				if (ex.requeued) {
 					pthread_mutex_lock(&w->mu);
 					w->woken = true; /* claim what came back at once */

@@ -9,6 +9,7 @@
 
 #include "../lib/db/db.h"
 #include "../lib/node_state.h"
+#include "../lib/task_run.h"
 
 typedef struct {
 	db_pool_t *pool;
@@ -20,7 +21,9 @@ typedef struct {
 	int64_t poll_ms;         /* claim poll when idle */
 	int64_t housekeeping_ms; /* cluster housekeeping period */
 	int64_t offline_timeout_ms;
-	int64_t retention_ms; /* ended tasks are deleted after this */
+	int64_t retention_ms;     /* ended tasks are deleted after this */
+	int64_t archive_every_ms; /* the audit archive task is queued this often */
+	oh_task_env_t env;
 } svc_workers_cfg_t;
 
 typedef struct svc_workers svc_workers_t;

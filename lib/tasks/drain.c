@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../events.h"
 #include "../nodes.h"
 #include "../oh_json.h"
 #include "../task_run.h"
@@ -70,6 +71,15 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 				oh_json_set_new(out->result, "NodeId", json_string(node_id));
 				oh_json_set_new(out->result, "Drained", json_true());
 				oh_task_log(r, "%s is drained", node_id);
+				char msg[200];
+				snprintf(msg, sizeof msg, "%s is drained: it runs no tasks.",
+				         node_id);
+				oh_event_spec_t ev = {.category = "NodeDrained",
+				                      .operation = "Drain",
+				                      .resource_id = node_id,
+				                      .result = "Success",
+				                      .message = msg};
+				oh_event_record(r->pool, &ev);
 				return;
 			}
 			if (deadline_s > 0 && !deadline_handled && waited >= deadline_s * 1000) {

@@ -2,6 +2,7 @@
  * this task records it and confirms the node takes work again. */
 #include <stdio.h>
 
+#include "../events.h"
 #include "../nodes.h"
 #include "../oh_json.h"
 #include "../task_run.h"
@@ -28,6 +29,14 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	out->result = oh_json_check(json_object());
 	oh_json_set_new(out->result, "NodeId", json_string(node_id));
 	oh_json_set_new(out->result, "IsInMaintenanceMode", json_boolean(node.maintenance));
+	char msg[200];
+	snprintf(msg, sizeof msg, "%s takes work again.", node_id);
+	oh_event_spec_t ev = {.category = "NodeUndrained",
+	                      .operation = "Undrain",
+	                      .resource_id = node_id,
+	                      .result = "Success",
+	                      .message = msg};
+	oh_event_record(r->pool, &ev);
 }
 
 const oh_task_kind_t oh_task_kind_undrain = {"Undrain", true, run};

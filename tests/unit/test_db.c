@@ -176,12 +176,12 @@ static void only_offline_nodes_are_deleted(void **state)
 	oh_reg_result_t r;
 	assert_int_equal(oh_nodes_register(p, &n, "d1", 60000, &r), DB_OK);
 	oh_del_outcome_t out;
-	assert_int_equal(oh_nodes_delete_offline(p, r.self.id, 60000, &out), DB_OK);
+	assert_int_equal(oh_nodes_delete_offline(p, r.self.id, 60000, &out, NULL), DB_OK);
 	assert_int_equal(out, OH_DEL_ONLINE);
 	assert_int_equal(oh_nodes_mark_stopped(p, r.self.id, "d1"), DB_OK);
-	assert_int_equal(oh_nodes_delete_offline(p, r.self.id, 60000, &out), DB_OK);
+	assert_int_equal(oh_nodes_delete_offline(p, r.self.id, 60000, &out, NULL), DB_OK);
 	assert_int_equal(out, OH_DEL_DELETED);
-	assert_int_equal(oh_nodes_delete_offline(p, r.self.id, 60000, &out), DB_OK);
+	assert_int_equal(oh_nodes_delete_offline(p, r.self.id, 60000, &out, NULL), DB_OK);
 	assert_int_equal(out, OH_DEL_NOT_FOUND);
 }
 

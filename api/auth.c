@@ -1,0 +1,211 @@
+#include "auth.h"
+
+#include <civetweb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../lib/oh_crypto.h"
+#include "../lib/oh_log.h"
+
+#define CACHE_SLOTS 256
+
+/* A key seen recently: its hash (never the key) and what it grants. */
+typedef struct {
+	char hash[65];
+	oh_apikey_t key;
+	int64_t checked_ms; /* monotonic; 0 = empty slot */
+} cache_entry_t;
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static cache_entry_t cache[CACHE_SLOTS];
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void api_auth_cache_clear(void)
+{
+	pthread_mutex_lock(&cache_mu);
+	memset(cache, 0, sizeof cache);
+	pthread_mutex_unlock(&cache_mu);
+}
+
+static bool cache_get(const char *hash, int64_t ttl_ms, oh_apikey_t *out)
+{
+	bool hit = false;
+	int64_t now = mono_ms();
+	pthread_mutex_lock(&cache_mu);
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		cache_entry_t *e = &cache[i];
+		if (e->checked_ms && now - e->checked_ms < ttl_ms &&
+		    oh_ct_equal(e->hash, hash, 64)) {
+			*out = e->key;
+			hit = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cache_mu);
+	return hit;
+}
+
+static void cache_put(const char *hash, const oh_apikey_t *key)
+{
+	int64_t now = mono_ms();
+	pthread_mutex_lock(&cache_mu);
+	size_t victim = 0;
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		if (cache[i].checked_ms == 0 || oh_ct_equal(cache[i].hash, hash, 64)) {
+			victim = i;
+			break;
+		}
+		if (cache[i].checked_ms < cache[victim].checked_ms)
+			victim = i;
+	}
+	memcpy(cache[victim].hash, hash, 65);
+	cache[victim].key = *key;
+	cache[victim].checked_ms = now;
+	pthread_mutex_unlock(&cache_mu);
+}
+
+static bool in_list(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	const char *p = list;
+	while (p && *p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *end = p;
+		while (*end && *end != ',' && *end != ' ')
+			end++;
+		if ((size_t)(end - p) == n && n > 0 && strncmp(p, item, n) == 0)
+			return true;
+		p = end;
+	}
+	return false;
+}
+
+void api_auth_actor(const api_config_t *cfg, const char *remote, const char *xff, oh_actor_t *actor)
+{
+	memset(actor, 0, sizeof *actor);
+	snprintf(actor->remote, sizeof actor->remote, "%s", remote ? remote : "");
+	if (xff && cfg->trusted_proxies && in_list(cfg->trusted_proxies, actor->remote))
+		snprintf(actor->forwarded, sizeof actor->forwarded, "%s", xff);
+}
+
+/* True when the query string carries something that looks like a key. */
+static bool key_in_query(const char *q)
+{
+	if (!q)
+		return false;
+	char buf[8];
+	return mg_get_var(q, strlen(q), "apikey", buf, sizeof buf) != -1 ||
+	       mg_get_var(q, strlen(q), "ApiKey", buf, sizeof buf) != -1 ||
+	       mg_get_var(q, strlen(q), "api_key", buf, sizeof buf) != -1 ||
+	       strstr(q, "API-") != NULL;
+}
+
+static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message)
+{
+	api_error(resp, ec, message, NULL);
+	if (resp->status == 401)
+		api_header(resp, "WWW-Authenticate", "Bearer realm=\"octoha\"");
+	char msg[300];
+	snprintf(msg, sizeof msg, "%s %s refused: %s", req->method, req->path,
+	         oh_error_def(ec)->code);
+	oh_event_spec_t ev = {.actor = &req->actor,
+	                      .category = "AccessDenied",
+	                      .operation = req->operation_id,
+	                      .resource_id =
+	                          api_path_param(req, "id")[0] ? api_path_param(req, "id") : NULL,
+	                      .result = "Refused",
+	                      .status = resp->status,
+	                      .message = msg};
+	db_status_t s = oh_event_record(req->cfg->pool, &ev);
+	if (s != DB_OK)
+		oh_log(OH_LOG_WARN, "refusal not recorded", "rid=%s db=%s", req->rid,
+		       db_status_name(s));
+}
+
+bool api_authenticate(api_req_t *req, api_resp_t *resp, oh_role_t need, const char *query)
+{
+	if (key_in_query(query)) {
+		refuse(req, resp, OH_E_KEY_IN_QUERY, NULL);
+		return false;
+	}
+	const char *key = api_header_in(req, "X-Octopus-ApiKey");
+	const char *authz = api_header_in(req, "Authorization");
+	if (!key && authz && strncasecmp(authz, "Bearer ", 7) == 0) {
+		key = authz + 7;
+		while (*key == ' ')
+			key++;
+	}
+	if (!key || !*key) {
+		refuse(req, resp, OH_E_KEY_MISSING, NULL);
+		return false;
+	}
+	if (!oh_apikey_well_formed(key)) {
+		refuse(req, resp, OH_E_KEY_INVALID, NULL);
+		return false;
+	}
+	char hash[65];
+	oh_sha256_hex(key, strlen(key), hash);
+	oh_apikey_t k;
+	if (!cache_get(hash, req->cfg->auth_cache_ms, &k)) {
+		db_status_t s = oh_apikeys_authenticate(req->cfg->pool, key, &k);
+		if (s == DB_NO_ROWS) {
+			refuse(req, resp, OH_E_KEY_INVALID, NULL);
+			return false;
+		}
+		if (s != DB_OK) {
+			api_db_error(resp, s);
+			return false;
+		}
+		cache_put(hash, &k);
+	}
+	snprintf(req->actor.key_id, sizeof req->actor.key_id, "%s", k.id);
+	snprintf(req->actor.key_name, sizeof req->actor.key_name, "%s", k.name);
+	req->role = k.role;
+	if (k.role < need) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "This operation needs the %s role; the key has %s.",
+		         oh_role_name(need), oh_role_name(k.role));
+		refuse(req, resp, OH_E_ROLE_NOT_ALLOWED, msg);
+		return false;
+	}
+	return true;
+}
+
+bool api_slack_signature_ok(const char *secret, const char *ts, const char *sig, const char *body,
+                            size_t len, long long now)
+{
+	if (!secret || !*secret || !ts || !sig)
+		return false;
+	char *end;
+	long long t = strtoll(ts, &end, 10);
+	if (*ts == '\0' || *end != '\0' || t <= 0)
+		return false;
+	if (t < now - 300 || t > now + 300)
+		return false;
+	size_t tlen = strlen(ts);
+	size_t mlen = 3 + tlen + 1 + len;
+	char *msg = malloc(mlen);
+	if (!msg)
+		return false;
+	memcpy(msg, "v0:", 3);
+	memcpy(msg + 3, ts, tlen);
+	msg[3 + tlen] = ':';
+	memcpy(msg + 4 + tlen, body, len);
+	char mac[65];
+	oh_hmac_sha256_hex(secret, strlen(secret), msg, mlen, mac);
+	free(msg);
+	char want[68];
+	snprintf(want, sizeof want, "v0=%s", mac);
+	return strlen(sig) == strlen(want) && oh_ct_equal(sig, want, strlen(want));
+}

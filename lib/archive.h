@@ -1,0 +1,41 @@
+/* The seed's "archived audit logs": events older than the retention period
+ * move from the database to the EventExports folder, one JSON-lines file
+ * per UTC day (events-YYYY-MM-DD.jsonl) with a sha256sum-style checksum
+ * file beside it.  A day's file is rewritten whole into a temporary file,
+ * fsynced and renamed over the old one (then the folder is fsynced), and
+ * only then are its events deleted from the database.  Events already in
+ * the file are recognised by Id, so a run that crashed anywhere in between
+ * is finished by the next one with nothing lost and nothing twice. */
+#ifndef OH_ARCHIVE_H
+#define OH_ARCHIVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+#define OH_ARCHIVE_KIND "ArchiveEvents"
+
+typedef struct {
+	int64_t archived; /* events written to files and deleted */
+	int days;         /* day files written */
+} oh_archive_result_t;
+
+/* Archives events that occurred before CUTOFF_MS (database clock) into
+ * DIR.  Returns true, or false with ERR set (what is done stays done). */
+bool oh_archive_run(db_pool_t *pool, const char *dir, int64_t cutoff_ms, oh_archive_result_t *out,
+                    char *err, size_t errlen);
+
+typedef struct {
+	char name[64];   /* events-YYYY-MM-DD.jsonl */
+	char day[16];    /* YYYY-MM-DD */
+	long long size;  /* bytes */
+	char sha256[65]; /* from the checksum file, "" when it is missing */
+	bool checksum_ok;
+} oh_archive_file_t;
+
+/* Lists the day files in DIR (malloc'd array in *OUT, free it), checking
+ * each against its checksum file.  False when DIR cannot be read. */
+bool oh_archive_list(const char *dir, oh_archive_file_t **out, size_t *n);
+
+#endif

@@ -1,0 +1,92 @@
+#include "cluster_store.h"
+
+#include <string.h>
+
+db_status_t cluster_store_add_reply(db_conn_t *c, const char *task_id, const char *url)
+{
+	db_param_t p[] = {DBP_TEXT(task_id), DBP_TEXT(url)};
+	return db_exec(c, "INSERT INTO ChatReplies (TaskId, ResponseUrl) VALUES (?, ?)", p, 2,
+	               NULL);
+}
+
+typedef struct {
+	void (*fn)(void *, const char *, const char *);
+	void *ctx;
+} reply_ctx_t;
+
+static db_status_t reply_row(void *vctx, db_row_t *r)
+{
+	reply_ctx_t *x = vctx;
+	char id[64], url[2001];
+	db_row_copy(r, 0, id, sizeof id);
+	db_row_copy(r, 1, url, sizeof url);
+	x->fn(x->ctx, id, url);
+	return DB_OK;
+}
+
+db_status_t cluster_store_due_replies(db_conn_t *c, void (*fn)(void *, const char *, const char *),
+                                      void *ctx)
+{
+	reply_ctx_t x = {fn, ctx};
+	db_status_t s = db_query(
+	    c,
+	    "SELECT r.TaskId, r.ResponseUrl FROM ChatReplies r JOIN ServerTasks t ON t.Id = "
+	    "r.TaskId WHERE r.QueuedAt IS NULL AND t.State IN ('Success', 'Failed', 'Canceled', "
+	    "'TimedOut')",
+	    NULL, 0, reply_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t cluster_store_mark_reply(db_conn_t *c, const char *task_id, int64_t now, int64_t *rows)
+{
+	db_param_t p[] = {DBP_INT(now), DBP_TEXT(task_id)};
+	return db_exec(c,
+	               "UPDATE ChatReplies SET QueuedAt = ? WHERE TaskId = ? AND QueuedAt IS NULL",
+	               p, 2, rows);
+}
+
+db_status_t cluster_store_add_replay(db_conn_t *c, const char *name, int64_t now)
+{
+	db_param_t p[] = {DBP_TEXT(name), DBP_INT(now)};
+	return db_exec(c, "INSERT INTO ClusterLocks (Name, Period) VALUES (?, ?)", p, 2, NULL);
+}
+
+db_status_t cluster_store_purge_replays(db_conn_t *c, int64_t before)
+{
+	db_param_t p[] = {DBP_INT(before)};
+	return db_exec(c, "DELETE FROM ClusterLocks WHERE Name LIKE 'replay:%' AND Period < ?", p,
+	               1, NULL);
+}
+
+typedef struct {
+	void (*fn)(void *, const char *);
+	void *ctx;
+} node_ctx_t;
+
+static db_status_t node_row(void *vctx, db_row_t *r)
+{
+	node_ctx_t *x = vctx;
+	char id[128];
+	db_row_copy(r, 0, id, sizeof id);
+	x->fn(x->ctx, id);
+	return DB_OK;
+}
+
+db_status_t cluster_store_newly_offline(db_conn_t *c, int64_t silent_before,
+                                        void (*fn)(void *, const char *), void *ctx)
+{
+	node_ctx_t x = {fn, ctx};
+	db_param_t p[] = {DBP_INT(silent_before)};
+	db_status_t s = db_query(c,
+	                         "SELECT Id FROM OctopusServerNodes WHERE LastSeen < ? AND "
+	                         "(OfflineEventAt IS NULL OR OfflineEventAt < LastSeen)",
+	                         p, 1, node_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t cluster_store_mark_offline(db_conn_t *c, const char *node_id, int64_t now)
+{
+	db_param_t p[] = {DBP_INT(now), DBP_TEXT(node_id)};
+	return db_exec(c, "UPDATE OctopusServerNodes SET OfflineEventAt = ? WHERE Id = ?", p, 2,
+	               NULL);
+}

@@ -1,0 +1,149 @@
+#include "events_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dialect.h"
+
+#define EVENT_COLUMNS                                                                              \
+	"Id, Occurred, Category, Operation, ResourceId, UserId, Username, RemoteAddress, "         \
+	"ForwardedFor, Result, StatusCode, Message, Details"
+
+static db_param_t text_or_null(const char *s)
+{
+	return s && *s ? DBP_TEXT(s) : DBP_NULL;
+}
+
+db_status_t events_store_insert(db_conn_t *c, const oh_event_t *e)
+{
+	db_param_t p[] = {
+	    DBP_TEXT(e->id),
+	    DBP_INT(e->occurred),
+	    DBP_TEXT(e->category),
+	    DBP_TEXT(e->operation),
+	    text_or_null(e->resource_id),
+	    text_or_null(e->user_id),
+	    text_or_null(e->username),
+	    text_or_null(e->remote),
+	    text_or_null(e->forwarded),
+	    DBP_TEXT(e->result),
+	    e->status ? DBP_INT(e->status) : DBP_NULL,
+	    DBP_TEXT(e->message),
+	    text_or_null(e->details),
+	};
+	return db_exec(c,
+	               "INSERT INTO Events (" EVENT_COLUMNS
+	               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	               p, sizeof p / sizeof p[0], NULL);
+}
+
+static void read_event(db_row_t *r, oh_event_t *e)
+{
+	memset(e, 0, sizeof *e);
+	db_row_copy(r, 0, e->id, sizeof e->id);
+	e->occurred = db_row_int(r, 1, NULL);
+	db_row_copy(r, 2, e->category, sizeof e->category);
+	db_row_copy(r, 3, e->operation, sizeof e->operation);
+	db_row_copy(r, 4, e->resource_id, sizeof e->resource_id);
+	db_row_copy(r, 5, e->user_id, sizeof e->user_id);
+	db_row_copy(r, 6, e->username, sizeof e->username);
+	db_row_copy(r, 7, e->remote, sizeof e->remote);
+	db_row_copy(r, 8, e->forwarded, sizeof e->forwarded);
+	db_row_copy(r, 9, e->result, sizeof e->result);
+	e->status = (int)db_row_int(r, 10, NULL);
+	db_row_copy(r, 11, e->message, sizeof e->message);
+	const char *d = db_row_text(r, 12);
+	if (d) {
+		e->details = strdup(d);
+		if (!e->details)
+			abort();
+	}
+}
+
+static db_status_t one_event(void *ctx, db_row_t *r)
+{
+	read_event(r, ctx);
+	return DB_OK;
+}
+
+db_status_t events_store_get(db_conn_t *c, const char *id, oh_event_t *out)
+{
+	db_param_t p[] = {DBP_TEXT(id)};
+	return db_query(c, "SELECT " EVENT_COLUMNS " FROM Events WHERE Id = ?", p, 1, one_event,
+	                out);
+}
+
+typedef struct {
+	void (*fn)(void *, oh_event_t *);
+	void *ctx;
+} each_ctx_t;
+
+static db_status_t each_event(void *vctx, db_row_t *r)
+{
+	each_ctx_t *x = vctx;
+	oh_event_t e;
+	read_event(r, &e);
+	x->fn(x->ctx, &e);
+	return DB_OK;
+}
+
+db_status_t events_store_list(db_conn_t *c, const oh_event_filter_t *f,
+                              void (*fn)(void *, oh_event_t *), void *ctx, int64_t *total)
+{
+	/* Fixed fragments only; every value is bound. */
+	char where[512] = " WHERE 1 = 1";
+	db_param_t p[8];
+	size_t n = 0;
+	if (f->from > 0) {
+		strcat(where, " AND Occurred >= ?");
+		p[n++] = DBP_INT(f->from);
+	}
+	if (f->to > 0) {
+		strcat(where, " AND Occurred < ?");
+		p[n++] = DBP_INT(f->to);
+	}
+	if (f->user && *f->user) {
+		strcat(where, " AND (UserId = ? OR Username = ?)");
+		p[n++] = DBP_TEXT(f->user);
+		p[n++] = DBP_TEXT(f->user);
+	}
+	if (f->resource && *f->resource) {
+		strcat(where, " AND ResourceId = ?");
+		p[n++] = DBP_TEXT(f->resource);
+	}
+	if (f->operation && *f->operation) {
+		strcat(where, " AND Operation = ?");
+		p[n++] = DBP_TEXT(f->operation);
+	}
+	if (f->category && *f->category) {
+		strcat(where, " AND Category = ?");
+		p[n++] = DBP_TEXT(f->category);
+	}
+	char sql[1024];
+	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM Events%s", where);
+	db_status_t s = db_query_int(c, sql, p, n, total);
+	if (s != DB_OK)
+		return s;
+	snprintf(sql, sizeof sql,
+	         "SELECT " EVENT_COLUMNS " FROM Events%s ORDER BY Occurred DESC, Id DESC", where);
+	each_ctx_t x = {fn, ctx};
+	s = db_query_page(c, sql, p, n, f->take, f->skip, each_event, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t events_store_oldest(db_conn_t *c, int64_t before, int64_t limit,
+                                void (*fn)(void *, oh_event_t *), void *ctx)
+{
+	db_param_t p[] = {DBP_INT(before)};
+	each_ctx_t x = {fn, ctx};
+	db_status_t s = db_query_page(
+	    c, "SELECT " EVENT_COLUMNS " FROM Events WHERE Occurred < ? ORDER BY Occurred, Id", p,
+	    1, limit, 0, each_event, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t events_store_delete(db_conn_t *c, const char *id, int64_t *rows)
+{
+	db_param_t p[] = {DBP_TEXT(id)};
+	return db_exec(c, "DELETE FROM Events WHERE Id = ?", p, 1, rows);
+}

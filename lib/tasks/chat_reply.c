@@ -1,0 +1,58 @@
+/* ChatReply: posts the outcome of a task started from a Slack slash command
+ * to the command's response_url once the task has ended (housekeeping
+ * queues it then).  Retried with the queue's backoff. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../chat_replies.h"
+#include "../http_client.h"
+#include "../oh_json.h"
+#include "../task_run.h"
+
+static void run_chat_reply(oh_task_run_t *run, oh_task_outcome_t *out)
+{
+	const char *task_id = json_string_value(json_object_get(run->args, "TaskId"));
+	const char *url = json_string_value(json_object_get(run->args, "ResponseUrl"));
+	if (!task_id || !url) {
+		out->end = OH_END_FAILED;
+		snprintf(out->error, sizeof out->error, "TaskId and ResponseUrl are required.");
+		return;
+	}
+	oh_task_t t;
+	db_status_t s = oh_tasks_get(run->pool, task_id, &t);
+	if (s != DB_OK) {
+		oh_task_clear(&t);
+		out->end = s == DB_NO_ROWS ? OH_END_FAILED : OH_END_RETRY;
+		snprintf(out->error, sizeof out->error, "Task %s cannot be read (%s).", task_id,
+		         db_status_name(s));
+		return;
+	}
+	char text[3000];
+	snprintf(text, sizeof text, "%s (%s) ended: %s%s%s", t.description, t.id,
+	         oh_task_state_name(t.state), t.error_message[0] ? " - " : "",
+	         t.error_message[0] ? t.error_message : "");
+	oh_task_clear(&t);
+	json_t *body = oh_json_check(json_object());
+	oh_json_set_new(body, "response_type", json_string("in_channel"));
+	oh_json_set_new(body, "text", json_string(text));
+	char *payload = oh_json_dump(body);
+	json_decref(body);
+	oh_http_result_t r;
+	bool answered = oh_http_post(url, "application/json", payload, strlen(payload), NULL,
+	                             run->env->http_timeout_ms, &r);
+	free(payload);
+	if (answered && r.status >= 200 && r.status < 300) {
+		oh_task_log(run, "Posted the outcome of %s (HTTP %ld)", task_id, r.status);
+		out->end = OH_END_SUCCESS;
+		return;
+	}
+	out->end = OH_END_RETRY;
+	if (answered)
+		snprintf(out->error, sizeof out->error, "response_url answered %ld.", r.status);
+	else
+		snprintf(out->error, sizeof out->error, "response_url: %s", r.error);
+	oh_task_log(run, "%s", out->error);
+}
+
+const oh_task_kind_t oh_task_kind_chat_reply = {OH_CHAT_REPLY_KIND, false, run_chat_reply};
