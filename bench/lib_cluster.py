@@ -7,7 +7,9 @@ What it gives:
               sharing one TaskLogs folder; everything is stopped and the
               temp directory removed on exit (KEEP_TMP=1 keeps it)
   Node        one node: start, wait until ready, SIGTERM, kill -9, restart
-  Client      a keep-alive HTTP/1.1 client for one node
+  Client      a keep-alive HTTP/1.1 client for one node, sending ADMIN_KEY
+              (every node's bootstrap Admin key) in X-Octopus-ApiKey unless
+              given key=None (the ping needs none) or another key
   stats helpers (percentile, summary rows) and output helpers
 
 Exit codes the benchmarks share: 0 the run completed (whether the targets
@@ -36,6 +38,9 @@ PG_SH = ROOT / "tests" / "pg.sh"
 PING = "/api/octopusservernodes/ping"
 NODES = "/api/octopusservernodes"
 NODE_ID_PREFIX = "OctopusServerNodes-"
+# Seeded as the cluster's first Admin key (OCTOHA_BOOTSTRAP_ADMIN_KEY) and
+# sent by Client in X-Octopus-ApiKey.
+ADMIN_KEY = "API-BENCH0ADMIN0KEY00000000000000001"
 
 _prog = "bench"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -178,9 +183,10 @@ class Client:
     connection (the server closed it) is retried once on a new one; POSTs
     that create something carry an Idempotency-Key so the retry is safe."""
 
-    def __init__(self, port, timeout=10.0):
+    def __init__(self, port, timeout=10.0, key=ADMIN_KEY):
         self.port = port
         self.timeout = timeout
+        self.key = key
         self.conn = None
 
     def close(self):
@@ -193,6 +199,8 @@ class Client:
 
     def request(self, method, path, body=None, headers=None, timeout=None):
         hdrs = {"Accept": "application/json"}
+        if self.key:
+            hdrs["X-Octopus-ApiKey"] = self.key
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -260,6 +268,7 @@ class Node:
 
     def env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOHA_")}
+        env["OCTOHA_BOOTSTRAP_ADMIN_KEY"] = ADMIN_KEY
         env.update(self.cluster.node_env)
         env.update({
             "OCTOHA_DB": self.cluster.connstr,
@@ -301,7 +310,7 @@ class Node:
         """Until ping answers 200.  Returns None, or the exit code if the
         process exited first."""
         deadline = time.monotonic() + timeout
-        probe = Client(self.port, timeout=2.0)
+        probe = Client(self.port, timeout=2.0, key=None)  # ping needs no key
         try:
             while time.monotonic() < deadline:
                 rc = self.proc.poll()

@@ -309,7 +309,7 @@ bool oh_archive_list(const char *dir, oh_archive_file_t **out, size_t *n)
 		}
 		oh_archive_file_t *f = &(*out)[(*n)++];
 		memset(f, 0, sizeof *f);
-		snprintf(f->name, sizeof f->name, "%s", nm);
+		snprintf(f->name, sizeof f->name, "%.63s", nm);
 		snprintf(f->day, sizeof f->day, "%.10s", nm + 7);
 		char path[4200], sumpath[4300];
 		snprintf(path, sizeof path, "%s/%s", dir, nm);

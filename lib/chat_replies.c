@@ -81,7 +81,7 @@ static void add_offline(void *vctx, const char *id)
 }
 
 typedef struct {
-	int64_t offline_timeout_ms, archive_every_ms;
+	int64_t offline_timeout_ms, archive_every_ms, event_retention_ms;
 	oh_cluster_jobs_t *out;
 	due_t *due;
 	offline_t *off;
@@ -139,6 +139,12 @@ static db_status_t jobs_txn(db_conn_t *c, void *vctx)
 	if (s == DB_OK)
 		s = tasks_store_take_slot(c, "archive", now, x->archive_every_ms, &archive);
 	if (s == DB_OK && archive) {
+		/* Only when there is something to archive: no empty task an hour. */
+		int64_t due = 0;
+		s = cluster_store_count_events_before(c, now - x->event_retention_ms, &due);
+		archive = s == DB_OK && due > 0;
+	}
+	if (s == DB_OK && archive) {
 		oh_task_spec_t spec = {.name = OH_ARCHIVE_KIND,
 		                       .description = "Archive old audit events to EventExports",
 		                       .max_attempts = 5,
@@ -156,7 +162,7 @@ static db_status_t jobs_txn(db_conn_t *c, void *vctx)
 }
 
 db_status_t oh_cluster_jobs(db_pool_t *pool, int64_t offline_timeout_ms, int64_t archive_every_ms,
-                            oh_cluster_jobs_t *out)
+                            int64_t event_retention_ms, oh_cluster_jobs_t *out)
 {
 	due_t *due = malloc(sizeof *due);
 	offline_t *off = malloc(sizeof *off);
@@ -165,8 +171,12 @@ db_status_t oh_cluster_jobs(db_pool_t *pool, int64_t offline_timeout_ms, int64_t
 		free(off);
 		return DB_ERROR;
 	}
-	jobs_ctx_t x = {offline_timeout_ms, archive_every_ms > 0 ? archive_every_ms : 3600000, out,
-	                due, off};
+	jobs_ctx_t x = {offline_timeout_ms,
+	                archive_every_ms > 0 ? archive_every_ms : 3600000,
+	                event_retention_ms,
+	                out,
+	                due,
+	                off};
 	db_status_t s = db_txn(pool, DB_TXN_WRITE, jobs_txn, &x);
 	free(due);
 	free(off);

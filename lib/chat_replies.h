@@ -28,8 +28,9 @@ typedef struct {
 /* Runs after a won housekeeping slot: queues ChatReply tasks for ended
  * tasks, records NodeOffline events for nodes silent past
  * OFFLINE_TIMEOUT_MS, queues the ArchiveEvents task once per
- * ARCHIVE_EVERY_MS, forgets replay signatures older than ten minutes. */
+ * ARCHIVE_EVERY_MS when events older than EVENT_RETENTION_MS exist,
+ * forgets replay signatures older than ten minutes. */
 db_status_t oh_cluster_jobs(db_pool_t *pool, int64_t offline_timeout_ms, int64_t archive_every_ms,
-                            oh_cluster_jobs_t *out);
+                            int64_t event_retention_ms, oh_cluster_jobs_t *out);
 
 #endif

@@ -352,7 +352,7 @@ static db_status_t finish_one(db_conn_t *c, int64_t now, const char *owner, oh_f
 		char msg[600];
 		snprintf(msg, sizeof msg, "Task %s failed: %.500s", item->id,
 		         item->error ? item->error : "no reason given");
-		oh_task_t t;
+		oh_task_t t = {0};
 		s = tasks_store_get(c, item->id, &t);
 		if (s != DB_OK)
 			return s;

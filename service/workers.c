@@ -368,7 +368,9 @@ static void *dispatcher_main(void *arg)
 			    ran) {
 				oh_cluster_jobs_t jobs = {0};
 				if (oh_cluster_jobs(w->cfg.pool, w->cfg.offline_timeout_ms,
-				                    w->cfg.archive_every_ms, &jobs) == DB_OK &&
+				                    w->cfg.archive_every_ms,
+				                    w->cfg.env.event_retention_ms,
+				                    &jobs) == DB_OK &&
 				    (jobs.chat_replies || jobs.archive_queued)) {
 					pthread_mutex_lock(&w->mu);
 					w->woken = true; /* claim what was queued at once */

@@ -90,3 +90,9 @@ db_status_t cluster_store_mark_offline(db_conn_t *c, const char *node_id, int64_
 	return db_exec(c, "UPDATE OctopusServerNodes SET OfflineEventAt = ? WHERE Id = ?", p, 2,
 	               NULL);
 }
+
+db_status_t cluster_store_count_events_before(db_conn_t *c, int64_t before, int64_t *n)
+{
+	db_param_t p[] = {DBP_INT(before)};
+	return db_query_int(c, "SELECT COUNT(*) FROM Events WHERE Occurred < ?", p, 1, n);
+}

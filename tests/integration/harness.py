@@ -11,6 +11,10 @@ What it gives:
   * database selection               OCTOHA_TEST_DB, sqlite_db(), PgCluster,
                                      shared_pg(), cluster_db()
   * the OpenAPI checker              check_response(method, template, status, json)
+  * API keys                         ADMIN_KEY (every node's bootstrap Admin key,
+                                     sent by every request helper unless
+                                     key=None or key="API-..." is given),
+                                     create_key_cli(), key_headers()
   * OctohaTestCase                   unittest base class tying it together
   * parse_logfmt(), wait_until()
 
@@ -78,6 +82,40 @@ PING = "/api/octopusservernodes/ping"
 NODES = "/api/octopusservernodes"
 NODE_ID_PREFIX = "OctopusServerNodes-"
 STORAGE_FOLDERS = ("Artifacts", "TaskLogs", "Packages", "Imports", "EventExports")
+
+# The bootstrap Admin key every Node gets (OCTOHA_BOOTSTRAP_ADMIN_KEY) and
+# every request helper sends in X-Octopus-ApiKey unless told otherwise:
+# `key=None` sends no key, `key="API-..."` another one.  "API-" and 32
+# characters of A-Z0-9, as the contract fixes it.
+ADMIN_KEY = "API-7QK2M9X4TZ8R1WBN5HC3JD6FV0LPYAES"
+API_KEY_HEADER = "X-Octopus-ApiKey"
+API_KEY_RE = re.compile(r"^API-[A-Z0-9]{32}$")
+
+
+class _DefaultKey:
+    """Marker for "the helper's default key" (ADMIN_KEY, or the node's api_key)."""
+
+    def __repr__(self):
+        return "DEFAULT_KEY"
+
+
+DEFAULT_KEY = _DefaultKey()
+
+
+def key_headers(key, headers: Optional[dict] = None) -> dict:
+    """headers plus X-Octopus-ApiKey: key (no key header when key is None).
+
+    When headers already carry X-Octopus-ApiKey or Authorization, they are
+    left as they are: the caller chose what to send.
+    """
+    out = dict(headers or {})
+    if key is None or key is DEFAULT_KEY:
+        return out
+    if any(k.lower() in (API_KEY_HEADER.lower(), "authorization") for k in out):
+        return out
+    out[API_KEY_HEADER] = key
+    return out
+
 
 # ISO 8601 UTC with milliseconds, as the contract fixes it.
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
@@ -364,6 +402,19 @@ def parse_schema_version(text: str) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
+def create_key_cli(name: str, role: str, env: Optional[dict] = None, args=(), timeout: float = 60):
+    """`octoha-server admin --create-api-key --name NAME --role ROLE [ARGS]`.
+
+    env: the OCTOHA_* settings naming the database (e.g. OCTOHA_DATA_DIR,
+    OCTOHA_DB).  Returns (key or None, CompletedProcess): the key is the
+    last line of stdout when that line is a well-formed key.
+    """
+    r = run_cli(["admin", "--create-api-key", "--name", name, "--role", role, *args], env, timeout=timeout)
+    lines = (r.stdout or "").rstrip("\n").splitlines()
+    key = lines[-1] if lines and API_KEY_RE.match(lines[-1]) else None
+    return key, r
+
+
 # --------------------------------------------------------------------------
 # HTTP
 
@@ -404,13 +455,16 @@ def http_request(
     timeout: float = 15,
     host: str = "127.0.0.1",
     ssl_context: Optional[ssl.SSLContext] = None,
+    key=DEFAULT_KEY,
 ) -> Response:
     """One request on a fresh connection.
 
     body: None (no body at all), bytes/str (sent as is), or a dict/list
     (JSON-encoded, Content-Type application/json unless given).
+    key: sent as X-Octopus-ApiKey; ADMIN_KEY by default, None for no key
+    (an X-Octopus-ApiKey or Authorization in headers wins).
     """
-    hdrs = dict(headers or {})
+    hdrs = key_headers(ADMIN_KEY if key is DEFAULT_KEY else key, headers)
     data = body
     if isinstance(body, (dict, list)):
         data = json.dumps(body).encode("utf-8")
@@ -452,9 +506,12 @@ class Node:
 
     Construct, then start(); or use OctohaTestCase.start_node().  The node's
     environment is exactly: OCTOHA_DATA_DIR, OCTOHA_LISTEN, OCTOHA_NODE_NAME,
-    OCTOHA_DB (when db is given), OCTOHA_LOG_LEVEL (when log_level is given),
-    OCTOHA_TLS_CERT/KEY (when tls=(cert, key)), plus `env` (None removes a
-    variable).  Inherited OCTOHA_* variables are not passed on.
+    OCTOHA_BOOTSTRAP_ADMIN_KEY (ADMIN_KEY), OCTOHA_DB (when db is given),
+    OCTOHA_LOG_LEVEL (when log_level is given), OCTOHA_TLS_CERT/KEY (when
+    tls=(cert, key)), plus `env` (None removes a variable).  Inherited
+    OCTOHA_* variables are not passed on.
+
+    api_key: the key its request helpers send by default (ADMIN_KEY).
     """
 
     def __init__(
@@ -469,7 +526,9 @@ class Node:
         ca_file=None,
         log_level: Optional[str] = "debug",
         create_data_dir: bool = True,
+        api_key: Optional[str] = ADMIN_KEY,
     ):
+        self.api_key = api_key
         self.name = name if name is not None else unique_name("node")
         self.base = make_tmp_dir("node-" + self.name[:40])
         self.data_dir = Path(data_dir) if data_dir is not None else self.base / "data"
@@ -503,6 +562,7 @@ class Node:
             "OCTOHA_DATA_DIR": str(self.data_dir),
             "OCTOHA_LISTEN": f"127.0.0.1:{self.port}",
             "OCTOHA_NODE_NAME": self.name,
+            "OCTOHA_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         }
         if self.db is not None:
             e["OCTOHA_DB"] = self.db
@@ -570,7 +630,7 @@ class Node:
         last = None
         while True:
             try:
-                r = self.request("GET", PING, timeout=2)
+                r = self.request("GET", PING, timeout=2, key=None)  # as a load balancer: no key
                 if r.status in (200, 418):
                     return
                 last = r.describe()
@@ -657,6 +717,10 @@ class Node:
             return ""
         return self.stdout_path.read_text(errors="replace")
 
+    def all_output(self) -> str:
+        """stdout and stderr of every run of this node so far."""
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.base.glob("std*.log")))
+
     def log_tail(self, lines: int = 40) -> str:
         tail = self.log.splitlines()[-lines:]
         return f"--- stderr of node {self.name} ({self.stderr_path}) ---\n" + "\n".join(tail)
@@ -669,16 +733,19 @@ class Node:
             return ssl.create_default_context(cafile=str(self.ca_file))
         return _unverified_ctx()
 
-    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 15) -> Response:
+    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 15,
+                key=DEFAULT_KEY) -> Response:
+        """key: X-Octopus-ApiKey to send; the node's api_key by default, None for none."""
         return http_request(
-            self.scheme, self.port, method, path, body, headers, timeout, ssl_context=self.ssl_context()
+            self.scheme, self.port, method, path, body, headers, timeout, ssl_context=self.ssl_context(),
+            key=self.api_key if key is DEFAULT_KEY else key,
         )
 
     def get(self, path: str, **kw) -> Response:
         return self.request("GET", path, **kw)
 
-    def ping(self, timeout: float = 5) -> Response:
-        return self.request("GET", PING, timeout=timeout)
+    def ping(self, timeout: float = 5, key=DEFAULT_KEY) -> Response:
+        return self.request("GET", PING, timeout=timeout, key=key)
 
     def __repr__(self):
         return f"<Node {self.name} {self.url()} pid={self.pid}>"
@@ -1174,6 +1241,10 @@ ERROR_CODES = {
     "DatabaseUnavailable": 503,
     "ShuttingDown": 503,
     "InternalError": 500,
+    "ApiKeyMissing": 401,
+    "ApiKeyInvalid": 401,
+    "RoleNotAllowed": 403,
+    "ApiKeyInQueryString": 400,
 }
 
 
@@ -1219,15 +1290,19 @@ class OctohaTestCase(unittest.TestCase):
 
     # -- HTTP
     def api(self, node: Node, method: str, path: str, expect=None, template=None,
-            body=None, headers=None, timeout: float = 15, check_spec: bool = True) -> Response:
+            body=None, headers=None, timeout: float = 15, check_spec: bool = True,
+            key=DEFAULT_KEY) -> Response:
         """Make a request; assert the status (int or tuple); check JSON against the spec.
+
+        key: the X-Octopus-ApiKey sent (the node's api_key, ADMIN_KEY, by
+        default; None sends none).
 
         The spec template is found from the path when not given; a response
         to a path the spec does not know (an unknown route) is checked against
         the spec's error schema.  Error statuses get the error-shape check.
         """
         try:
-            r = node.request(method, path, body=body, headers=headers, timeout=timeout)
+            r = node.request(method, path, body=body, headers=headers, timeout=timeout, key=key)
         except (OSError, http.client.HTTPException) as e:
             raise AssertionError(f"{method} {path} to node {node.name} ({node.state}) failed: {e!r}\n{node.log_tail()}") from e
         if expect is not None:

@@ -208,7 +208,8 @@ class Stream:
             sent = time.monotonic()
             status = rid = err = None
             try:
-                conn.request("GET", path, headers={"Accept": "application/json"})
+                conn.request("GET", path, headers={"Accept": "application/json",
+                                                   harness.API_KEY_HEADER: harness.ADMIN_KEY})
                 resp = conn.getresponse()
                 resp.read()
                 status, rid = resp.status, resp.getheader("X-Request-Id")

@@ -227,6 +227,20 @@ class UtilityTests(unittest.TestCase):
             with socket.socket() as s:
                 s.bind(("127.0.0.1", p))  # raises if it was not free
 
+    def test_key_headers(self):
+        self.assertRegex(harness.ADMIN_KEY, harness.API_KEY_RE, "ADMIN_KEY is API- and 32 of A-Z0-9")
+        self.assertEqual(harness.key_headers(harness.ADMIN_KEY), {"X-Octopus-ApiKey": harness.ADMIN_KEY})
+        self.assertEqual(harness.key_headers(None, {"A": "1"}), {"A": "1"}, "key=None sends no key")
+        own = {"authorization": "Bearer API-X"}
+        self.assertEqual(harness.key_headers(harness.ADMIN_KEY, own), own, "a caller's Authorization wins")
+        own = {"x-octopus-apikey": ""}
+        self.assertEqual(harness.key_headers(harness.ADMIN_KEY, own), own, "a caller's X-Octopus-ApiKey wins")
+        node = harness.Node(create_data_dir=False)
+        self.assertEqual(node.env["OCTOHA_BOOTSTRAP_ADMIN_KEY"], harness.ADMIN_KEY, "nodes seed ADMIN_KEY")
+        self.assertNotIn("OCTOHA_BOOTSTRAP_ADMIN_KEY",
+                         harness.Node(create_data_dir=False, env={"OCTOHA_BOOTSTRAP_ADMIN_KEY": None}).env,
+                         "env None removes it")
+
     def test_child_env_drops_inherited_octoha(self):
         os.environ["OCTOHA_LEAK_TEST"] = "1"
         try:

@@ -64,8 +64,9 @@ class HttpsTests(harness.OctohaTestCase):
         )
         cls.base = f"https://127.0.0.1:{cls.node.port}"
 
-    def curl_json(self, path, template):
-        rc, status, body, head, err = curl(self.base + path, "--cacert", str(self.cert))
+    def curl_json(self, path, template, key=harness.ADMIN_KEY):
+        extra = ["-H", f"{harness.API_KEY_HEADER}: {key}"] if key else []
+        rc, status, body, head, err = curl(self.base + path, "--cacert", str(self.cert), *extra)
         self.assertEqual(rc, 0, f"curl --cacert {path}: exit {rc}: {err}")
         self.assertEqual(status, 200, f"curl {path}: HTTP {status}: {body[:300]!r}")
         self.assertRegex(head.lower(), r"content-type:\s*application/json", f"curl {path}: Content-Type\n{head}")
@@ -74,7 +75,7 @@ class HttpsTests(harness.OctohaTestCase):
         return j
 
     def test_ping_with_curl(self):
-        j = self.curl_json(PING, PING)
+        j = self.curl_json(PING, PING, key=None)  # ping needs no key
         self.assertEqual(j["Name"], self.name, "ping over HTTPS names the node")
         self.assertIs(j["IsOffline"], False, "online")
 
@@ -84,6 +85,20 @@ class HttpsTests(harness.OctohaTestCase):
         self.assertEqual(len(mine), 1, f"the node lists itself over HTTPS: {[n['Name'] for n in j['Items']]}")
         self.assertTrue(mine[0]["PublicUrl"].startswith("https://"), f"default PublicUrl is https: {mine[0]['PublicUrl']}")
         self.assertTrue(mine[0]["PublicUrl"].endswith(f":{self.node.port}"), f"PublicUrl port: {mine[0]['PublicUrl']}")
+
+    def test_nodes_without_key_refused_over_https(self):
+        rc, status, body, head, err = curl(self.base + NODES, "--cacert", str(self.cert))
+        self.assertEqual((rc, status), (0, 401), f"curl {NODES} without a key: exit {rc}, HTTP {status}: {err} {body[:300]!r}")
+        j = json.loads(body)
+        harness.check_response("GET", NODES, status, j)
+        self.assertEqual(j.get("Code"), "ApiKeyMissing", f"401 Code: {j}")
+        self.assertRegex(head.lower(), r"www-authenticate:", f"401 carries WWW-Authenticate\n{head}")
+
+    def test_bearer_key_with_curl(self):
+        rc, status, body, head, err = curl(self.base + NODES, "--cacert", str(self.cert),
+                                           "-H", f"Authorization: Bearer {harness.ADMIN_KEY}")
+        self.assertEqual((rc, status), (0, 200), f"curl {NODES} with a Bearer key: exit {rc}, HTTP {status}: {err}")
+        harness.check_response("GET", NODES, status, json.loads(body))
 
     def test_curl_insecure_flag(self):
         rc, status, body, _, err = curl(self.base + PING, "-k")

@@ -34,8 +34,8 @@ class EmbeddedNodeTests(harness.OctohaTestCase):
     def test_environment_is_minimal(self):
         self.assertEqual(
             set(self.node.env),
-            {"OCTOHA_DATA_DIR", "OCTOHA_LISTEN", "OCTOHA_NODE_NAME"},
-            "the node runs with nothing but data dir, listen address and name",
+            {"OCTOHA_DATA_DIR", "OCTOHA_LISTEN", "OCTOHA_NODE_NAME", "OCTOHA_BOOTSTRAP_ADMIN_KEY"},
+            "the node runs with nothing but data dir, listen address, name and the bootstrap Admin key",
         )
 
     def test_data_dir_layout(self):
@@ -50,7 +50,8 @@ class EmbeddedNodeTests(harness.OctohaTestCase):
     # -- ping
 
     def test_ping(self):
-        r = self.api(self.node, "GET", PING, expect=200)
+        # As a load balancer asks: without an API key (ping needs none).
+        r = self.api(self.node, "GET", PING, expect=200, key=None)
         j = r.json
         self.assertIsInstance(j, dict, "ping body is a JSON object")
         self.assertEqual(
