@@ -138,26 +138,16 @@ static void cmd_task(const api_req_t *req, answer_t *a, const char *id)
 
 /* drain, undrain, taskcap: through the same path as the API. */
 static void cmd_node_change(const api_req_t *req, answer_t *a, const char *verb, const char *node,
-                            oh_drain_request_t *r, const char *response_url)
+                            const oh_drain_request_t *r, const char *response_url)
 {
-	char id[128], who[200];
+	char id[128];
 	node_id_of(node, id, sizeof id);
-	api_requester(req, who, sizeof who);
-	r->node_id = id;
-	r->requested_by = who;
-	r->offline_timeout_ms = req->cfg->offline_timeout_ms;
 	json_t *details = oh_json_check(json_object());
 	oh_json_set_new(details, "Command", json_string(verb));
 	oh_json_set_new(details, "Node", json_string(id));
-	oh_event_spec_t ev = {.actor = &req->actor,
-	                      .operation = req->operation_id,
-	                      .result = "Success",
-	                      .details = details};
-	oh_drain_request_t with_audit = *r;
-	with_audit.audit = &ev;
 	oh_drain_outcome_t outcome;
 	oh_task_t task;
-	db_status_t s = oh_drain_request(req->cfg->pool, &with_audit, &outcome, &task);
+	db_status_t s = api_node_change(req, id, r, details, &outcome, &task);
 	json_decref(details);
 	if (s != DB_OK) {
 		say(a, "The database is unavailable right now (%s).", db_status_name(s));

@@ -1,10 +1,7 @@
 /* /api/events: the audit log, and /api/events/archives: its files in the
  * EventExports folder. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "../lib/archive.h"
 #include "../lib/events.h"
@@ -53,12 +50,6 @@ void api_op_listEvents(const api_req_t *req, api_resp_t *resp)
 	api_json(resp, 200, api_page("Event", "/api/events", items, total, f.skip, f.take));
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "Name")),
-	              json_string_value(json_object_get(*(json_t *const *)b, "Name")));
-}
-
 void api_op_listEventArchives(const api_req_t *req, api_resp_t *resp)
 {
 	const char *dir = req->cfg->event_exports_dir;
@@ -68,9 +59,7 @@ void api_op_listEventArchives(const api_req_t *req, api_resp_t *resp)
 		api_error(resp, OH_E_INTERNAL, "The EventExports folder cannot be read.", NULL);
 		return;
 	}
-	json_t **v = n ? calloc(n, sizeof *v) : NULL;
-	if (n && !v)
-		abort();
+	json_t *items = oh_json_check(json_array());
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = oh_json_check(json_object());
 		oh_json_set_new(o, "Name", json_string(files[i].name));
@@ -79,13 +68,8 @@ void api_op_listEventArchives(const api_req_t *req, api_resp_t *resp)
 		oh_json_set_new(o, "Sha256",
 		                files[i].sha256[0] ? json_string(files[i].sha256) : json_null());
 		oh_json_set_new(o, "ChecksumOk", json_boolean(files[i].checksum_ok));
-		v[i] = o;
+		oh_json_check_rc(json_array_append_new(items, o));
 	}
-	qsort(v, n, sizeof *v, by_name);
-	json_t *items = oh_json_check(json_array());
-	for (size_t i = 0; i < n; i++)
-		oh_json_check_rc(json_array_append_new(items, v[i]));
-	free(v);
 	free(files);
 	json_t *o = oh_json_check(json_object());
 	oh_json_set_new(o, "Directory", json_string(dir));
@@ -106,14 +90,6 @@ void api_op_archiveEvents(const api_req_t *req, api_resp_t *resp)
 	                       .idempotency_key = req->idempotency_key,
 	                       .requested_by = who,
 	                       .audit = &ev};
-	oh_task_t t;
-	bool existed = false;
-	db_status_t s = oh_tasks_create(req->cfg->pool, &spec, &t, &existed);
+	api_create_task(req, resp, &spec);
 	json_decref(details);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
-		return;
-	}
-	api_task_accepted(req, resp, &t);
-	oh_task_clear(&t);
 }

@@ -82,9 +82,25 @@ json_t *api_task_json(const oh_task_t *t);
  * Wakes this node's workers so it can claim the task at once. */
 void api_task_accepted(const api_req_t *req, api_resp_t *resp, oh_task_t *task);
 
+/* Creates the task SPEC (an existing one for a reused idempotency key) and
+ * answers as api_task_accepted, or with the database's error. */
+void api_create_task(const api_req_t *req, api_resp_t *resp, const oh_task_spec_t *spec);
+
 /* Re-reads TASK until it has ended or SECONDS have passed.  Returns the
  * last database status. */
 db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long seconds);
+
+/* ---- nodes (api/nodes.c) ---- */
+
+#include "../lib/drain.h"
+
+/* Drains, undrains or caps NODE_ID as R asks (its node, requester,
+ * idempotency key, timeout and audit are filled in from REQ; DETAILS is
+ * the audit's "fields changed", borrowed).  When it queued or found the
+ * task and NODE_ID is this node, this node's ping follows at once.  As
+ * oh_drain_request. */
+db_status_t api_node_change(const api_req_t *req, const char *node_id, const oh_drain_request_t *r,
+                            const json_t *details, oh_drain_outcome_t *outcome, oh_task_t *task);
 
 /* Who is asking, for the records: "key name (key id)", or the remote
  * address on a public route. */

@@ -195,23 +195,40 @@ void api_op_deleteNode(const api_req_t *req, api_resp_t *resp)
 	}
 }
 
-/* Carries out a drain, undrain or cap change and answers for it. */
-static void node_change(const api_req_t *req, api_resp_t *resp, oh_drain_request_t *r)
+db_status_t api_node_change(const api_req_t *req, const char *node_id, const oh_drain_request_t *r,
+                            const json_t *details, oh_drain_outcome_t *outcome, oh_task_t *task)
 {
 	char who[200];
 	api_requester(req, who, sizeof who);
-	r->node_id = api_path_param(req, "id");
-	r->requested_by = who;
-	r->idempotency_key = req->idempotency_key;
-	r->offline_timeout_ms = req->cfg->offline_timeout_ms;
+	oh_event_spec_t ev = {.actor = &req->actor,
+	                      .operation = req->operation_id,
+	                      .result = "Success",
+	                      .details = details};
+	oh_drain_request_t full = *r;
+	full.node_id = node_id;
+	full.requested_by = who;
+	full.idempotency_key = req->idempotency_key;
+	full.offline_timeout_ms = req->cfg->offline_timeout_ms;
+	full.audit = &ev;
+	db_status_t s = oh_drain_request(req->cfg->pool, &full, outcome, task);
+	/* This node's own ping follows at once; other nodes read their row
+	 * within a heartbeat. */
+	if (s == DB_OK && (*outcome == OH_DRAIN_QUEUED || *outcome == OH_DRAIN_ALREADY) &&
+	    r->drain >= 0 && req->cfg->self_node_id && strcmp(req->cfg->self_node_id, node_id) == 0)
+		oh_node_state_set_maintenance(req->cfg->state, r->drain == 1);
+	return s;
+}
+
+/* Carries out a drain, undrain or cap change and answers for it. */
+static void node_change(const api_req_t *req, api_resp_t *resp, const oh_drain_request_t *r)
+{
+	const char *node_id = api_path_param(req, "id");
 	oh_event_spec_t ev;
 	json_t *details;
 	api_audit(req, &ev, NULL, NULL, &details);
-	oh_drain_request_t with_audit = *r;
-	with_audit.audit = &ev;
 	oh_drain_outcome_t outcome;
 	oh_task_t task;
-	db_status_t s = oh_drain_request(req->cfg->pool, &with_audit, &outcome, &task);
+	db_status_t s = api_node_change(req, node_id, r, details, &outcome, &task);
 	json_decref(details);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
@@ -224,7 +241,7 @@ static void node_change(const api_req_t *req, api_resp_t *resp, oh_drain_request
 	case OH_DRAIN_LAST_NODE: api_error(resp, OH_E_LAST_NODE, NULL, "id"); break;
 	case OH_DRAIN_UNCHANGED: {
 		oh_node_t n;
-		s = oh_nodes_get(req->cfg->pool, r->node_id, req->cfg->offline_timeout_ms, &n);
+		s = oh_nodes_get(req->cfg->pool, node_id, req->cfg->offline_timeout_ms, &n);
 		if (s == DB_OK)
 			api_json(resp, 200, node_json(&n));
 		else
@@ -232,14 +249,7 @@ static void node_change(const api_req_t *req, api_resp_t *resp, oh_drain_request
 		break;
 	}
 	case OH_DRAIN_QUEUED:
-	case OH_DRAIN_ALREADY:
-		/* This node's own ping follows at once; other nodes read their
-		 * row within a heartbeat. */
-		if (r->drain >= 0 && req->cfg->self_node_id &&
-		    strcmp(req->cfg->self_node_id, r->node_id) == 0)
-			oh_node_state_set_maintenance(req->cfg->state, r->drain == 1);
-		api_task_accepted(req, resp, &task);
-		break;
+	case OH_DRAIN_ALREADY: api_task_accepted(req, resp, &task); break;
 	}
 	oh_task_clear(&task);
 }

@@ -101,3 +101,15 @@ void api_task_accepted(const api_req_t *req, api_resp_t *resp, oh_task_t *task)
 	api_header(resp, "Location", loc);
 	api_json(resp, 202, api_task_json(task));
 }
+
+void api_create_task(const api_req_t *req, api_resp_t *resp, const oh_task_spec_t *spec)
+{
+	oh_task_t t;
+	bool existed = false;
+	db_status_t s = oh_tasks_create(req->cfg->pool, spec, &t, &existed);
+	if (s == DB_OK)
+		api_task_accepted(req, resp, &t);
+	else
+		api_db_error(resp, s);
+	oh_task_clear(&t);
+}

@@ -91,16 +91,8 @@ void api_op_createTask(const api_req_t *req, api_resp_t *resp)
 	};
 	if (!spec.description)
 		spec.description = "Diagnostic task";
-	oh_task_t t;
-	bool existed = false;
-	db_status_t s = oh_tasks_create(req->cfg->pool, &spec, &t, &existed);
+	api_create_task(req, resp, &spec);
 	json_decref(details);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
-		return;
-	}
-	api_task_accepted(req, resp, &t);
-	oh_task_clear(&t);
 }
 
 void api_op_getTask(const api_req_t *req, api_resp_t *resp)

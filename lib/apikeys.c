@@ -128,6 +128,7 @@ db_status_t oh_apikeys_bootstrap(db_pool_t *pool, const char *key, const char *n
 typedef struct {
 	const char *hash;
 	oh_apikey_t *out;
+	int64_t now;
 } auth_ctx_t;
 
 static db_status_t auth_txn(db_conn_t *c, void *vctx)
@@ -140,13 +141,13 @@ static db_status_t auth_txn(db_conn_t *c, void *vctx)
 	 * constant-time comparison of the whole hash. */
 	if (!oh_ct_equal(x->out->hash, x->hash, 64))
 		return DB_NO_ROWS;
-	int64_t now;
-	s = db_now_ms(c, &now);
-	if (s == DB_OK && now - x->out->last_used_at >= TOUCH_EVERY_MS) {
-		s = apikeys_store_touch(c, x->out->id, now);
-		x->out->last_used_at = now;
-	}
-	return s;
+	return db_now_ms(c, &x->now);
+}
+
+static db_status_t touch_txn(db_conn_t *c, void *vctx)
+{
+	auth_ctx_t *x = vctx;
+	return apikeys_store_touch(c, x->out->id, x->now);
 }
 
 db_status_t oh_apikeys_authenticate(db_pool_t *pool, const char *key, oh_apikey_t *out)
@@ -154,8 +155,14 @@ db_status_t oh_apikeys_authenticate(db_pool_t *pool, const char *key, oh_apikey_
 	char hash[65];
 	memset(out, 0, sizeof *out);
 	oh_sha256_hex(key, strlen(key), hash);
-	auth_ctx_t x = {hash, out};
-	return db_txn(pool, DB_TXN_WRITE, auth_txn, &x);
+	auth_ctx_t x = {hash, out, 0};
+	db_status_t s = db_txn(pool, DB_TXN_READ, auth_txn, &x);
+	/* A read in the common case; the write of LastUsedAt comes at most
+	 * once a minute per key and its failure does not refuse the key. */
+	if (s == DB_OK && x.now - out->last_used_at >= TOUCH_EVERY_MS &&
+	    db_txn(pool, DB_TXN_WRITE, touch_txn, &x) == DB_OK)
+		out->last_used_at = x.now;
+	return s;
 }
 
 static void collect(void *vctx, const oh_apikey_t *k)

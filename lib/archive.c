@@ -7,16 +7,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "db/events_store.h"
 #include "events.h"
+#include "oh_crypto.h"
 #include "oh_json.h"
 #include "oh_log.h"
 
-#define BATCH 2000
+#define PAGE   1000
+#define DAY_MS (86400LL * 1000)
+
+typedef char event_id_t[51];
+
+/* A growing array of event Ids. */
+typedef struct {
+	event_id_t *v;
+	size_t n, cap;
+} ids_t;
+
+static void ids_add(ids_t *s, const char *id)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 1024;
+		event_id_t *nv = realloc(s->v, s->cap * sizeof *nv);
+		if (!nv)
+			abort();
+		s->v = nv;
+	}
+	snprintf(s->v[s->n++], sizeof(event_id_t), "%s", id);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
 
 /* ---- files ------------------------------------------------------------- */
 
@@ -34,30 +60,30 @@ static bool write_all(int fd, const char *p, size_t n)
 	return true;
 }
 
-/* Replaces PATH with LEN bytes at DATA: temporary file, fsync, rename,
- * fsync of the folder. */
-static bool replace_file(const char *dir, const char *path, const char *data, size_t len)
+static bool fsync_dir(const char *dir)
 {
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return false;
-	bool ok = write_all(fd, data, len) && fsync(fd) == 0;
+	bool ok = fsync(dfd) == 0;
+	close(dfd);
+	return ok;
+}
+
+/* Makes TMP (written, open as FD) durable as PATH: fsync, rename, fsync of
+ * the folder.  Closes FD; removes TMP on failure. */
+static bool commit_file(int fd, const char *tmp, const char *path, const char *dir)
+{
+	bool ok = fsync(fd) == 0;
 	ok = close(fd) == 0 && ok;
 	if (!ok || rename(tmp, path) != 0) {
 		unlink(tmp);
 		return false;
 	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return false;
-	ok = fsync(dfd) == 0;
-	close(dfd);
-	return ok;
+	return fsync_dir(dir);
 }
 
-/* Reads PATH whole; NULL with *LEN 0 when it does not exist (errno ENOENT). */
+/* Reads PATH whole; NULL when it cannot be read (errno says why). */
 static char *read_file(const char *path, size_t *len)
 {
 	*len = 0;
@@ -67,16 +93,13 @@ static char *read_file(const char *path, size_t *len)
 	size_t cap = 65536, n = 0;
 	char *buf = malloc(cap + 1);
 	while (buf) {
-		size_t r = fread(buf + n, 1, cap - n, f);
-		n += r;
+		n += fread(buf + n, 1, cap - n, f);
 		if (n < cap)
 			break;
 		cap *= 2;
 		char *nb = realloc(buf, cap + 1);
-		if (!nb) {
+		if (!nb)
 			free(buf);
-			buf = NULL;
-		}
 		buf = nb;
 	}
 	bool err = ferror(f);
@@ -91,52 +114,97 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static void sha256_hex(const char *data, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* ---- one day ------------------------------------------------------------ */
 
+/* The day being written: its temporary file, the running digest, the Ids
+ * already in the old file (sorted) and those read from the database. */
 typedef struct {
-	oh_event_t *v;
-	size_t n, cap;
-} batch_t;
+	int fd;
+	EVP_MD_CTX *md;
+	ids_t in_file, read;
+	int64_t last_time;
+	event_id_t last_id;
+	size_t page_n;
+	bool write_failed;
+} day_t;
 
-static void collect(void *vctx, oh_event_t *e)
+static bool day_write(day_t *d, const char *text, size_t len)
 {
-	batch_t *b = vctx;
-	if (b->n == b->cap) {
-		b->cap = b->cap ? 2 * b->cap : 256;
-		oh_event_t *nv = realloc(b->v, b->cap * sizeof *nv);
-		if (!nv)
-			abort();
-		b->v = nv;
+	if (!write_all(d->fd, text, len) || EVP_DigestUpdate(d->md, text, len) != 1) {
+		d->write_failed = true;
+		return false;
 	}
-	b->v[b->n++] = *e;
+	return true;
 }
 
-typedef struct {
-	int64_t cutoff;
-	batch_t *b;
-} oldest_ctx_t;
-
-static db_status_t oldest_txn(db_conn_t *c, void *vctx)
+/* Copies the old file at PATH (if any) into the day, line by line,
+ * collecting the Id each line starts with. */
+static bool copy_old(day_t *d, const char *path)
 {
-	oldest_ctx_t *x = vctx;
-	for (size_t i = 0; i < x->b->n; i++)
-		oh_event_clear(&x->b->v[i]);
-	x->b->n = 0;
-	return events_store_oldest(c, x->cutoff, BATCH, collect, x->b);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return errno == ENOENT;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	static const char prefix[] = "{\"Id\":\"";
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (!day_write(d, line, (size_t)n))
+			break;
+		/* Cannot happen with rename, but never glue two lines together. */
+		if (line[n - 1] != '\n' && !day_write(d, "\n", 1))
+			break;
+		if (strncmp(line, prefix, sizeof prefix - 1) == 0) {
+			char *id = line + sizeof prefix - 1;
+			char *end = strchr(id, '"');
+			if (end && end - id < (ptrdiff_t)sizeof(event_id_t)) {
+				*end = '\0';
+				ids_add(&d->in_file, id);
+			}
+		}
+	}
+	bool ok = !ferror(f) && !d->write_failed;
+	free(line);
+	fclose(f);
+	qsort(d->in_file.v, d->in_file.n, sizeof(event_id_t), id_cmp);
+	return ok;
+}
+
+static void page_row(void *vctx, oh_event_t *e)
+{
+	day_t *d = vctx;
+	d->page_n++;
+	d->last_time = e->occurred;
+	snprintf(d->last_id, sizeof d->last_id, "%s", e->id);
+	ids_add(&d->read, e->id);
+	/* Already in the file: a run that crashed before deleting wrote it. */
+	if (!d->write_failed &&
+	    !bsearch(e->id, d->in_file.v, d->in_file.n, sizeof(event_id_t), id_cmp)) {
+		json_t *j = oh_event_json(e);
+		char *line = oh_json_dump(j);
+		json_decref(j);
+		size_t len = strlen(line);
+		line[len] = '\n'; /* the NUL becomes the line end */
+		day_write(d, line, len + 1);
+		free(line);
+	}
+	oh_event_clear(e);
 }
 
 typedef struct {
-	oh_event_t *v;
-	size_t n;
+	day_t *d;
+	int64_t from, to;
+} page_ctx_t;
+
+static db_status_t page_txn(db_conn_t *c, void *vctx)
+{
+	page_ctx_t *x = vctx;
+	return events_store_range(c, x->from, x->to, x->d->last_time, x->d->last_id, PAGE, page_row,
+	                          x->d);
+}
+
+typedef struct {
+	const ids_t *ids;
 	int64_t deleted;
 } delete_ctx_t;
 
@@ -144,30 +212,14 @@ static db_status_t delete_txn(db_conn_t *c, void *vctx)
 {
 	delete_ctx_t *x = vctx;
 	x->deleted = 0;
-	for (size_t i = 0; i < x->n; i++) {
+	for (size_t i = 0; i < x->ids->n; i++) {
 		int64_t rows = 0;
-		db_status_t s = events_store_delete(c, x->v[i].id, &rows);
+		db_status_t s = events_store_delete(c, x->ids->v[i], &rows);
 		if (s != DB_OK)
 			return s;
 		x->deleted += rows;
 	}
 	return DB_OK;
-}
-
-static void day_of(int64_t ms, char out[16])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
-/* True when the file text OLD holds a line of event ID. */
-static bool has_id(const char *old, const char *id)
-{
-	char needle[80];
-	snprintf(needle, sizeof needle, "\"Id\":\"%s\"", id);
-	return old && strstr(old, needle) != NULL;
 }
 
 /* Test hook: OCTOHA_FAULT_INJECT=archive-after-write ends the process
@@ -182,107 +234,117 @@ static void maybe_crash(void)
 	}
 }
 
-/* Writes the events V[0..N) (all of DAY) into DAY's file, merged with what
- * the file already holds, then deletes them from the database. */
-static bool archive_day(db_pool_t *pool, const char *dir, const char *day, oh_event_t *v, size_t n,
+/* Archives the events with FROM <= Occurred < TO (all of one UTC day,
+ * named DAY) into that day's file, then deletes them. */
+static bool archive_day(db_pool_t *pool, const char *dir, const char *day, int64_t from, int64_t to,
                         int64_t *archived, char *err, size_t errlen)
 {
-	char path[4200], sumpath[4300];
+	char path[4200], tmp[4300], sumpath[4300];
 	snprintf(path, sizeof path, "%s/events-%s.jsonl", dir, day);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	snprintf(sumpath, sizeof sumpath, "%s.sha256", path);
-	size_t old_len = 0;
-	errno = 0;
-	char *old = read_file(path, &old_len);
-	if (!old && errno != ENOENT) {
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-		return false;
+	day_t d = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640),
+	           .md = EVP_MD_CTX_new()};
+	bool ok = false;
+	if (d.fd < 0 || !d.md || EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) != 1) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		goto done;
 	}
-	size_t cap = old_len + 1024, len = old_len;
-	char *text = malloc(cap);
-	if (!text)
-		abort();
-	if (old_len)
-		memcpy(text, old, old_len);
-	if (len > 0 && text[len - 1] != '\n')
-		text[len++] = '\n';
-	for (size_t i = 0; i < n; i++) {
-		if (has_id(old, v[i].id))
-			continue; /* written by a run that crashed before deleting */
-		json_t *j = oh_event_json(&v[i]);
-		char *line = oh_json_dump(j);
-		json_decref(j);
-		size_t ll = strlen(line);
-		if (len + ll + 2 > cap) {
-			cap = 2 * (len + ll + 2);
-			char *nt = realloc(text, cap);
-			if (!nt)
-				abort();
-			text = nt;
+	if (!copy_old(&d, path)) {
+		snprintf(err, errlen, "cannot copy %s: %s", path, strerror(errno));
+		goto done;
+	}
+	page_ctx_t px = {&d, from, to};
+	do {
+		d.page_n = 0;
+		db_status_t s = db_txn(pool, DB_TXN_READ, page_txn, &px);
+		if (s != DB_OK) {
+			snprintf(err, errlen, "cannot read events: %s", db_status_name(s));
+			goto done;
 		}
-		memcpy(text + len, line, ll);
-		len += ll;
-		text[len++] = '\n';
-		free(line);
+	} while (d.page_n == PAGE && !d.write_failed);
+	if (d.write_failed) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		goto done;
 	}
-	free(old);
+	unsigned char md[32];
+	unsigned int mdlen = 0;
 	char sum[65], sumline[200];
-	sha256_hex(text, len, sum);
-	int sl = snprintf(sumline, sizeof sumline, "%s  events-%s.jsonl\n", sum, day);
-	bool ok =
-	    replace_file(dir, path, text, len) && replace_file(dir, sumpath, sumline, (size_t)sl);
-	free(text);
-	if (!ok) {
+	EVP_DigestFinal_ex(d.md, md, &mdlen);
+	for (int i = 0; i < 32; i++)
+		snprintf(sum + 2 * i, 3, "%02x", md[i]);
+	int fd = d.fd;
+	d.fd = -1;
+	if (!commit_file(fd, tmp, path, dir)) {
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-		return false;
+		goto done;
+	}
+	int sl = snprintf(sumline, sizeof sumline, "%s  events-%s.jsonl\n", sum, day);
+	char sumtmp[4400];
+	snprintf(sumtmp, sizeof sumtmp, "%s.tmp", sumpath);
+	fd = open(sumtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || !write_all(fd, sumline, (size_t)sl) ||
+	    !commit_file(fd, sumtmp, sumpath, dir)) {
+		snprintf(err, errlen, "cannot write %s: %s", sumpath, strerror(errno));
+		goto done;
 	}
 	maybe_crash();
-	delete_ctx_t d = {v, n, 0};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, delete_txn, &d);
+	delete_ctx_t dx = {&d.read, 0};
+	db_status_t s = db_txn(pool, DB_TXN_WRITE, delete_txn, &dx);
 	if (s != DB_OK) {
 		snprintf(err, errlen, "events written to %s but not yet deleted: %s", path,
 		         db_status_name(s));
-		return false;
+		goto done;
 	}
-	*archived += d.deleted;
-	return true;
+	*archived += dx.deleted;
+	ok = true;
+done:
+	if (d.fd >= 0) {
+		close(d.fd);
+		unlink(tmp);
+	}
+	EVP_MD_CTX_free(d.md);
+	free(d.in_file.v);
+	free(d.read.v);
+	return ok;
+}
+
+static db_status_t oldest_txn(db_conn_t *c, void *vctx)
+{
+	int64_t *io = vctx; /* in: the cut-off; out: the oldest time */
+	return events_store_oldest_time(c, io[0], &io[1]);
 }
 
 bool oh_archive_run(db_pool_t *pool, const char *dir, int64_t cutoff_ms, oh_archive_result_t *out,
                     char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
-	batch_t b = {0};
-	oldest_ctx_t x = {cutoff_ms, &b};
-	bool ok = true;
 	for (;;) {
-		db_status_t s = db_txn(pool, DB_TXN_READ, oldest_txn, &x);
+		int64_t io[2] = {cutoff_ms, 0};
+		db_status_t s = db_txn(pool, DB_TXN_READ, oldest_txn, io);
+		if (s == DB_NO_ROWS)
+			return true;
 		if (s != DB_OK) {
 			snprintf(err, errlen, "cannot read events: %s", db_status_name(s));
-			ok = false;
-			break;
+			return false;
 		}
-		if (b.n == 0)
-			break;
-		/* The batch is oldest first, so each day is one run of it. */
-		size_t i = 0;
-		while (ok && i < b.n) {
-			char day[16], d2[16];
-			day_of(b.v[i].occurred, day);
-			size_t j = i + 1;
-			while (j < b.n && (day_of(b.v[j].occurred, d2), strcmp(d2, day) == 0))
-				j++;
-			ok = archive_day(pool, dir, day, b.v + i, j - i, &out->archived, err,
-			                 errlen);
-			out->days++;
-			i = j;
-		}
-		if (!ok)
-			break;
+		int64_t from = io[1] - ((io[1] % DAY_MS) + DAY_MS) % DAY_MS;
+		int64_t to = from + DAY_MS < cutoff_ms ? from + DAY_MS : cutoff_ms;
+		time_t t = (time_t)(from / 1000);
+		struct tm tm;
+		char day[16];
+		gmtime_r(&t, &tm);
+		strftime(day, sizeof day, "%Y-%m-%d", &tm);
+		if (!archive_day(pool, dir, day, from, to, &out->archived, err, errlen))
+			return false;
+		out->days++;
 	}
-	for (size_t i = 0; i < b.n; i++)
-		oh_event_clear(&b.v[i]);
-	free(b.v);
-	return ok;
+}
+
+/* Day names sort as the days do. */
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const oh_archive_file_t *)a)->name, ((const oh_archive_file_t *)b)->name);
 }
 
 bool oh_archive_list(const char *dir, oh_archive_file_t **out, size_t *n)
@@ -321,12 +383,13 @@ bool oh_archive_list(const char *dir, oh_archive_file_t **out, size_t *n)
 		if (sum && slen >= 64) {
 			snprintf(f->sha256, sizeof f->sha256, "%.64s", sum);
 			char actual[65];
-			sha256_hex(text ? text : "", len, actual);
+			oh_sha256_hex(text ? text : "", len, actual);
 			f->checksum_ok = text && strcmp(actual, f->sha256) == 0;
 		}
 		free(text);
 		free(sum);
 	}
 	closedir(d);
+	qsort(*out, *n, sizeof **out, by_name);
 	return true;
 }

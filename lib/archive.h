@@ -1,11 +1,13 @@
 /* The seed's "archived audit logs": events older than the retention period
  * move from the database to the EventExports folder, one JSON-lines file
  * per UTC day (events-YYYY-MM-DD.jsonl) with a sha256sum-style checksum
- * file beside it.  A day's file is rewritten whole into a temporary file,
- * fsynced and renamed over the old one (then the folder is fsynced), and
- * only then are its events deleted from the database.  Events already in
- * the file are recognised by Id, so a run that crashed anywhere in between
- * is finished by the next one with nothing lost and nothing twice. */
+ * file beside it.  A day is done in one pass: the old file is copied into
+ * a temporary one, the day's due events are streamed after it in keyset
+ * pages, the file is fsynced and renamed over the old one (then the folder
+ * is fsynced), and only then are the events that were read deleted from
+ * the database, by Id.  Events already in the file are recognised by Id,
+ * so a run that crashed anywhere in between is finished by the next one
+ * with nothing lost and nothing twice. */
 #ifndef OH_ARCHIVE_H
 #define OH_ARCHIVE_H
 
@@ -34,7 +36,8 @@ typedef struct {
 	bool checksum_ok;
 } oh_archive_file_t;
 
-/* Lists the day files in DIR (malloc'd array in *OUT, free it), checking
+/* Lists the day files in DIR, oldest day first (malloc'd array in *OUT,
+ * free it), checking
  * each against its checksum file.  False when DIR cannot be read. */
 bool oh_archive_list(const char *dir, oh_archive_file_t **out, size_t *n);
 

@@ -70,7 +70,8 @@ typedef struct {
 	size_t n;
 } oh_delivery_list_t;
 
-/* Records one delivery attempt (own transaction). */
+/* Records one delivery attempt (own transaction), at the database's time
+ * (D's delivered_at is not read). */
 db_status_t oh_deliveries_record(db_pool_t *pool, const char *subscription_id,
                                  const oh_delivery_t *d);
 /* The last TAKE deliveries of a subscription, newest first. */

@@ -45,6 +45,9 @@ typedef struct {
 	const char *name;
 	bool system; /* claimable by draining nodes */
 	void (*run)(oh_task_run_t *run, oh_task_outcome_t *out);
+	/* Delivers events itself (webhooks, chat replies): its own failure is
+	 * recorded but not delivered again, which could loop. */
+	bool delivers;
 } oh_task_kind_t;
 
 /* The kind called NAME, or NULL. */

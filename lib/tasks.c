@@ -352,21 +352,12 @@ static db_status_t finish_one(db_conn_t *c, int64_t now, const char *owner, oh_f
 		char msg[600];
 		snprintf(msg, sizeof msg, "Task %s failed: %.500s", item->id,
 		         item->error ? item->error : "no reason given");
-		oh_task_t t = {0};
-		s = tasks_store_get(c, item->id, &t);
-		if (s != DB_OK)
-			return s;
-		/* A failed delivery announced to the subscriptions could fail
-		 * and be announced again, without end. */
-		bool delivery =
-		    strcmp(t.name, "WebhookDelivery") == 0 || strcmp(t.name, "ChatReply") == 0;
-		oh_task_clear(&t);
 		oh_event_spec_t ev = {.category = "TaskFailed",
 		                      .operation = "finishTask",
 		                      .resource_id = item->id,
 		                      .result = "Success",
 		                      .message = msg,
-		                      .no_webhooks = delivery};
+		                      .no_webhooks = item->quiet};
 		return oh_event_record_tx(c, &ev, NULL);
 	}
 	return DB_OK;
@@ -448,7 +439,7 @@ db_status_t oh_tasks_finish(db_pool_t *pool, const char *id, const char *owner, 
                             oh_end_t end, const char *error, const char *result,
                             oh_task_state_t *final)
 {
-	oh_finish_t item = {id, attempt, end, error, result, DB_NO_ROWS, OH_TS_FAILED};
+	oh_finish_t item = {id, attempt, end, error, result, false, DB_NO_ROWS, OH_TS_FAILED};
 	db_status_t s = oh_tasks_finish_many(pool, owner, &item, 1);
 	if (final)
 		*final = item.final;

@@ -162,6 +162,7 @@ typedef struct {
 	int attempt;
 	oh_end_t end;
 	const char *error, *result; /* may be NULL */
+	bool quiet;                 /* a failure is recorded but not sent to webhooks */
 	db_status_t status;         /* out: DB_OK, or DB_NO_ROWS when the lease was lost */
 	oh_task_state_t final;      /* out: as oh_tasks_finish's *FINAL */
 } oh_finish_t;

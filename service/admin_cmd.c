@@ -20,12 +20,7 @@ int svc_admin_command(const svc_config_t *cfg, const svc_admin_args_t *a)
 		fputs("admin: --role must be Reader, Operator or Admin\n", stderr);
 		return SVC_EXIT_USAGE;
 	}
-	db_pool_opts_t o = {.connstr = cfg->db,
-	                    .size = 1,
-	                    .login_timeout_s = 5,
-	                    .acquire_timeout_ms = 5000,
-	                    .max_retries = 3};
-	db_pool_t *pool = db_pool_new(&o);
+	db_pool_t *pool = svc_command_pool(cfg);
 	if (!pool)
 		return SVC_EXIT_FAILURE;
 	char who[200];

@@ -135,6 +135,16 @@ static db_pool_t *open_pool(const svc_config_t *cfg)
 	return db_pool_new(&o);
 }
 
+db_pool_t *svc_command_pool(const svc_config_t *cfg)
+{
+	db_pool_opts_t o = {.connstr = cfg->db,
+	                    .size = 2,
+	                    .login_timeout_s = 5,
+	                    .acquire_timeout_ms = 5000,
+	                    .max_retries = 3};
+	return db_pool_new(&o);
+}
+
 /* Waits until the database answers (it may start after us in a container).
  * Returns false when it stays unreachable. */
 static bool wait_for_db(db_pool_t *pool)

@@ -4,6 +4,7 @@
 #ifndef SVC_NODE_H
 #define SVC_NODE_H
 
+#include "../lib/db/db.h"
 #include "config.h"
 
 /* Exit codes of the process. */
@@ -11,6 +12,10 @@ enum { SVC_EXIT_OK = 0, SVC_EXIT_FAILURE = 1, SVC_EXIT_USAGE = 2, SVC_EXIT_REFUS
 
 /* Runs the node until SIGTERM or SIGINT.  Returns the process exit code. */
 int svc_run(const svc_config_t *cfg);
+
+/* A small pool for the shell commands (node, admin) that work on the
+ * database directly.  NULL on OOM. */
+db_pool_t *svc_command_pool(const svc_config_t *cfg);
 
 /* `database --upgrade` / `--status`.  Returns the process exit code. */
 int svc_database(const svc_config_t *cfg, bool upgrade);

@@ -45,12 +45,7 @@ static int wait_for_task(db_pool_t *pool, const char *id, long seconds)
 
 int svc_node_command(const svc_config_t *cfg, const svc_node_args_t *a)
 {
-	db_pool_opts_t o = {.connstr = cfg->db,
-	                    .size = 2,
-	                    .login_timeout_s = 5,
-	                    .acquire_timeout_ms = 5000,
-	                    .max_retries = 3};
-	db_pool_t *pool = db_pool_new(&o);
+	db_pool_t *pool = svc_command_pool(cfg);
 	if (!pool)
 		return SVC_EXIT_FAILURE;
 	char id[128];

@@ -200,12 +200,15 @@ static void finish(svc_workers_t *w, slot_t **fin, int n)
 	oh_finish_t items[FINISH_BATCH];
 	int k = 0;
 	for (int i = 0; i < n; i++)
-		if (!fin[i]->discard)
+		if (!fin[i]->discard) {
+			const oh_task_kind_t *kind = oh_task_kind_find(fin[i]->task.name);
 			items[k++] = (oh_finish_t){.id = fin[i]->task.id,
 			                           .attempt = fin[i]->task.attempt,
 			                           .end = fin[i]->end,
 			                           .error = fin[i]->error[0] ? fin[i]->error : NULL,
-			                           .result = fin[i]->result};
+			                           .result = fin[i]->result,
+			                           .quiet = kind && kind->delivers};
+		}
 	db_status_t st = oh_tasks_finish_many(w->cfg.pool, w->cfg.owner, items, (size_t)k);
 	if (st != DB_OK)
 		oh_log(OH_LOG_WARN, "could not record the end of tasks; their leases will expire",

@@ -131,14 +131,32 @@ db_status_t events_store_list(db_conn_t *c, const oh_event_filter_t *f,
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
-db_status_t events_store_oldest(db_conn_t *c, int64_t before, int64_t limit,
-                                void (*fn)(void *, oh_event_t *), void *ctx)
+static db_status_t min_row(void *ctx, db_row_t *r)
+{
+	bool is_null = false;
+	*(int64_t *)ctx = db_row_int(r, 0, &is_null);
+	return is_null ? DB_NO_ROWS : DB_OK;
+}
+
+db_status_t events_store_oldest_time(db_conn_t *c, int64_t before, int64_t *out)
 {
 	db_param_t p[] = {DBP_INT(before)};
+	return db_query(c, "SELECT MIN(Occurred) FROM Events WHERE Occurred < ?", p, 1, min_row,
+	                out);
+}
+
+db_status_t events_store_range(db_conn_t *c, int64_t from, int64_t to, int64_t after_time,
+                               const char *after_id, int64_t limit,
+                               void (*fn)(void *, oh_event_t *), void *ctx)
+{
+	db_param_t p[] = {DBP_INT(from), DBP_INT(to), DBP_INT(after_time), DBP_INT(after_time),
+	                  DBP_TEXT(after_id)};
 	each_ctx_t x = {fn, ctx};
 	db_status_t s = db_query_page(
-	    c, "SELECT " EVENT_COLUMNS " FROM Events WHERE Occurred < ? ORDER BY Occurred, Id", p,
-	    1, limit, 0, each_event, &x);
+	    c,
+	    "SELECT " EVENT_COLUMNS " FROM Events WHERE Occurred >= ? AND Occurred < ? AND "
+	    "(Occurred > ? OR (Occurred = ? AND Id > ?)) ORDER BY Occurred, Id",
+	    p, 5, limit, 0, each_event, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 

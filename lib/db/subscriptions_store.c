@@ -78,12 +78,16 @@ db_status_t subscriptions_store_delete(db_conn_t *c, const char *id, int64_t *ro
 db_status_t deliveries_store_insert(db_conn_t *c, const char *subscription_id,
                                     const oh_delivery_t *d)
 {
+	int64_t now;
+	db_status_t s = db_now_ms(c, &now);
+	if (s != DB_OK)
+		return s;
 	db_param_t p[] = {DBP_TEXT(d->id),
 	                  DBP_TEXT(subscription_id),
 	                  DBP_TEXT(d->event_id),
 	                  DBP_TEXT(d->task_id),
 	                  DBP_INT(d->attempt),
-	                  DBP_INT(d->delivered_at),
+	                  DBP_INT(now),
 	                  d->status_code ? DBP_INT(d->status_code) : DBP_NULL,
 	                  DBP_INT(d->succeeded ? 1 : 0),
 	                  DBP_INT(d->duration_ms),

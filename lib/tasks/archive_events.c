@@ -53,4 +53,4 @@ static void run_archive(oh_task_run_t *run, oh_task_outcome_t *out)
 	out->end = OH_END_SUCCESS;
 }
 
-const oh_task_kind_t oh_task_kind_archive_events = {OH_ARCHIVE_KIND, false, run_archive};
+const oh_task_kind_t oh_task_kind_archive_events = {OH_ARCHIVE_KIND, false, run_archive, false};

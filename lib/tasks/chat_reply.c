@@ -55,4 +55,4 @@ static void run_chat_reply(oh_task_run_t *run, oh_task_outcome_t *out)
 	oh_task_log(run, "%s", out->error);
 }
 
-const oh_task_kind_t oh_task_kind_chat_reply = {OH_CHAT_REPLY_KIND, false, run_chat_reply};
+const oh_task_kind_t oh_task_kind_chat_reply = {OH_CHAT_REPLY_KIND, false, run_chat_reply, true};

@@ -52,4 +52,4 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	oh_json_set_new(out->result, "Attempt", json_integer(r->task->attempt));
 }
 
-const oh_task_kind_t oh_task_kind_diagnostic = {"Diagnostic", false, run};
+const oh_task_kind_t oh_task_kind_diagnostic = {"Diagnostic", false, run, false};

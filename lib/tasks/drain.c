@@ -102,4 +102,4 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	}
 }
 
-const oh_task_kind_t oh_task_kind_drain = {"Drain", true, run};
+const oh_task_kind_t oh_task_kind_drain = {"Drain", true, run, false};

@@ -25,4 +25,4 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	oh_json_set_new(out->result, "MaxConcurrentTasks", json_integer(node.max_tasks));
 }
 
-const oh_task_kind_t oh_task_kind_set_task_cap = {"SetTaskCap", true, run};
+const oh_task_kind_t oh_task_kind_set_task_cap = {"SetTaskCap", true, run, false};

@@ -39,4 +39,4 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	oh_event_record(r->pool, &ev);
 }
 
-const oh_task_kind_t oh_task_kind_undrain = {"Undrain", true, run};
+const oh_task_kind_t oh_task_kind_undrain = {"Undrain", true, run, false};

@@ -123,9 +123,6 @@ static void run_webhook(oh_task_run_t *run, oh_task_outcome_t *out)
 	snprintf(d.event_id, sizeof d.event_id, "%s", event_id);
 	snprintf(d.task_id, sizeof d.task_id, "%.50s", run->task->id);
 	d.attempt = run->task->attempt;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	d.delivered_at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 	d.status_code = answered ? (int)r.status : 0;
 	d.succeeded = ok;
 	d.duration_ms = (int)r.duration_ms;
@@ -149,4 +146,4 @@ static void run_webhook(oh_task_run_t *run, oh_task_outcome_t *out)
 	snprintf(out->error, sizeof out->error, "%.500s", d.error);
 }
 
-const oh_task_kind_t oh_task_kind_webhook = {OH_WEBHOOK_KIND, false, run_webhook};
+const oh_task_kind_t oh_task_kind_webhook = {OH_WEBHOOK_KIND, false, run_webhook, true};

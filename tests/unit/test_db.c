@@ -16,7 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "db/db.h"
+#include "db/events_store.h"
 #include "db/migrate.h"
 #include "nodes.h"
 #include "oh_crypto.h"
@@ -391,6 +393,112 @@ static void takeover_is_fenced(void **state)
 	assert_int_equal(oh_nodes_mark_stopped(p, a.self.id, "fa"), DB_OK);
 }
 
+/* Events on 1970-01-04 (no other test writes there), three per
+ * millisecond so the archive's keyset paging meets ties. */
+#define ARCHIVE_DAY_MS (3LL * 86400 * 1000)
+
+typedef struct {
+	const char *tag;
+	int from, to;
+} ev_range_t;
+
+static db_status_t insert_events(db_conn_t *c, void *vctx)
+{
+	const ev_range_t *x = vctx;
+	for (int i = x->from; i < x->to; i++) {
+		oh_event_t e = {.occurred = ARCHIVE_DAY_MS + i / 3, .status = 0};
+		snprintf(e.id, sizeof e.id, "Events-%s%06d", x->tag, i);
+		snprintf(e.category, sizeof e.category, "TaskQueued");
+		snprintf(e.operation, sizeof e.operation, "test");
+		snprintf(e.result, sizeof e.result, "Success");
+		snprintf(e.message, sizeof e.message, "event %d", i);
+		db_status_t s = events_store_insert(c, &e);
+		if (s != DB_OK)
+			return s;
+	}
+	return DB_OK;
+}
+
+static db_status_t count_day(db_conn_t *c, void *vctx)
+{
+	db_param_t p[] = {DBP_INT(ARCHIVE_DAY_MS), DBP_INT(ARCHIVE_DAY_MS + 86400 * 1000)};
+	return db_query_int(c, "SELECT COUNT(*) FROM Events WHERE Occurred >= ? AND Occurred < ?",
+	                    p, 2, vctx);
+}
+
+/* Lines of PATH, and whether any two are the same event. */
+static int file_lines(const char *path, bool *dup)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[2048];
+	static char ids[4000][32];
+	int n = 0;
+	*dup = false;
+	while (fgets(line, sizeof line, f) && n < 4000) {
+		char *id = strstr(line, "Events-");
+		assert_non_null(id);
+		snprintf(ids[n], sizeof ids[n], "%.*s", (int)strcspn(id, "\""), id);
+		for (int i = 0; i < n; i++)
+			if (strcmp(ids[i], ids[n]) == 0)
+				*dup = true;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* More events in a day than one page; then a run that finds the day file
+ * already holding some of its events (a crash between write and delete)
+ * writes each once and still deletes them all. */
+static void archive_pages_and_finishes_a_crashed_run(void **state)
+{
+	db_pool_t *p = *state;
+	char tag[9], dir[] = "/tmp/octoha-archive-XXXXXX";
+	assert_true(oh_random_hex(tag, 4));
+	assert_non_null(mkdtemp(dir));
+	ev_range_t first = {tag, 0, 2500};
+	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &first), DB_OK);
+	oh_archive_result_t r;
+	char err[512] = "";
+	int64_t cutoff = ARCHIVE_DAY_MS + 86400 * 1000;
+	assert_true(oh_archive_run(p, dir, cutoff, &r, err, sizeof err));
+	assert_int_equal(r.archived, 2500);
+	assert_int_equal(r.days, 1);
+	int64_t left = -1;
+	assert_int_equal(db_txn(p, DB_TXN_READ, count_day, &left), DB_OK);
+	assert_int_equal(left, 0);
+	char path[400];
+	snprintf(path, sizeof path, "%s/events-1970-01-04.jsonl", dir);
+	bool dup = true;
+	assert_int_equal(file_lines(path, &dup), 2500);
+	assert_false(dup);
+
+	/* As after a crash: 100 archived events are back in the database,
+	 * beside 10 new ones of the same day. */
+	ev_range_t again = {tag, 2400, 2510};
+	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &again), DB_OK);
+	assert_true(oh_archive_run(p, dir, cutoff, &r, err, sizeof err));
+	assert_int_equal(r.archived, 110);
+	assert_int_equal(db_txn(p, DB_TXN_READ, count_day, &left), DB_OK);
+	assert_int_equal(left, 0);
+	assert_int_equal(file_lines(path, &dup), 2510);
+	assert_false(dup);
+
+	oh_archive_file_t *files = NULL;
+	size_t n = 0;
+	assert_true(oh_archive_list(dir, &files, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(files[0].day, "1970-01-04");
+	assert_true(files[0].checksum_ok);
+	free(files);
+	char sum[420];
+	snprintf(sum, sizeof sum, "%s.sha256", path);
+	unlink(path);
+	unlink(sum);
+	rmdir(dir);
+}
+
 typedef struct {
 	const char *cs;
 	db_status_t status;
@@ -446,6 +554,7 @@ static int run_suite(const char *label, const char *cs)
 	    cmocka_unit_test(unreachable_database_fails_fast),
 	    cmocka_unit_test(claims_respect_cap_and_target),
 	    cmocka_unit_test(takeover_is_fenced),
+	    cmocka_unit_test(archive_pages_and_finishes_a_crashed_run),
 	};
 	return _cmocka_run_group_tests(label, tests, sizeof tests / sizeof tests[0], setup,
 	                               teardown);
