@@ -44,6 +44,12 @@ static int id_cmp(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+/* True when the sorted set S holds ID. */
+static bool ids_has(const ids_t *s, const char *id)
+{
+	return s->n > 0 && bsearch(id, s->v, s->n, sizeof(event_id_t), id_cmp) != NULL;
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 static bool write_all(int fd, const char *p, size_t n)
@@ -166,7 +172,8 @@ static bool copy_old(day_t *d, const char *path)
 	bool ok = !ferror(f) && !d->write_failed;
 	free(line);
 	fclose(f);
-	qsort(d->in_file.v, d->in_file.n, sizeof(event_id_t), id_cmp);
+	if (d->in_file.n > 0) /* qsort and bsearch want a real array */
+		qsort(d->in_file.v, d->in_file.n, sizeof(event_id_t), id_cmp);
 	return ok;
 }
 
@@ -178,8 +185,7 @@ static void page_row(void *vctx, oh_event_t *e)
 	snprintf(d->last_id, sizeof d->last_id, "%s", e->id);
 	ids_add(&d->read, e->id);
 	/* Already in the file: a run that crashed before deleting wrote it. */
-	if (!d->write_failed &&
-	    !bsearch(e->id, d->in_file.v, d->in_file.n, sizeof(event_id_t), id_cmp)) {
+	if (!d->write_failed && !ids_has(&d->in_file, e->id)) {
 		json_t *j = oh_event_json(e);
 		char *line = oh_json_dump(j);
 		json_decref(j);
@@ -390,6 +396,7 @@ bool oh_archive_list(const char *dir, oh_archive_file_t **out, size_t *n)
 		free(sum);
 	}
 	closedir(d);
-	qsort(*out, *n, sizeof **out, by_name);
+	if (*n > 0)
+		qsort(*out, *n, sizeof **out, by_name);
 	return true;
 }
