@@ -9,6 +9,7 @@
 
 #include "../lib/db/db.h"
 #include "../lib/node_state.h"
+#include "../lib/storage.h"
 
 typedef struct {
 	db_pool_t *pool;        /* borrowed */
@@ -20,9 +21,9 @@ typedef struct {
 	const char *tls_cert; /* PEM files; both set = HTTPS */
 	const char *tls_key;
 	int threads;
-	const char *instance_tag;  /* short prefix for request ids */
-	const char *self_node_id;  /* this node's Id */
-	const char *task_logs_dir; /* where task logs are read from */
+	const char *instance_tag; /* short prefix for request ids */
+	const char *self_node_id; /* this node's Id */
+	oh_storage_t *storage;    /* this node's storage folders (task logs, …) */
 	/* Called when a request queued a task, so this node claims it at once
 	 * rather than at its next poll.  May be NULL. */
 	void (*on_task_queued)(void *ctx);
@@ -33,7 +34,6 @@ typedef struct {
 	const unsigned char *secrets_key; /* 32 bytes: seals webhook secrets */
 	const char *slack_signing_secret; /* "" = Slack requests refused */
 	const char *chatops_users;        /* "U123=Operator,U456=Admin" */
-	const char *event_exports_dir;    /* archived audit logs */
 } api_config_t;
 
 typedef struct api_server api_server_t;

@@ -52,7 +52,8 @@ void api_op_listEvents(const api_req_t *req, api_resp_t *resp)
 
 void api_op_listEventArchives(const api_req_t *req, api_resp_t *resp)
 {
-	const char *dir = req->cfg->event_exports_dir;
+	char dir[OH_STORAGE_PATH_MAX + 1];
+	oh_storage_path(req->cfg->storage, OH_FOLDER_EVENTEXPORTS, dir, sizeof dir);
 	oh_archive_file_t *files = NULL;
 	size_t n = 0;
 	if (!oh_archive_list(dir, &files, &n)) {

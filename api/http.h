@@ -90,6 +90,18 @@ void api_create_task(const api_req_t *req, api_resp_t *resp, const oh_task_spec_
  * last database status. */
 db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long seconds);
 
+/* ---- storage (api/storage.c) ---- */
+
+#include "../lib/nodes.h"
+#include "../lib/storage.h"
+
+/* The StorageConfiguration resource for NODES, the active paths A and the
+ * CHECKS (all borrowed); returns a new reference.  *ALL_VERIFIED (may be
+ * NULL) says whether every online node proved every current folder;
+ * NODE_OK[i] (NODES->n entries) whether node i did. */
+json_t *api_storage_json(const oh_node_list_t *nodes, const oh_storage_active_t *a,
+                         const oh_storage_check_list_t *checks, bool *all_verified, bool node_ok[]);
+
 /* ---- nodes (api/nodes.c) ---- */
 
 #include "../lib/drain.h"

@@ -146,7 +146,9 @@ void api_op_getTaskRaw(const api_req_t *req, api_resp_t *resp)
 		return;
 	}
 	size_t len = 0;
-	char *text = oh_task_log_read(req->cfg->task_logs_dir, id, &len);
+	char logs[OH_STORAGE_PATH_MAX + 1];
+	oh_storage_path(req->cfg->storage, OH_FOLDER_TASKLOGS, logs, sizeof logs);
+	char *text = oh_task_log_read(logs, id, &len);
 	if (!text) {
 		api_error(resp, OH_E_INTERNAL,
 		          "The task log cannot be read from the TaskLogs folder.", NULL);

@@ -217,6 +217,16 @@ db_status_t oh_nodes_list(db_pool_t *pool, int64_t offline_timeout_ms, oh_node_l
 	return s;
 }
 
+db_status_t oh_nodes_list_tx(db_conn_t *c, int64_t offline_timeout_ms, oh_node_list_t *out)
+{
+	memset(out, 0, sizeof *out);
+	list_ctx_t x = {.timeout = offline_timeout_ms, .out = out};
+	db_status_t s = list_txn(c, &x);
+	if (s != DB_OK)
+		oh_node_list_free(out);
+	return s;
+}
+
 void oh_node_list_free(oh_node_list_t *l)
 {
 	free(l->v);
@@ -280,4 +290,31 @@ db_status_t oh_nodes_delete_offline(db_pool_t *pool, const char *id, int64_t off
 {
 	get_ctx_t x = {id, offline_timeout_ms, NULL, outcome, audit};
 	return db_txn(pool, DB_TXN_WRITE, delete_txn, &x);
+}
+
+const char *oh_nodes_platform(const oh_node_list_t *l, const char *fallback)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (!l->v[i].offline)
+			return l->v[i].platform;
+	}
+	return l->n ? l->v[0].platform : fallback;
+}
+
+int oh_nodes_capacity(const oh_node_list_t *l, int *total, int *largest, double *lost_pct)
+{
+	int n = 0;
+	*total = 0;
+	*largest = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const oh_node_t *x = &l->v[i];
+		if (x->offline || x->maintenance || x->max_tasks <= 0)
+			continue;
+		n++;
+		*total += x->max_tasks;
+		if (x->max_tasks > *largest)
+			*largest = x->max_tasks;
+	}
+	*lost_pct = *total ? (double)(long)(1000.0 * *largest / *total + 0.5) / 10.0 : 100.0;
+	return n;
 }

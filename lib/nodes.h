@@ -33,6 +33,7 @@ typedef struct {
 	char drain_requested_by[201];
 	int64_t drain_requested_at; /* 0 when never drained */
 	char drain_task_id[64];
+	int polling_port; /* its port on the load balancer in UniquePort mode, 0 if none */
 } oh_node_t;
 
 /* True when NAME is 1-64 characters of [A-Za-z0-9._-] starting alphanumeric. */
@@ -83,6 +84,19 @@ typedef struct {
  * oh_node_list_free; on failure *OUT is empty. */
 db_status_t oh_nodes_list(db_pool_t *pool, int64_t offline_timeout_ms, oh_node_list_t *out);
 void oh_node_list_free(oh_node_list_t *l);
+/* The same inside the caller's transaction. */
+db_status_t oh_nodes_list_tx(db_conn_t *c, int64_t offline_timeout_ms, oh_node_list_t *out);
+
+/* Capacity of the nodes in L that take work (online, not draining, cap
+ * above 0): *TOTAL is their MaxConcurrentTasks summed, *LARGEST the largest
+ * of them, *LOST_PCT the share of TOTAL lost if that node fails (100 when
+ * TOTAL is 0), rounded to one decimal.  Returns how many take work. */
+int oh_nodes_capacity(const oh_node_list_t *l, int *total, int *largest, double *lost_pct);
+
+/* The cluster's platform: that of its online nodes (the first online node
+ * in L; registration keeps them alike), else that of any node, else
+ * FALLBACK. */
+const char *oh_nodes_platform(const oh_node_list_t *l, const char *fallback);
 
 /* Reads node ID.  Returns DB_OK, DB_NO_ROWS when there is none, or a failure. */
 db_status_t oh_nodes_get(db_pool_t *pool, const char *id, int64_t offline_timeout_ms,

@@ -36,6 +36,13 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_SIGNATURE_INVALID] = {"SignatureInvalid", 401,
                                 "The request signature is missing, wrong or too old."},
     [OH_E_NOT_CONFIGURED] = {"NotConfigured", 503, "This feature is not configured on this node."},
+    [OH_E_INVALID_STORAGE_PATH] = {"InvalidStoragePath", 400,
+                                   "The path has a form the cluster's platform does not accept."},
+    [OH_E_TENTACLE_NAME_IN_USE] = {"TentacleNameInUse", 409,
+                                   "A Tentacle with this name is already registered."},
+    [OH_E_NOT_POLLING] = {"NotAPollingTentacle", 409,
+                          "This is a listening Tentacle: it polls no server."},
+    [OH_E_PORT_CLASH] = {"CommsPortClash", 409, "Two nodes would use the same port."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

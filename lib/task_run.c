@@ -19,11 +19,27 @@ extern const oh_task_kind_t oh_task_kind_set_task_cap;
 extern const oh_task_kind_t oh_task_kind_archive_events;
 extern const oh_task_kind_t oh_task_kind_webhook;
 extern const oh_task_kind_t oh_task_kind_chat_reply;
+extern const oh_task_kind_t oh_task_kind_verify_storage;
+extern const oh_task_kind_t oh_task_kind_set_storage_paths;
+extern const oh_task_kind_t oh_task_kind_register_tentacle;
+extern const oh_task_kind_t oh_task_kind_refresh_tentacle_servers;
+extern const oh_task_kind_t oh_task_kind_tentacle_health;
+extern const oh_task_kind_t oh_task_kind_cluster_probe;
 
 static const oh_task_kind_t *const kinds[] = {
-    &oh_task_kind_diagnostic,   &oh_task_kind_drain,          &oh_task_kind_undrain,
-    &oh_task_kind_set_task_cap, &oh_task_kind_archive_events, &oh_task_kind_webhook,
+    &oh_task_kind_diagnostic,
+    &oh_task_kind_drain,
+    &oh_task_kind_undrain,
+    &oh_task_kind_set_task_cap,
+    &oh_task_kind_archive_events,
+    &oh_task_kind_webhook,
     &oh_task_kind_chat_reply,
+    &oh_task_kind_verify_storage,
+    &oh_task_kind_set_storage_paths,
+    &oh_task_kind_register_tentacle,
+    &oh_task_kind_refresh_tentacle_servers,
+    &oh_task_kind_tentacle_health,
+    &oh_task_kind_cluster_probe,
 };
 
 const oh_task_kind_t *oh_task_kind_find(const char *name)

@@ -10,12 +10,13 @@
 #include <stdbool.h>
 
 #include "db/db.h"
+#include "storage.h"
 #include "tasks.h"
 
 /* What the node gives every task besides the task itself. */
 typedef struct {
 	const unsigned char *secrets_key; /* 32 bytes: opens sealed webhook secrets */
-	const char *event_exports_dir;    /* archived audit logs */
+	oh_storage_t *storage;            /* this node's storage folders */
 	int64_t event_retention_ms;       /* events older than this are archived */
 	long http_timeout_ms;             /* outbound deliveries */
 } oh_task_env_t;

@@ -133,6 +133,9 @@ typedef struct {
  * drain's deadline is handled even when every node is at its cap. */
 #define OH_SYSTEM_TASK_SLOTS 4
 
+/* Passed as RUNNING to oh_tasks_claim, claims system tasks only. */
+#define OH_CLAIM_SYSTEM_ONLY (1 << 20)
+
 /* Claims queued tasks for NODE_ID under lease OWNER for LEASE_MS.  In the
  * same transaction it reads the node's drain flag and task cap from the
  * database, under a lock that a concurrent drain waits for: ordinary tasks

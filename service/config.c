@@ -86,6 +86,10 @@ static const opt_t opts[] = {
      "how often the cluster queues the audit archive task"},
     {"webhook-timeout-ms", L(webhook_timeout_ms), "10000", 100, 600000,
      "time limit of one webhook or chat reply delivery"},
+    {"storage-check-ms", L(storage_check_ms), "2000", 100, 3600000,
+     "how often the node reads the cluster's storage paths (and retries a failed folder)"},
+    {"storage-reverify-ms", L(storage_reverify_ms), "300000", 1000, 86400000,
+     "how often the node proves again that it can use every storage folder"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 

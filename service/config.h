@@ -47,6 +47,8 @@ typedef struct {
 	long event_retention_hours; /* older events are archived to EventExports */
 	long archive_every_ms;      /* how often the archive task is queued */
 	long webhook_timeout_ms;    /* per delivery attempt */
+	long storage_check_ms;      /* active storage paths are read this often */
+	long storage_reverify_ms;   /* every folder is proved again this often */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

@@ -20,7 +20,9 @@
 #include "../lib/node_state.h"
 #include "../lib/nodes.h"
 #include "../lib/oh_crypto.h"
+#include "../lib/oh_fs.h"
 #include "../lib/oh_log.h"
+#include "../lib/storage.h"
 #include "workers.h"
 
 static const char *const storage_folders[] = {"Artifacts", "TaskLogs", "Packages", "Imports",
@@ -28,36 +30,19 @@ static const char *const storage_folders[] = {"Artifacts", "TaskLogs", "Packages
 
 #define STARTUP_DB_WAIT_MS 30000
 
-/* mkdir -p for PATH. */
-static bool make_dirs(const char *path)
-{
-	char buf[4096];
-	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-		return false;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-			return false;
-		*p = '/';
-	}
-	return mkdir(buf, 0750) == 0 || errno == EEXIST;
-}
-
 static bool prepare_data_dir(const svc_config_t *cfg)
 {
-	if (!make_dirs(cfg->task_logs_dir)) {
+	if (!oh_mkdirs(cfg->task_logs_dir, 0750)) {
 		oh_log(OH_LOG_ERROR, "cannot create the task logs folder", "path=%s error=%s",
 		       oh_q(cfg->task_logs_dir), oh_q(strerror(errno)));
 		return false;
 	}
-	if (!make_dirs(cfg->event_exports_dir)) {
+	if (!oh_mkdirs(cfg->event_exports_dir, 0750)) {
 		oh_log(OH_LOG_ERROR, "cannot create the event exports folder", "path=%s error=%s",
 		       oh_q(cfg->event_exports_dir), oh_q(strerror(errno)));
 		return false;
 	}
-	if (!make_dirs(cfg->data_dir)) {
+	if (!oh_mkdirs(cfg->data_dir, 0750)) {
 		oh_log(OH_LOG_ERROR, "cannot create the data directory", "path=%s error=%s",
 		       oh_q(cfg->data_dir), oh_q(strerror(errno)));
 		return false;
@@ -65,7 +50,7 @@ static bool prepare_data_dir(const svc_config_t *cfg)
 	for (size_t i = 0; i < sizeof storage_folders / sizeof storage_folders[0]; i++) {
 		char path[4200];
 		snprintf(path, sizeof path, "%s/%s", cfg->data_dir, storage_folders[i]);
-		if (!make_dirs(path)) {
+		if (!oh_mkdirs(path, 0750)) {
 			oh_log(OH_LOG_ERROR, "cannot create a storage folder", "path=%s error=%s",
 			       oh_q(path), oh_q(strerror(errno)));
 			return false;
@@ -249,6 +234,8 @@ typedef struct {
 	pthread_cond_t cv;
 	bool stop;
 	oh_node_snapshot_t snap; /* heartbeat thread's working copy */
+	oh_storage_t *storage;   /* this node's view of the storage folders */
+	char node_id[sizeof(((oh_node_t *)0)->id)];
 } node_ctx_t;
 
 static void publish_from_row(node_ctx_t *n, const oh_node_t *row)
@@ -353,6 +340,72 @@ static void *heartbeat_main(void *arg)
 	return NULL;
 }
 
+/* Proves this node can use its storage folders and records the outcome;
+ * logs the changes of path and of outcome.  WAS_OK carries the previous
+ * outcome between calls. */
+static void sync_storage(node_ctx_t *n, bool force, bool *was_ok)
+{
+	bool changed = false;
+	db_status_t s = oh_storage_sync(n->storage, n->pool, n->node_id, force, &changed);
+	if (s != DB_OK) {
+		oh_log(OH_LOG_WARN, "cannot read or record the storage paths", "db=%s",
+		       db_status_name(s));
+		return;
+	}
+	bool ok = oh_storage_ok(n->storage);
+	if (changed || ok != *was_ok) {
+		for (int f = 0; f < OH_FOLDER__COUNT; f++) {
+			char path[OH_STORAGE_PATH_MAX + 1];
+			oh_storage_path(n->storage, (oh_folder_t)f, path, sizeof path);
+			oh_log(ok ? OH_LOG_INFO : OH_LOG_WARN, "storage folder",
+			       "folder=%s path=%s", oh_folder_name((oh_folder_t)f), oh_q(path));
+		}
+	}
+	if (ok != *was_ok)
+		oh_log(ok ? OH_LOG_INFO : OH_LOG_ERROR,
+		       ok ? "every storage folder is usable: taking work"
+		          : "a storage folder is not usable: taking system tasks only (see "
+		            "/api/configuration/storage)",
+		       NULL);
+	*was_ok = ok;
+}
+
+/* Follows the cluster's storage paths: reads them every storage-check-ms,
+ * switches to new ones without a restart, and proves every folder again
+ * every storage-reverify-ms.  A thread of its own, so a share that hangs
+ * delays neither the heartbeat nor the task workers. */
+static void *storage_main(void *arg)
+{
+	node_ctx_t *n = arg;
+	bool was_ok = oh_storage_ok(n->storage);
+	int64_t last_full = oh_mono_ms();
+	pthread_mutex_lock(&n->mu);
+	while (!n->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		long ms = n->cfg->storage_check_ms;
+		until.tv_sec += ms / 1000;
+		until.tv_nsec += (ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!n->stop && pthread_cond_timedwait(&n->cv, &n->mu, &until) != ETIMEDOUT)
+			;
+		if (n->stop)
+			break;
+		pthread_mutex_unlock(&n->mu);
+		int64_t now = oh_mono_ms();
+		bool force = now - last_full >= n->cfg->storage_reverify_ms;
+		if (force)
+			last_full = now;
+		sync_storage(n, force, &was_ok);
+		pthread_mutex_lock(&n->mu);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
 int svc_run(const svc_config_t *cfg)
 {
 	/* Block the stop signals in every thread; the main thread waits for
@@ -377,12 +430,23 @@ int svc_run(const svc_config_t *cfg)
 	unsigned char secrets_key[32] = {0};
 	api_server_t *srv = NULL;
 	svc_workers_t *workers = NULL;
-	pthread_t hb;
-	bool hb_started = false;
+	pthread_t hb, sto;
+	bool hb_started = false, sto_started = false;
+	const char *defaults[OH_FOLDER__COUNT];
+	char local[3][4200];
+	snprintf(local[0], sizeof local[0], "%s/Artifacts", cfg->data_dir);
+	snprintf(local[1], sizeof local[1], "%s/Packages", cfg->data_dir);
+	snprintf(local[2], sizeof local[2], "%s/Imports", cfg->data_dir);
+	defaults[OH_FOLDER_ARTIFACTS] = local[0];
+	defaults[OH_FOLDER_TASKLOGS] = cfg->task_logs_dir;
+	defaults[OH_FOLDER_PACKAGES] = local[1];
+	defaults[OH_FOLDER_IMPORTS] = local[2];
+	defaults[OH_FOLDER_EVENTEXPORTS] = cfg->event_exports_dir;
+	n.storage = oh_storage_new(defaults);
 
 	n.pool = open_pool(cfg);
 	n.state = oh_node_state_new();
-	if (!n.pool || !n.state || !oh_random_hex(n.instance, 16))
+	if (!n.pool || !n.state || !n.storage || !oh_random_hex(n.instance, 16))
 		goto out;
 	if (!wait_for_db(n.pool))
 		goto out;
@@ -421,13 +485,20 @@ int svc_run(const svc_config_t *cfg)
 	if (pthread_create(&hb, NULL, heartbeat_main, &n) != 0)
 		goto out;
 	hb_started = true;
+	/* A node proves it can use the cluster's folders before it takes work. */
+	snprintf(n.node_id, sizeof n.node_id, "%s", n.snap.id);
+	bool storage_ok = true;
+	sync_storage(&n, true, &storage_ok);
+	if (pthread_create(&sto, NULL, storage_main, &n) != 0)
+		goto out;
+	sto_started = true;
 
 	svc_workers_cfg_t wcfg = {
 	    .pool = n.pool,
 	    .state = n.state,
 	    .node_id = n.snap.id,
 	    .owner = n.instance,
-	    .task_logs_dir = cfg->task_logs_dir,
+	    .storage = n.storage,
 	    .lease_ms = cfg->lease_ms,
 	    .poll_ms = cfg->poll_ms,
 	    .housekeeping_ms = cfg->housekeeping_ms,
@@ -435,7 +506,7 @@ int svc_run(const svc_config_t *cfg)
 	    .retention_ms = cfg->task_retention_hours * 3600 * 1000,
 	    .archive_every_ms = cfg->archive_every_ms,
 	    .env = {.secrets_key = secrets_key,
-	            .event_exports_dir = cfg->event_exports_dir,
+	            .storage = n.storage,
 	            .event_retention_ms = cfg->event_retention_hours * 3600 * 1000,
 	            .http_timeout_ms = cfg->webhook_timeout_ms}};
 	workers = svc_workers_start(&wcfg);
@@ -455,7 +526,7 @@ int svc_run(const svc_config_t *cfg)
 	                     .threads = (int)cfg->http_threads,
 	                     .instance_tag = tag,
 	                     .self_node_id = n.snap.id,
-	                     .task_logs_dir = cfg->task_logs_dir,
+	                     .storage = n.storage,
 	                     .on_task_queued = svc_workers_wake,
 	                     .notify_ctx = workers,
 	                     .redirect_listen = cfg->redirect_listen,
@@ -463,8 +534,7 @@ int svc_run(const svc_config_t *cfg)
 	                     .auth_cache_ms = cfg->auth_cache_ms,
 	                     .secrets_key = secrets_key,
 	                     .slack_signing_secret = cfg->slack_signing_secret,
-	                     .chatops_users = cfg->chatops_users,
-	                     .event_exports_dir = cfg->event_exports_dir};
+	                     .chatops_users = cfg->chatops_users};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
@@ -489,9 +559,11 @@ out:
 	if (hb_started) {
 		pthread_mutex_lock(&n.mu);
 		n.stop = true;
-		pthread_cond_signal(&n.cv);
+		pthread_cond_broadcast(&n.cv);
 		pthread_mutex_unlock(&n.mu);
 		pthread_join(hb, NULL);
+		if (sto_started)
+			pthread_join(sto, NULL);
 		db_status_t s = oh_nodes_mark_stopped(n.pool, n.snap.id, n.instance);
 		if (s == DB_OK)
 			oh_log(OH_LOG_INFO, "node marked offline", "node=%s", oh_q(cfg->node_name));
@@ -501,6 +573,7 @@ out:
 	}
 	db_pool_free(n.pool);
 	oh_node_state_free(n.state);
+	oh_storage_free(n.storage);
 	OPENSSL_cleanse(secrets_key, sizeof secrets_key);
 	pthread_cond_destroy(&n.cv);
 	pthread_mutex_destroy(&n.mu);

@@ -14,6 +14,7 @@
 #include "../lib/oh_log.h"
 #include "../lib/task_run.h"
 #include "../lib/tasks.h"
+#include "../lib/tentacles.h"
 
 #define MAX_SLOTS 1000
 
@@ -76,7 +77,9 @@ static void run_task(slot_t *s)
 	/* A quiet diagnostic task is a pure no-op: no log file at all. */
 	bool quiet =
 	    strcmp(s->task.name, "Diagnostic") == 0 && json_is_true(json_object_get(args, "Quiet"));
-	int fd = quiet ? -1 : oh_task_log_open(w->cfg.task_logs_dir, s->task.id);
+	char logs[OH_STORAGE_PATH_MAX + 1];
+	oh_storage_path(w->cfg.storage, OH_FOLDER_TASKLOGS, logs, sizeof logs);
+	int fd = quiet ? -1 : oh_task_log_open(logs, s->task.id);
 	char line[200];
 	snprintf(line, sizeof line, "Attempt %d of %d on node %s", s->task.attempt,
 	         s->task.max_attempts, w->cfg.node_id);
@@ -356,6 +359,10 @@ static void *dispatcher_main(void *arg)
 		bool healthy = snap.registered && snap.db_ok && !snap.shutting_down;
 		/* The snapshot's cap is only a hint that saves a query when full;
 		 * the claim re-reads cap and drain flag in its transaction. */
+		/* A node that cannot use a storage folder takes only system tasks
+		 * (its own checks among them) until it can. */
+		if (healthy && !oh_storage_ok(w->cfg.storage))
+			running = OH_CLAIM_SYSTEM_ONLY;
 		if (healthy && (running < snap.max_tasks || running_system < OH_SYSTEM_TASK_SLOTS))
 			claim(w, running, running_system);
 		if (now - last_renew >= w->cfg.lease_ms / 4) {
@@ -365,9 +372,10 @@ static void *dispatcher_main(void *arg)
 		if (healthy && now - last_hk >= w->cfg.housekeeping_ms) {
 			bool ran = false;
 			oh_expiry_t ex;
+			char logs[OH_STORAGE_PATH_MAX + 1];
+			oh_storage_path(w->cfg.storage, OH_FOLDER_TASKLOGS, logs, sizeof logs);
 			if (oh_tasks_housekeeping(w->cfg.pool, w->cfg.housekeeping_ms,
-			                          w->cfg.retention_ms, w->cfg.task_logs_dir, &ran,
-			                          &ex) == DB_OK &&
+			                          w->cfg.retention_ms, logs, &ran, &ex) == DB_OK &&
 			    ran) {
 				oh_cluster_jobs_t jobs = {0};
 				if (oh_cluster_jobs(w->cfg.pool, w->cfg.offline_timeout_ms,
@@ -377,6 +385,15 @@ static void *dispatcher_main(void *arg)
 				    (jobs.chat_replies || jobs.archive_queued)) {
 					pthread_mutex_lock(&w->mu);
 					w->woken = true; /* claim what was queued at once */
+					pthread_mutex_unlock(&w->mu);
+				}
+				bool refresh = false;
+				if (oh_tentacles_housekeeping(w->cfg.pool,
+				                              w->cfg.offline_timeout_ms,
+				                              &refresh) == DB_OK &&
+				    refresh) {
+					pthread_mutex_lock(&w->mu);
+					w->woken = true;
 					pthread_mutex_unlock(&w->mu);
 				}
 				if (jobs.offline_events)

@@ -15,8 +15,8 @@ typedef struct {
 	db_pool_t *pool;
 	oh_node_state_t *state; /* cap, drain mode and health of this node */
 	const char *node_id;
-	const char *owner; /* lease owner token: this process */
-	const char *task_logs_dir;
+	const char *owner;       /* lease owner token: this process */
+	oh_storage_t *storage;   /* TaskLogs and the other folders; storage_ok gates work */
 	int64_t lease_ms;        /* a dead node's tasks are taken over after this */
 	int64_t poll_ms;         /* claim poll when idle */
 	int64_t housekeeping_ms; /* cluster housekeeping period */

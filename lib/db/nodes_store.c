@@ -6,7 +6,7 @@
 #define NODE_COLUMNS                                                                               \
 	"Id, Name, PublicUrl, CommunicationsAddress, CommunicationsPort, MaxConcurrentTasks, "     \
 	"Platform, Version, IsInMaintenanceMode, IsStopped, StartedAt, LastSeen, DrainReason, "    \
-	"DrainRequestedBy, DrainRequestedAt, DrainTaskId"
+	"DrainRequestedBy, DrainRequestedAt, DrainTaskId, PollingPort"
 
 static void read_node(db_row_t *r, oh_node_t *n)
 {
@@ -27,6 +27,7 @@ static void read_node(db_row_t *r, oh_node_t *n)
 	db_row_copy(r, 13, n->drain_requested_by, sizeof n->drain_requested_by);
 	n->drain_requested_at = db_row_int(r, 14, NULL);
 	db_row_copy(r, 15, n->drain_task_id, sizeof n->drain_task_id);
+	n->polling_port = (int)db_row_int(r, 16, NULL);
 }
 
 static db_status_t one_node(void *ctx, db_row_t *r)

@@ -25,11 +25,13 @@ static void run_archive(oh_task_run_t *run, oh_task_outcome_t *out)
 		return;
 	}
 	int64_t cutoff = now - run->env->event_retention_ms;
+	char dir[OH_STORAGE_PATH_MAX + 1];
+	oh_storage_path(run->env->storage, OH_FOLDER_EVENTEXPORTS, dir, sizeof dir);
 	oh_task_log(run, "Archiving events older than %lld ms to %s",
-	            (long long)run->env->event_retention_ms, run->env->event_exports_dir);
+	            (long long)run->env->event_retention_ms, dir);
 	oh_archive_result_t r;
 	char err[512] = "";
-	if (!oh_archive_run(run->pool, run->env->event_exports_dir, cutoff, &r, err, sizeof err)) {
+	if (!oh_archive_run(run->pool, dir, cutoff, &r, err, sizeof err)) {
 		oh_task_log(run, "Stopped: %s", err);
 		out->end = OH_END_RETRY;
 		snprintf(out->error, sizeof out->error, "%s", err);
@@ -38,7 +40,7 @@ static void run_archive(oh_task_run_t *run, oh_task_outcome_t *out)
 	oh_task_log(run, "Archived %lld events into %d day files", (long long)r.archived, r.days);
 	out->result = oh_json_check(json_object());
 	oh_json_set_new(out->result, "Archived", json_integer(r.archived));
-	oh_json_set_new(out->result, "Directory", json_string(run->env->event_exports_dir));
+	oh_json_set_new(out->result, "Directory", json_string(dir));
 	if (r.archived > 0) {
 		char msg[200];
 		snprintf(msg, sizeof msg, "%lld audit events were archived to EventExports.",

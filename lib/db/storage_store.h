@@ -1,0 +1,27 @@
+/* SQL for StoragePaths and StorageVerifications, in the caller's
+ * transaction. */
+#ifndef DB_STORAGE_STORE_H
+#define DB_STORAGE_STORE_H
+
+#include "db.h"
+
+/* Calls FN for each row of StoragePaths: Folder, Path, ChangedAt,
+ * ChangedBy, TaskId (columns 0-4). */
+db_status_t storage_store_paths(db_conn_t *c, db_row_fn fn, void *ctx);
+
+/* Sets the active path of FOLDER. */
+db_status_t storage_store_put_path(db_conn_t *c, const char *folder, const char *path, int64_t now,
+                                   const char *by, const char *task_id);
+
+/* Calls FN for each row of StorageVerifications: NodeId, Folder, Path, Ok,
+ * VerifiedAt, Error (columns 0-5), ordered by NodeId and Folder. */
+db_status_t storage_store_checks(db_conn_t *c, db_row_fn fn, void *ctx);
+
+/* Records the last check of FOLDER on NODE_ID (ERROR may be NULL). */
+db_status_t storage_store_put_check(db_conn_t *c, const char *node_id, const char *folder,
+                                    const char *path, bool ok, int64_t now, const char *error);
+
+/* Forgets the checks of nodes that are no longer registered. */
+db_status_t storage_store_purge_checks(db_conn_t *c);
+
+#endif

@@ -1,0 +1,34 @@
+#include "oh_fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+bool oh_mkdirs(const char *path, mode_t mode)
+{
+	char buf[4096];
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return false;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) == 0)
+		return true;
+	if (errno != EEXIST)
+		return false;
+	struct stat sb;
+	if (stat(buf, &sb) != 0)
+		return false;
+	if (!S_ISDIR(sb.st_mode)) {
+		errno = ENOTDIR;
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,12 @@
+/* Small file-system helpers shared by lib/ and service/. */
+#ifndef OH_FS_H
+#define OH_FS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* mkdir -p: creates PATH and its missing parents with MODE.  True when
+ * PATH exists as a folder afterwards; false with errno set. */
+bool oh_mkdirs(const char *path, mode_t mode);
+
+#endif

@@ -1,0 +1,94 @@
+/* Shared storage: the cluster's active folder paths (in the database), the
+ * proof that a node can use a folder (create, write, fsync, read back,
+ * delete a probe file), each node's last proof per folder, and this node's
+ * live view of the paths, which follows the database without a restart.
+ * A folder the cluster has no path for is the node's own local folder. */
+#ifndef OH_STORAGE_H
+#define OH_STORAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "storage_paths.h"
+
+struct oh_event_spec; /* events.h */
+
+typedef struct {
+	bool set; /* the cluster has a path for this folder */
+	char path[OH_STORAGE_PATH_MAX + 1];
+	int64_t changed_at;
+	char changed_by[201];
+	char task_id[64];
+} oh_storage_folder_t;
+
+typedef struct {
+	oh_storage_folder_t f[OH_FOLDER__COUNT];
+} oh_storage_active_t;
+
+/* Reads the cluster's active paths (all unset when none).  DB_OK or a
+ * failure. */
+db_status_t oh_storage_active_get(db_pool_t *pool, oh_storage_active_t *out);
+
+/* One node's check of one folder. */
+typedef struct {
+	char node_id[101];
+	oh_folder_t folder;
+	char path[OH_STORAGE_PATH_MAX + 1];
+	bool ok;
+	int64_t verified_at; /* database clock; 0 in a result not yet recorded */
+	char error[512];
+} oh_storage_check_t;
+
+typedef struct {
+	oh_storage_check_t *v;
+	size_t n;
+} oh_storage_check_list_t;
+
+/* Reads every node's last check of every folder.  On DB_OK the caller
+ * frees with oh_storage_check_list_free. */
+db_status_t oh_storage_checks_list(db_pool_t *pool, oh_storage_check_list_t *out);
+void oh_storage_check_list_free(oh_storage_check_list_t *l);
+
+/* Proves this process can use folder DIR: creates it (and its parents) when
+ * missing, writes a probe file named after NODE_ID, fsyncs it, reads it back,
+ * compares and deletes it.  Returns true, or false with the failing step
+ * and errno's text in ERR. */
+bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen);
+
+/* Records the N checks in V (all of one node) with the database clock. */
+db_status_t oh_storage_record_checks(db_pool_t *pool, const oh_storage_check_t *v, size_t n);
+
+/* Makes PATHS the active paths (NULL entries are left as they are) in one
+ * transaction: the paths, the N checks that proved them on every node, and
+ * the StorageChanged event AUDIT.  BY and TASK_ID say who and which task.
+ * Returns DB_OK or a failure (nothing changed). */
+db_status_t oh_storage_activate(db_pool_t *pool, const char *const paths[OH_FOLDER__COUNT],
+                                const oh_storage_check_t *checks, size_t n, const char *by,
+                                const char *task_id, const struct oh_event_spec *audit);
+
+/* ---- this node's live view ------------------------------------------- */
+
+typedef struct oh_storage oh_storage_t;
+
+/* A view whose folders start as DEFAULTS (this node's local folders, used
+ * while the cluster has no path of its own).  NULL on OOM. */
+oh_storage_t *oh_storage_new(const char *const defaults[OH_FOLDER__COUNT]);
+void oh_storage_free(oh_storage_t *st);
+
+/* Copies the path this node uses for F into BUF (SIZE bytes).  Safe from
+ * any thread. */
+void oh_storage_path(oh_storage_t *st, oh_folder_t f, char *buf, size_t size);
+
+/* True when this node's last check of every folder passed. */
+bool oh_storage_ok(oh_storage_t *st);
+
+/* Reads the active paths, switches to them, and checks every folder whose
+ * path changed, whose last check failed, or every folder when FORCE;
+ * records the checks made for NODE_ID.  *CHANGED (may be NULL) says whether
+ * a path changed.  Returns DB_OK or the failure that left the view as it
+ * was. */
+db_status_t oh_storage_sync(oh_storage_t *st, db_pool_t *pool, const char *node_id, bool force,
+                            bool *changed);
+
+#endif

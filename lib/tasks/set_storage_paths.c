@@ -1,0 +1,297 @@
+/* SetStoragePaths: changes the cluster's shared folders only when every
+ * online node has proved it can use the new ones.  It queues a
+ * VerifyStorage task targeted at each online node, waits for them, and then
+ * either activates the paths (with every node's proof and a StorageChanged
+ * event, in one transaction) or fails naming each node and folder that
+ * could not, changing nothing.  Files in the old folders are not moved. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../events.h"
+#include "../nodes.h"
+#include "../oh_json.h"
+#include "../storage.h"
+#include "../task_run.h"
+
+#define DEFAULT_TIMEOUT_S 30
+#define NOT_MOVED         "Files already in the old folders were not moved."
+
+typedef struct {
+	const oh_node_t *node;
+	oh_task_t child;
+	bool queued, ended;
+	json_t *folders; /* owned: the node's findings */
+	bool ok;
+} pending_t;
+
+/* Findings for a node that gave none: every folder failed with WHY. */
+static json_t *failed_folders(const json_t *paths, const char *why)
+{
+	json_t *a = oh_json_check(json_array());
+	const char *name;
+	json_t *value;
+	json_object_foreach((json_t *)paths, name, value)
+	{
+		json_t *o = oh_json_check(json_object());
+		oh_json_set_new(o, "Folder", json_string(name));
+		oh_json_set_new(o, "Path", json_incref(value));
+		oh_json_set_new(o, "Ok", json_false());
+		oh_json_set_new(o, "Error", json_string(why));
+		oh_json_check_rc(json_array_append_new(a, o));
+	}
+	return a;
+}
+
+static bool queue_checks(oh_task_run_t *r, const json_t *paths, pending_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *args = oh_json_check(json_object());
+		oh_json_set_new(args, "Paths", json_incref((json_t *)paths));
+		oh_json_set_new(args, "NodeId", json_string(p[i].node->id));
+		oh_json_set_new(args, "ParentTaskId", json_string(r->task->id));
+		char key[200], desc[200];
+		snprintf(key, sizeof key, "verify-storage:%s:%d:%.100s", r->task->id,
+		         r->task->attempt, p[i].node->id);
+		snprintf(desc, sizeof desc, "Check the storage folders on %s", p[i].node->name);
+		oh_task_spec_t spec = {.name = "VerifyStorage",
+		                       .description = desc,
+		                       .arguments = args,
+		                       .is_system = true,
+		                       .target_node = p[i].node->id,
+		                       .max_attempts = 1,
+		                       .idempotency_key = key,
+		                       .requested_by = r->task->id};
+		bool existed = false;
+		db_status_t s = oh_tasks_create(r->pool, &spec, &p[i].child, &existed);
+		json_decref(args);
+		if (s != DB_OK)
+			return false;
+		p[i].queued = true;
+		oh_task_log(r, "Queued %s to check %s", p[i].child.id, p[i].node->name);
+	}
+	return true;
+}
+
+/* Polls the children until all ended, TIMEOUT_MS passed or the task must
+ * stop.  Returns false when it must stop. */
+static bool wait_checks(oh_task_run_t *r, pending_t *p, size_t n, int64_t timeout_ms)
+{
+	for (int64_t waited = 0;; waited += 200) {
+		size_t ended = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (!p[i].ended) {
+				oh_task_t t;
+				if (oh_tasks_get(r->pool, p[i].child.id, &t) == DB_OK) {
+					if (oh_task_state_completed(t.state)) {
+						oh_task_clear(&p[i].child);
+						p[i].child = t;
+						p[i].ended = true;
+					} else {
+						oh_task_clear(&t);
+					}
+				}
+			}
+			ended += p[i].ended;
+		}
+		oh_task_progress(r, (int)(ended * 90 / (n ? n : 1)), "%zu of %zu nodes checked",
+		                 ended, n);
+		if (ended == n || waited >= timeout_ms)
+			return true;
+		if (!oh_task_sleep(r, 200))
+			return false;
+	}
+}
+
+static void collect(const json_t *paths, pending_t *p, size_t n, int64_t timeout_s)
+{
+	for (size_t i = 0; i < n; i++) {
+		char why[600];
+		if (!p[i].ended) {
+			snprintf(why, sizeof why,
+			         "the node did not run its check within %lld s (is it stuck, or is "
+			         "its task cap 0?)",
+			         (long long)timeout_s);
+			p[i].folders = failed_folders(paths, why);
+			continue;
+		}
+		json_error_t je;
+		json_t *res = p[i].child.result ? json_loads(p[i].child.result, 0, &je) : NULL;
+		json_t *folders = json_object_get(res, "Folders");
+		if (p[i].child.state == OH_TS_SUCCESS && json_is_array(folders)) {
+			p[i].folders = json_incref(folders);
+			p[i].ok = json_is_true(json_object_get(res, "Ok"));
+		} else {
+			snprintf(why, sizeof why, "its check ended %s: %s",
+			         oh_task_state_name(p[i].child.state),
+			         p[i].child.error_message[0] ? p[i].child.error_message
+			                                     : "no result");
+			p[i].folders = failed_folders(paths, why);
+		}
+		json_decref(res);
+	}
+}
+
+/* One sentence naming every node and folder that failed, into BUF. */
+static void failure_summary(const pending_t *p, size_t n, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "Storage paths unchanged:");
+	for (size_t i = 0; i < n && len < size; i++) {
+		size_t k;
+		json_t *f;
+		json_array_foreach(p[i].folders, k, f)
+		{
+			if (json_is_true(json_object_get(f, "Ok")) || len >= size)
+				continue;
+			len +=
+			    (size_t)snprintf(buf + len, size - len, " %s %s: %s;", p[i].node->name,
+			                     json_string_value(json_object_get(f, "Folder")),
+			                     json_string_value(json_object_get(f, "Error")));
+		}
+	}
+}
+
+static void run(oh_task_run_t *r, oh_task_outcome_t *out)
+{
+	json_t *paths = json_object_get(r->args, "Paths");
+	json_int_t timeout_s = json_integer_value(json_object_get(r->args, "TimeoutSeconds"));
+	if (timeout_s <= 0)
+		timeout_s = DEFAULT_TIMEOUT_S;
+	const char *by = json_string_value(json_object_get(r->args, "RequestedBy"));
+	const char *want[OH_FOLDER__COUNT] = {0};
+	const char *name;
+	json_t *value;
+	size_t n_paths = 0;
+	json_object_foreach(paths, name, value)
+	{
+		oh_folder_t f;
+		if (oh_folder_parse(name, &f) && json_is_string(value)) {
+			want[f] = json_string_value(value);
+			n_paths++;
+		}
+	}
+	if (n_paths == 0) {
+		out->end = OH_END_FAILED;
+		snprintf(out->error, sizeof out->error, "The task names no folder to change.");
+		return;
+	}
+	oh_node_list_t nodes;
+	db_status_t s = oh_nodes_list(r->pool, r->offline_timeout_ms, &nodes);
+	if (s != DB_OK) {
+		out->end = OH_END_RETRY;
+		snprintf(out->error, sizeof out->error, "Cannot list the nodes (%s).",
+		         db_status_name(s));
+		return;
+	}
+	/* Heap, not stack: a task thread's stack is small. */
+	pending_t *p = calloc(nodes.n ? nodes.n : 1, sizeof *p);
+	oh_storage_check_t *checks =
+	    calloc((nodes.n ? nodes.n : 1) * OH_FOLDER__COUNT, sizeof *checks);
+	size_t n = 0;
+	if (!p || !checks)
+		abort(); /* out of memory: fail loudly, as everywhere */
+	for (size_t i = 0; i < nodes.n; i++) {
+		if (!nodes.v[i].offline)
+			p[n++] = (pending_t){.node = &nodes.v[i]};
+	}
+	oh_task_log(r, "Asking %zu online node(s) to prove they can use the new folders", n);
+	bool stopped = false;
+	if (!queue_checks(r, paths, p, n)) {
+		out->end = OH_END_RETRY;
+		snprintf(out->error, sizeof out->error, "Cannot queue the checks.");
+		goto cleanup;
+	}
+	stopped = !wait_checks(r, p, n, (int64_t)timeout_s * 1000);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].queued && !p[i].ended) {
+			oh_cancel_outcome_t co;
+			oh_task_t after;
+			if (oh_tasks_cancel(r->pool, p[i].child.id, &co, &after, NULL) == DB_OK)
+				oh_task_clear(&after);
+		}
+	}
+	if (stopped) {
+		out->end = atomic_load(r->lost) ? OH_END_RETRY : OH_END_CANCELED;
+		snprintf(out->error, sizeof out->error, "The storage change was stopped.");
+		goto cleanup;
+	}
+	collect(paths, p, n, timeout_s);
+
+	bool all_ok = true;
+	json_t *per_node = oh_json_check(json_array());
+	for (size_t i = 0; i < n; i++) {
+		all_ok = all_ok && p[i].ok;
+		json_t *o = oh_json_check(json_object());
+		oh_json_set_new(o, "NodeId", json_string(p[i].node->id));
+		oh_json_set_new(o, "NodeName", json_string(p[i].node->name));
+		oh_json_set_new(o, "Ok", json_boolean(p[i].ok));
+		oh_json_set_new(o, "Folders", json_incref(p[i].folders));
+		oh_json_check_rc(json_array_append_new(per_node, o));
+	}
+	out->result = oh_json_check(json_object());
+	oh_json_set_new(out->result, "Paths", json_incref(paths));
+	oh_json_set_new(out->result, "Nodes", per_node);
+	oh_json_set_new(out->result, "FilesMoved", json_false());
+
+	if (!all_ok) {
+		failure_summary(p, n, out->error, sizeof out->error);
+		oh_json_set_new(out->result, "Activated", json_false());
+		oh_json_set_new(out->result, "Message", json_string(out->error));
+		oh_task_log(r, "%s", out->error);
+		out->end = OH_END_FAILED;
+		goto cleanup;
+	}
+
+	/* Every node proved every folder: record the proofs with the paths. */
+	size_t nc = 0;
+	for (size_t i = 0; i < n; i++) {
+		for (int f = 0; f < OH_FOLDER__COUNT; f++) {
+			if (!want[f])
+				continue;
+			oh_storage_check_t *k = &checks[nc++];
+			memset(k, 0, sizeof *k);
+			snprintf(k->node_id, sizeof k->node_id, "%s", p[i].node->id);
+			k->folder = (oh_folder_t)f;
+			snprintf(k->path, sizeof k->path, "%s", want[f]);
+			k->ok = true;
+		}
+	}
+	char msg[1000];
+	size_t len = (size_t)snprintf(msg, sizeof msg, "Storage paths changed:");
+	for (int f = 0; f < OH_FOLDER__COUNT && len < sizeof msg; f++) {
+		if (want[f])
+			len += (size_t)snprintf(msg + len, sizeof msg - len, " %s=%s",
+			                        oh_folder_name((oh_folder_t)f), want[f]);
+	}
+	oh_event_spec_t ev = {.category = "StorageChanged",
+	                      .operation = "SetStoragePaths",
+	                      .resource_id = r->task->id,
+	                      .result = "Success",
+	                      .message = msg,
+	                      .details = paths};
+	s = oh_storage_activate(r->pool, want, checks, nc, by, r->task->id, &ev);
+	if (s != DB_OK) {
+		json_decref(out->result);
+		out->result = NULL;
+		out->end = OH_END_RETRY;
+		snprintf(out->error, sizeof out->error, "Cannot record the new paths (%s).",
+		         db_status_name(s));
+		goto cleanup;
+	}
+	oh_task_log(r, "%s. %s", msg, NOT_MOVED);
+	oh_json_set_new(out->result, "Activated", json_true());
+	oh_json_set_new(out->result, "Message", json_string(NOT_MOVED));
+	out->end = OH_END_SUCCESS;
+
+cleanup:
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].queued)
+			oh_task_clear(&p[i].child);
+		json_decref(p[i].folders);
+	}
+	free(p);
+	free(checks);
+	oh_node_list_free(&nodes);
+}
+
+const oh_task_kind_t oh_task_kind_set_storage_paths = {"SetStoragePaths", true, run, false};
