@@ -161,7 +161,7 @@ void api_op_registerTentacle(const api_req_t *req, api_resp_t *resp)
 	snprintf(t.name, sizeof t.name, "%s",
 	         json_string_value(json_object_get(req->body, "Name")));
 	const char *thumb = json_string_value(json_object_get(req->body, "Thumbprint"));
-	for (size_t i = 0; thumb[i] && i < 40; i++)
+	for (size_t i = 0; i < 40 && thumb[i]; i++)
 		t.thumbprint[i] = (char)toupper((unsigned char)thumb[i]);
 	const char *style = json_string_value(json_object_get(req->body, "CommunicationStyle"));
 	t.polling = strcmp(style, "TentacleActive") == 0;

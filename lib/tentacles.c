@@ -451,6 +451,7 @@ static db_status_t refresh_txn(db_conn_t *c, void *ctx)
 	refresh_ctx_t *x = ctx;
 	*x->changed = 0;
 	oh_polling_t p;
+	memset(&p, 0, sizeof p);
 	oh_node_list_t nodes = {0};
 	oh_tentacle_list_t ts = {0};
 	oh_link_list_t have = {0};
@@ -638,6 +639,7 @@ static db_status_t hk_txn(db_conn_t *c, void *ctx)
 	hk_ctx_t *x = ctx;
 	*x->queued = false;
 	oh_polling_t p;
+	memset(&p, 0, sizeof p);
 	oh_node_list_t nodes = {0};
 	oh_tentacle_list_t ts = {0};
 	oh_link_list_t polls = {0};
