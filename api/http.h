@@ -9,6 +9,7 @@
 
 #include "../lib/apikeys.h"
 #include "../lib/events.h"
+#include "../lib/metrics.h"
 #include "../lib/oh_error.h"
 #include "api.h"
 
@@ -32,8 +33,9 @@ typedef struct {
 	const char *content_type;    /* the request's Content-Type, or NULL */
 	const char *raw_body;        /* a non-JSON body (form posts), NUL-terminated */
 	size_t raw_body_len;
-	const char *accept; /* the Accept header, or NULL */
-	void *conn;         /* civetweb connection, for headers only */
+	const char *accept;    /* the Accept header, or NULL */
+	void *conn;            /* civetweb connection, for headers only */
+	oh_metrics_t *metrics; /* this server's request counters (GET /metrics) */
 } api_req_t;
 
 typedef struct {

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../lib/metrics.h"
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
 #include "../lib/oh_schema.h"
@@ -27,6 +28,7 @@ struct api_server {
 	struct mg_context *ctx;
 	api_config_t cfg;
 	_Atomic uint64_t seq;
+	oh_metrics_t *metrics; /* requests by route and status, latency */
 };
 
 static int64_t now_us(void)
@@ -362,7 +364,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	                 .path = path,
 	                 .rid = rid,
 	                 .remote_addr = ri->remote_addr,
-	                 .conn = conn};
+	                 .conn = conn,
+	                 .metrics = srv->metrics};
 	req.content_type = mg_get_header(conn, "Content-Type");
 	req.accept = mg_get_header(conn, "Accept");
 	api_auth_actor(&srv->cfg, ri->remote_addr, mg_get_header(conn, "X-Forwarded-For"),
@@ -372,7 +375,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	char *raw_body = NULL;
 	size_t raw_len = 0;
 	bool audit_failure = false;
-	size_t route = 0;
+	size_t route = 0, counted_route = OH_METRICS_UNMATCHED;
 	char pathbuf[API_MAX_URI + 1];
 	size_t urilen = strlen(ri->request_uri ? ri->request_uri : "") +
 	                (ri->query_string ? strlen(ri->query_string) + 1 : 0);
@@ -400,6 +403,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		goto respond;
 	case API_MATCH_OK: break;
 	}
+	counted_route = route;
 	const json_t *meta = api_route_meta(route);
 	req.operation_id = api_routes[route].operation_id;
 	audit_failure = strcmp(ri->request_method, "GET") != 0;
@@ -426,6 +430,9 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		api_error(&resp, OH_E_INTERNAL, NULL, NULL);
 
 respond:
+	/* Counted before the answer leaves, so a client that has its answer
+	 * finds it counted in its next scrape. */
+	oh_metrics_observe(srv->metrics, counted_route, resp.status, now_us() - t0);
 	write_response(conn, rid, &resp);
 	if (audit_failure && resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
 	    resp.status != 403)
@@ -468,6 +475,10 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
 	api_error(&resp, ec, NULL, NULL);
 	resp.status = status;
 	api_header(&resp, "Connection", "close");
+	const struct mg_context *ctx = mg_get_context(conn);
+	api_server_t *srv = ctx ? mg_get_user_data(ctx) : NULL;
+	if (srv)
+		oh_metrics_count(srv->metrics, OH_METRICS_UNMATCHED, status);
 	write_response(conn, "-", &resp);
 	json_decref(resp.json);
 	oh_log(OH_LOG_INFO, "request rejected by the HTTP layer", "status=%d", status);
@@ -507,6 +518,19 @@ static int on_init_ssl(void *ssl_ctx, void *user_data)
 	return 1;
 }
 
+/* Counters for every route of the table, named by operationId. */
+static oh_metrics_t *new_metrics(void)
+{
+	const char **names = malloc((api_route_count ? api_route_count : 1) * sizeof *names);
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < api_route_count; i++)
+		names[i] = api_routes[i].operation_id;
+	oh_metrics_t *m = oh_metrics_new(names, api_route_count);
+	free(names);
+	return m;
+}
+
 api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen)
 {
 	api_server_t *srv = calloc(1, sizeof *srv);
@@ -515,7 +539,14 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		return NULL;
 	}
 	srv->cfg = *cfg;
+	srv->metrics = new_metrics();
+	if (!srv->metrics) {
+		snprintf(err, errlen, "out of memory");
+		free(srv);
+		return NULL;
+	}
 	if (!api_router_init(err, errlen)) {
+		oh_metrics_free(srv->metrics);
 		free(srv);
 		return NULL;
 	}
@@ -556,6 +587,7 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	srv->ctx = mg_start2(&init, &ed);
 	if (!srv->ctx) {
 		api_router_free();
+		oh_metrics_free(srv->metrics);
 		free(srv);
 		return NULL;
 	}
@@ -572,6 +604,7 @@ void api_server_stop(api_server_t *srv)
 		return;
 	mg_stop(srv->ctx);
 	api_router_free();
+	oh_metrics_free(srv->metrics);
 	free(srv);
 	mg_exit_library();
 }
