@@ -17,6 +17,7 @@
 #include "../lib/nodes.h"
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
+#include "../lib/tentacles.h"
 #include "api_handlers_gen.h"
 #include "auth.h"
 
@@ -179,6 +180,54 @@ static void cmd_node_change(const api_req_t *req, answer_t *a, const char *verb,
 	oh_task_clear(&task);
 }
 
+/* `tentacles missing`: the polling Tentacles that have not polled every
+ * online node within the window, with the nodes they missed. */
+static void tentacles_missing(const api_req_t *req, answer_t *a)
+{
+	oh_node_list_t nodes = {0};
+	oh_tentacle_list_t ts = {0};
+	oh_link_list_t polls = {0};
+	oh_polling_t p;
+	int64_t now = 0;
+	db_status_t s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &nodes);
+	if (s == DB_OK)
+		s = oh_tentacles_list(req->cfg->pool, false, &ts);
+	if (s == DB_OK)
+		s = oh_tentacle_polls(req->cfg->pool, NULL, &polls, &now);
+	if (s == DB_OK)
+		s = oh_polling_get(req->cfg->pool, &p);
+	if (s != DB_OK) {
+		say(a, "The database is unavailable (%s); try again.", db_status_name(s));
+		goto out;
+	}
+	int polling = 0, missing_any = 0;
+	for (size_t i = 0; i < ts.n; i++) {
+		if (!ts.v[i].polling)
+			continue;
+		polling++;
+		const char *missing[16];
+		size_t nm = oh_tentacle_missing_nodes(&ts.v[i], &nodes, &polls, now,
+		                                      p.poll_window_s, missing, 16);
+		if (nm == 0)
+			continue;
+		missing_any++;
+		say(a, "%s (%s) has not polled:", ts.v[i].name, ts.v[i].id);
+		for (size_t k = 0; k < nm && k < 16; k++)
+			say(a, " %s", missing[k]);
+		say(a, "\n");
+	}
+	if (missing_any == 0)
+		say(a, "All %d polling Tentacle(s) polled every online node within %d s.", polling,
+		    p.poll_window_s);
+	else
+		say(a, "%d of %d polling Tentacle(s) miss a node (window %d s).", missing_any,
+		    polling, p.poll_window_s);
+out:
+	oh_link_list_free(&polls);
+	oh_tentacle_list_free(&ts);
+	oh_node_list_free(&nodes);
+}
+
 /* Refuses a command the caller's role does not allow (recorded). */
 static bool allowed(const api_req_t *req, oh_role_t have, oh_role_t need, answer_t *a)
 {
@@ -247,9 +296,7 @@ static void run_command(const api_req_t *req, oh_role_t role, const char *text,
 	} else if (strcasecmp(cmd, "tentacles") == 0 && n == 2 &&
 	           strcasecmp(w[1], "missing") == 0) {
 		if (allowed(req, role, OH_ROLE_READER, a))
-			say(a,
-			    "Tentacle registration is not part of this octoha version yet, so no "
-			    "polling Tentacles are tracked.");
+			tentacles_missing(req, a);
 	} else {
 		say(a, "%s", help_text);
 	}

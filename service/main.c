@@ -11,24 +11,59 @@
 
 static void usage(FILE *out)
 {
-	fputs("octoha-server " OCTOHA_VERSION " - a node of an octoha high-availability cluster\n"
-	      "\n"
-	      "Usage:\n"
-	      "  octoha-server run [options]                 serve: register, heartbeat, HTTP API\n"
-	      "  octoha-server database --upgrade [options]  apply pending schema migrations\n"
-	      "  octoha-server database --status [options]   print the schema version\n"
-	      "  octoha-server node --drain=true|false --taskCap=N [--wait=SECONDS]\n"
-	      "                     [--cancel-tasks] [options]\n"
-	      "                                              drain, undrain or cap this node\n"
-	      "  octoha-server admin --create-api-key --name NAME --role Reader|Operator|Admin\n"
-	      "                                              print a new API key (last line)\n"
-	      "  octoha-server version                       print the version\n"
-	      "  octoha-server COMMAND --help                options of a command\n"
-	      "\n"
-	      "With no configuration, run keeps an embedded SQLite database and the storage\n"
-	      "folders (Artifacts, TaskLogs, Packages, Imports, EventExports) in ./octoha-data.\n"
-	      "Set OCTOHA_DB to an ODBC connection string to share a database between nodes.\n",
-	      out);
+	fputs(
+	    "octoha-server " OCTOHA_VERSION " - a node of an octoha high-availability cluster\n"
+	    "\n"
+	    "Usage:\n"
+	    "  octoha-server run [options]                 serve: register, heartbeat, HTTP API\n"
+	    "  octoha-server database --upgrade [options]  apply pending schema migrations\n"
+	    "  octoha-server database --status [options]   print the schema version\n"
+	    "  octoha-server node --drain=true|false --taskCap=N [--wait=SECONDS]\n"
+	    "                     [--cancel-tasks] [options]\n"
+	    "                                              drain, undrain or cap this node\n"
+	    "  octoha-server admin --create-api-key --name NAME --role Reader|Operator|Admin\n"
+	    "                                              print a new API key (last line)\n"
+	    "  octoha-server path --artifacts DIR --taskLogs DIR --nugetRepository DIR\n"
+	    "                     --imports DIR --eventExports DIR [--wait=SECONDS] [options]\n"
+	    "                                              change shared storage folders (any\n"
+	    "                                              subset; every online node checks them)\n"
+	    "  octoha-server version                       print the version\n"
+	    "  octoha-server COMMAND --help                options of a command\n"
+	    "\n"
+	    "With no configuration, run keeps an embedded SQLite database and the storage\n"
+	    "folders (Artifacts, TaskLogs, Packages, Imports, EventExports) in ./octoha-data.\n"
+	    "Set OCTOHA_DB to an ODBC connection string to share a database between nodes.\n",
+	    out);
+}
+
+/* Takes one `path` option at ARG (value after '=' or in the next of the N
+ * arguments in NEXT, advancing *I).  False when ARG is not one. */
+static bool path_option(const char *arg, int n, char **next, svc_path_args_t *pa, int *i)
+{
+	static const char *const names[] = {"artifacts", "taskLogs",     "nugetRepository",
+	                                    "imports",   "eventExports", "wait"};
+	for (int k = 0; k < 6; k++) {
+		size_t len = strlen(names[k]);
+		if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, names[k], len) != 0)
+			continue;
+		const char *v = NULL;
+		if (arg[2 + len] == '=')
+			v = arg + 3 + len;
+		else if (arg[2 + len] == '\0' && n > 0) {
+			v = next[0];
+			(*i)++;
+		} else
+			continue;
+		if (k < 5) {
+			pa->paths[k] = v;
+		} else {
+			char *end;
+			long w = strtol(v, &end, 10);
+			pa->wait_seconds = *v && *end == '\0' && w >= 1 && w <= 86400 ? w : -1;
+		}
+		return true;
+	}
+	return false;
 }
 
 static bool wants_help(int argc, char **argv)
@@ -53,7 +88,8 @@ int main(int argc, char **argv)
 	}
 	bool is_run = strcmp(cmd, "run") == 0, is_db = strcmp(cmd, "database") == 0;
 	bool is_node = strcmp(cmd, "node") == 0, is_admin = strcmp(cmd, "admin") == 0;
-	if (!is_run && !is_db && !is_node && !is_admin) {
+	bool is_path = strcmp(cmd, "path") == 0;
+	if (!is_run && !is_db && !is_node && !is_admin && !is_path) {
 		fprintf(stderr, "octoha-server: unknown command '%s'\n\n", cmd);
 		usage(stderr);
 		return SVC_EXIT_USAGE;
@@ -79,6 +115,8 @@ int main(int argc, char **argv)
 	bool upgrade = false, status = false, create_key = false;
 	svc_admin_args_t aa = {0};
 	svc_node_args_t na = {.drain = -1, .task_cap = -1};
+	svc_path_args_t pa = {.wait_seconds = 60};
+	bool path_given = false;
 	bool wait_given = false;
 	char *rest[64];
 	int nrest = 0;
@@ -115,6 +153,14 @@ int main(int argc, char **argv)
 			}
 		} else if (is_node && strcmp(a, "--cancel-tasks") == 0) {
 			na.cancel_tasks = true;
+		} else if (is_path && path_option(a, sub_argc - i - 1, sub_argv + i + 1, &pa, &i)) {
+			bool wait = strncmp(a, "--wait", 6) == 0;
+			if (wait && pa.wait_seconds < 0) {
+				fputs("octoha-server path: --wait takes 1 to 86400 seconds\n",
+				      stderr);
+				return SVC_EXIT_USAGE;
+			}
+			path_given = path_given || !wait;
 		} else if (is_admin && strcmp(a, "--create-api-key") == 0) {
 			create_key = true;
 		} else if (is_admin && (strcmp(a, "--name") == 0 || strcmp(a, "--role") == 0) &&
@@ -133,6 +179,12 @@ int main(int argc, char **argv)
 	}
 	if (is_node && na.drain < 0 && na.task_cap < 0) {
 		fputs("octoha-server node: give --drain=true|false and/or --taskCap=N\n", stderr);
+		return SVC_EXIT_USAGE;
+	}
+	if (is_path && (!path_given || pa.wait_seconds < 1)) {
+		fputs("octoha-server path: give at least one of --artifacts, --taskLogs, "
+		      "--nugetRepository, --imports, --eventExports (and --wait=1..86400)\n",
+		      stderr);
 		return SVC_EXIT_USAGE;
 	}
 	if (is_admin && !create_key) {
@@ -160,6 +212,7 @@ int main(int argc, char **argv)
 	int rc = is_run     ? svc_run(&cfg)
 	         : is_node  ? svc_node_command(&cfg, &na)
 	         : is_admin ? svc_admin_command(&cfg, &aa)
+	         : is_path  ? svc_path_command(&cfg, &pa)
 	                    : svc_database(&cfg, upgrade);
 	svc_config_free(&cfg);
 	return rc;

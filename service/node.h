@@ -5,6 +5,7 @@
 #define SVC_NODE_H
 
 #include "../lib/db/db.h"
+#include "../lib/tasks.h"
 #include "config.h"
 
 /* Exit codes of the process. */
@@ -38,5 +39,22 @@ typedef struct {
 
 /* `admin --create-api-key --name … --role …`.  Returns the exit code. */
 int svc_admin_command(const svc_config_t *cfg, const svc_admin_args_t *a);
+
+/* The folders given to `path` (NULL when not given), in oh_folder_t order,
+ * and how long to wait for the change. */
+typedef struct {
+	const char *paths[5];
+	long wait_seconds;
+} svc_path_args_t;
+
+/* `path --artifacts … --taskLogs … --nugetRepository … --imports …
+ * --eventExports …`.  Returns the exit code. */
+int svc_path_command(const svc_config_t *cfg, const svc_path_args_t *a);
+
+/* Follows task ID for up to SECONDS, printing its progress and how it
+ * ended (LEFT says what stays as it is after a timeout).  On an end, *OUT
+ * (may be NULL) receives the task (clear it).  Returns SVC_EXIT_OK when it
+ * ended Success, else SVC_EXIT_FAILURE. */
+int svc_wait_task(db_pool_t *pool, const char *id, long seconds, const char *left, oh_task_t *out);
 
 #endif

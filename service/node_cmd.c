@@ -12,14 +12,14 @@
 #include "../lib/oh_log.h"
 #include "node.h"
 
-static int wait_for_task(db_pool_t *pool, const char *id, long seconds)
+int svc_wait_task(db_pool_t *pool, const char *id, long seconds, const char *left, oh_task_t *out)
 {
 	time_t end = time(NULL) + seconds;
 	oh_task_t t;
 	char last[500] = "";
 	for (;;) {
 		if (oh_tasks_get(pool, id, &t) != DB_OK) {
-			fprintf(stderr, "node: cannot read task %s\n", id);
+			fprintf(stderr, "cannot read task %s\n", id);
 			return SVC_EXIT_FAILURE;
 		}
 		if (t.progress_message[0] && strcmp(last, t.progress_message) != 0) {
@@ -28,14 +28,18 @@ static int wait_for_task(db_pool_t *pool, const char *id, long seconds)
 		}
 		bool done = oh_task_state_completed(t.state);
 		oh_task_state_t st = t.state;
-		oh_task_clear(&t);
 		if (done) {
 			printf("%s %s\n", id, oh_task_state_name(st));
+			if (out)
+				*out = t;
+			else
+				oh_task_clear(&t);
 			return st == OH_TS_SUCCESS ? SVC_EXIT_OK : SVC_EXIT_FAILURE;
 		}
+		oh_task_clear(&t);
 		if (time(NULL) >= end) {
-			printf("%s still %s after %ld s; the node stays in drain mode\n", id,
-			       oh_task_state_name(st), seconds);
+			printf("%s still %s after %ld s; %s\n", id, oh_task_state_name(st), seconds,
+			       left);
 			return SVC_EXIT_FAILURE;
 		}
 		struct timespec ts = {0, 200 * 1000000L};
@@ -85,8 +89,9 @@ int svc_node_command(const svc_config_t *cfg, const svc_node_args_t *a)
 		printf("%s: %s %s (%s)\n", id, task.name, task.id,
 		       outcome == OH_DRAIN_ALREADY ? "already under way" : "queued");
 		if (a->drain == 1 && a->wait_seconds > 0)
-			rc = wait_for_task(pool, task.id,
-			                   a->wait_seconds + (a->cancel_tasks ? 30 : 0));
+			rc = svc_wait_task(pool, task.id,
+			                   a->wait_seconds + (a->cancel_tasks ? 30 : 0),
+			                   "the node stays in drain mode", NULL);
 	}
 	oh_task_clear(&task);
 	db_pool_free(pool);

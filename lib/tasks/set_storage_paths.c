@@ -149,6 +149,8 @@ static void failure_summary(const pending_t *p, size_t n, char *buf, size_t size
 			                     json_string_value(json_object_get(f, "Error")));
 		}
 	}
+	if (len > 0 && len < size && buf[len - 1] == ';')
+		buf[len - 1] = '.';
 }
 
 static void run(oh_task_run_t *r, oh_task_outcome_t *out)

@@ -164,10 +164,23 @@ class ChatopsSqliteTests(ChatCase):
         self.assertIn("no task", a["text"].lower(), f"an unknown task is said so: {a}")
 
     def test_tentacles_missing(self):
-        a = self.chat(self.node, "tentacles missing")
-        self.assertTrue(a["text"].strip(), "an answer")
+        n = self.node
+        name = harness.unique_name("chat-tentacle")
+        r = self.api(n, "POST", "/api/tentacles?waitSeconds=10", expect=202,
+                     body={"Name": name, "Thumbprint": "AB" * 20,
+                           "CommunicationStyle": "TentacleActive"})
+        self.assertEqual(r.json["State"], "Success", f"registration task: {r.json}")
+        tid = r.json["Arguments"]["TentacleId"]
+        a = self.chat(n, "tentacles missing")
         self.assertNotIn("octoha commands", a["text"], "not the help text")
-        self.assertIn("tentacle", a["text"].lower(), f"about tentacles: {a}")
+        self.assertIn(f"{name} ({tid}) has not polled: {n.name}", a["text"],
+                      f"the Tentacle that never polled is listed with the node it missed: {a}")
+        self.api(n, "POST", f"/api/tentacles/{tid}/polls", expect=200)
+        a = self.chat(n, "tentacles missing")
+        self.assertNotIn(name, a["text"], f"after its poll the Tentacle is no longer listed: {a}")
+        self.assertRegex(a["text"], r"All \d+ polling Tentacle\(s\) polled every online node",
+                         f"and the answer says all poll: {a}")
+        self.api(n, "DELETE", f"/api/tentacles/{tid}", expect=204)
 
     def test_taskcap_by_name_and_by_id(self):
         n = self.node
