@@ -25,7 +25,7 @@ build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 	libjansson-dev libcurl4-openssl-dev libssl-dev unixodbc-dev unixodbc
 	libsqliteodbc odbc-postgresql tdsodbc libcmocka-dev python3 python3-yaml
 	curl)
-test_pkgs=(postgresql haproxy wrk nodejs npm clang-format cppcheck
+test_pkgs=(postgresql haproxy wrk nodejs npm clang clang-format cppcheck
 	python3-jsonschema openssl iproute2 procps)
 
 missing_pkgs() {

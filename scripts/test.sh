@@ -24,6 +24,11 @@ cmake --build build -j"$jobs"
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_SANITIZE=ON "${py[@]}" >/dev/null
 cmake --build build-asan -j"$jobs"
+echo "== build (libFuzzer targets, clang)"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_FUZZ=ON -DBUILD_TESTING=OFF \
+	"${py[@]}" >/dev/null
+fuzzers=(fuzz_storage_paths fuzz_request_body)
+cmake --build build-fuzz -j"$jobs" --target "${fuzzers[@]}"
 
 # One PostgreSQL server for the C database tests; the integration tests
 # start their own clusters.
@@ -46,5 +51,20 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 OCTOHA_TEST_PG=$(pg_cs octoha_unit_asan) ctest --test-dir build-asan --output-on-failure -E '^lint\.' || status=1
+
+echo "== fuzz (libFuzzer, ${OCTOHA_FUZZ_SECONDS:=20} s per target, from tests/fuzz/corpus)"
+for t in "${fuzzers[@]}"; do
+	corpus=$(mktemp -d /tmp/octoha-fuzz.XXXXXX)
+	cp tests/fuzz/corpus/"$t"/* "$corpus"/
+	if build-fuzz/"$t" -max_total_time="$OCTOHA_FUZZ_SECONDS" -seed=1 -print_final_stats=1 \
+		"$corpus" >"$corpus.log" 2>&1; then
+		echo "$t: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$corpus.log")"
+	else
+		echo "$t FAILED:"
+		tail -40 "$corpus.log"
+		status=1
+	fi
+	rm -rf "$corpus" "$corpus.log"
+done
 
 exit $status

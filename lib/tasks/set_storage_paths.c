@@ -122,7 +122,7 @@ static void collect(const json_t *paths, pending_t *p, size_t n, int64_t timeout
 			p[i].folders = json_incref(folders);
 			p[i].ok = json_is_true(json_object_get(res, "Ok"));
 		} else {
-			snprintf(why, sizeof why, "its check ended %s: %s",
+			snprintf(why, sizeof why, "its check ended %s: %.500s",
 			         oh_task_state_name(p[i].child.state),
 			         p[i].child.error_message[0] ? p[i].child.error_message
 			                                     : "no result");
