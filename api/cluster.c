@@ -1,5 +1,6 @@
 /* /api/cluster and /api/serverstatus: polling mode and NAT rules, the
  * topology with its warnings, Octopus's health summary, and the probe. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,8 +110,12 @@ void api_op_setPolling(const api_req_t *req, api_resp_t *resp)
 		snprintf(p.lb_address, sizeof p.lb_address, "%s", v);
 	if ((v = json_string_value(json_object_get(b, "ServerUrl"))))
 		snprintf(p.server_url, sizeof p.server_url, "%s", v);
-	if ((v = json_string_value(json_object_get(b, "ServerThumbprint"))))
-		snprintf(p.server_thumbprint, sizeof p.server_thumbprint, "%s", v);
+	if ((v = json_string_value(json_object_get(b, "ServerThumbprint")))) {
+		/* Upper case, as Tentacle thumbprints are kept. */
+		for (size_t i = 0; i < sizeof p.server_thumbprint - 1 && v[i]; i++)
+			p.server_thumbprint[i] = (char)toupper((unsigned char)v[i]);
+		p.server_thumbprint[strlen(v) < 40 ? strlen(v) : 40] = '\0';
+	}
 	if (json_is_integer(json_object_get(b, "BasePort")))
 		p.base_port = (int)json_integer_value(json_object_get(b, "BasePort"));
 	if (json_is_integer(json_object_get(b, "PollWindowSeconds")))

@@ -116,7 +116,12 @@ void api_op_setStorage(const api_req_t *req, api_resp_t *resp)
 	json_t *paths = oh_json_check(json_object());
 	for (int f = 0; f < OH_FOLDER__COUNT; f++) {
 		const char *name = oh_folder_name((oh_folder_t)f);
-		const char *path = json_string_value(json_object_get(req->body, name));
+		const json_t *v = json_object_get(req->body, name);
+		if (json_is_null(v)) { /* back to each node's own folder */
+			oh_json_set_new(paths, name, json_null());
+			continue;
+		}
+		const char *path = json_string_value(v);
 		if (!path)
 			continue;
 		const char *why = oh_storage_path_check(platform, path);
@@ -133,7 +138,7 @@ void api_op_setStorage(const api_req_t *req, api_resp_t *resp)
 		api_error(
 		    resp, OH_E_VALIDATION,
 		    "Give at least one of Artifacts, TaskLogs, Packages, Imports, EventExports.",
-		    "");
+		    NULL);
 		json_decref(paths);
 		return;
 	}
@@ -157,7 +162,21 @@ void api_op_setStorage(const api_req_t *req, api_resp_t *resp)
 	                       .idempotency_key = req->idempotency_key,
 	                       .requested_by = who,
 	                       .audit = &ev};
-	api_create_task(req, resp, &spec);
+	oh_task_t t;
+	bool existed = false;
+	char busy[64] = "";
+	s = oh_storage_change_queue(req->cfg->pool, &spec, &t, &existed, busy);
+	if (s == DB_OK) {
+		api_task_accepted(req, resp, &t);
+	} else if (s == DB_DUPLICATE) {
+		char msg[200];
+		snprintf(msg, sizeof msg,
+		         "Storage change %s is under way; retry when it has ended.", busy);
+		api_error(resp, OH_E_STORAGE_CHANGE_BUSY, msg, NULL);
+	} else {
+		api_db_error(resp, s);
+	}
+	oh_task_clear(&t);
 	json_decref(details);
 	json_decref(args);
 }

@@ -136,6 +136,7 @@ void api_op_getTaskRaw(const api_req_t *req, api_resp_t *resp)
 	const char *id = api_path_param(req, "id");
 	oh_task_t t;
 	db_status_t s = oh_tasks_get(req->cfg->pool, id, &t);
+	bool started = s == DB_OK && t.start_time > 0;
 	oh_task_clear(&t);
 	if (s == DB_NO_ROWS) {
 		api_error(resp, OH_E_NOT_FOUND, "There is no task with this Id.", "id");
@@ -145,13 +146,31 @@ void api_op_getTaskRaw(const api_req_t *req, api_resp_t *resp)
 		api_db_error(resp, s);
 		return;
 	}
+	/* The current TaskLogs folder first, then those this node used before
+	 * a change: logs are not moved when the folder changes. */
+	char used[5][OH_STORAGE_PATH_MAX + 1];
+	const char *dirs[5];
+	size_t n = oh_storage_paths_used(req->cfg->storage, OH_FOLDER_TASKLOGS, used, 5);
+	for (size_t i = 0; i < n; i++)
+		dirs[i] = used[i];
 	size_t len = 0;
-	char logs[OH_STORAGE_PATH_MAX + 1];
-	oh_storage_path(req->cfg->storage, OH_FOLDER_TASKLOGS, logs, sizeof logs);
-	char *text = oh_task_log_read(logs, id, &len);
+	bool found = false;
+	char *text = oh_task_log_read(dirs, n, id, &len, &found);
 	if (!text) {
 		api_error(resp, OH_E_INTERNAL,
 		          "The task log cannot be read from the TaskLogs folder.", NULL);
+		return;
+	}
+	if (!found && started) {
+		free(text);
+		char msg[OH_STORAGE_PATH_MAX + 300];
+		snprintf(
+		    msg, sizeof msg,
+		    "The log of this task is not in the TaskLogs folder %s: it was written to a "
+		    "folder this node does not share, or before the TaskLogs folder changed "
+		    "(logs are not moved), or the task keeps no log.",
+		    used[0]);
+		api_error(resp, OH_E_NOT_FOUND, msg, "id");
 		return;
 	}
 	resp->status = 200;

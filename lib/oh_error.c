@@ -43,6 +43,8 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_NOT_POLLING] = {"NotAPollingTentacle", 409,
                           "This is a listening Tentacle: it polls no server."},
     [OH_E_PORT_CLASH] = {"CommsPortClash", 409, "Two nodes would use the same port."},
+    [OH_E_STORAGE_CHANGE_BUSY] = {"StorageChangeInProgress", 409,
+                                  "Another storage change is under way; retry when it has ended."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

@@ -55,7 +55,8 @@ json_t *oh_json_time(int64_t epoch_ms)
 
 char *oh_json_dump(const json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	/* 15 significant digits: 33.3 prints as 33.3, not 33.299999999999997. */
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	if (!s) {
 		fputs("fatal: out of memory serialising JSON\n", stderr);
 		abort();

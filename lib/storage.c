@@ -120,6 +120,7 @@ typedef struct {
 	record_ctx_t checks;
 	const char *by, *task_id;
 	const oh_event_spec_t *audit;
+	int64_t *at;
 } activate_ctx_t;
 
 static db_status_t activate_txn(db_conn_t *c, void *ctx)
@@ -127,10 +128,13 @@ static db_status_t activate_txn(db_conn_t *c, void *ctx)
 	activate_ctx_t *x = ctx;
 	int64_t now;
 	db_status_t s = db_now_ms(c, &now);
+	*x->at = now;
 	for (int f = 0; s == DB_OK && f < OH_FOLDER__COUNT; f++) {
-		if (x->paths[f])
-			s = storage_store_put_path(c, oh_folder_name((oh_folder_t)f), x->paths[f],
-			                           now, x->by, x->task_id);
+		const char *name = oh_folder_name((oh_folder_t)f);
+		if (x->paths[f] && x->paths[f][0])
+			s = storage_store_put_path(c, name, x->paths[f], now, x->by, x->task_id);
+		else if (x->paths[f])
+			s = storage_store_delete_path(c, name);
 	}
 	if (s == DB_OK)
 		s = record_txn(c, &x->checks);
@@ -143,10 +147,56 @@ static db_status_t activate_txn(db_conn_t *c, void *ctx)
 
 db_status_t oh_storage_activate(db_pool_t *pool, const char *const paths[OH_FOLDER__COUNT],
                                 const oh_storage_check_t *checks, size_t n, const char *by,
-                                const char *task_id, const oh_event_spec_t *audit)
+                                const char *task_id, const oh_event_spec_t *audit, int64_t *at)
 {
-	activate_ctx_t x = {paths, {checks, n}, by, task_id, audit};
+	int64_t when = 0;
+	activate_ctx_t x = {paths, {checks, n}, by, task_id, audit, at ? at : &when};
 	return db_txn(pool, DB_TXN_WRITE, activate_txn, &x);
+}
+
+typedef struct {
+	const oh_task_spec_t *spec;
+	oh_task_t *out;
+	bool *existed;
+	char *busy;
+} change_ctx_t;
+
+static db_status_t change_txn(db_conn_t *c, void *ctx)
+{
+	change_ctx_t *x = ctx;
+	*x->existed = false;
+	x->busy[0] = '\0';
+	oh_task_clear(x->out);
+	if (x->spec->idempotency_key) {
+		db_status_t s = oh_task_get_by_key_tx(c, x->spec->idempotency_key, x->out);
+		if (s == DB_OK)
+			*x->existed = true;
+		if (s != DB_NO_ROWS)
+			return s;
+	}
+	db_status_t s = storage_store_lock_change(c);
+	if (s == DB_OK)
+		s = storage_store_active_change(c, x->busy, 64);
+	if (s == DB_OK)
+		return DB_DUPLICATE; /* another change is under way */
+	if (s != DB_NO_ROWS)
+		return s;
+	s = oh_task_insert(c, x->spec, x->out);
+	if (s == DB_OK && x->spec->audit) {
+		oh_event_spec_t ev = *x->spec->audit;
+		if (!ev.resource_id)
+			ev.resource_id = x->out->id;
+		s = oh_event_record_tx(c, &ev, NULL);
+	}
+	return s == DB_DUPLICATE ? DB_TRANSIENT : s; /* a key raced us: read its task */
+}
+
+db_status_t oh_storage_change_queue(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
+                                    bool *existed, char *busy_id)
+{
+	memset(out, 0, sizeof *out);
+	change_ctx_t x = {spec, out, existed, busy_id};
+	return db_txn(pool, DB_TXN_WRITE, change_txn, &x);
 }
 
 /* ---- the probe --------------------------------------------------------- */
@@ -219,6 +269,8 @@ struct oh_storage {
 	char path[OH_FOLDER__COUNT][OH_STORAGE_PATH_MAX + 1]; /* in use */
 	bool ok[OH_FOLDER__COUNT];                            /* last check passed */
 	bool checked[OH_FOLDER__COUNT];
+	/* Paths used before, most recent first, for logs left behind. */
+	char used[OH_FOLDER__COUNT][4][OH_STORAGE_PATH_MAX + 1];
 };
 
 oh_storage_t *oh_storage_new(const char *const defaults[OH_FOLDER__COUNT])
@@ -247,6 +299,21 @@ void oh_storage_path(oh_storage_t *st, oh_folder_t f, char *buf, size_t size)
 	pthread_mutex_lock(&st->mu);
 	snprintf(buf, size, "%s", f < OH_FOLDER__COUNT ? st->path[f] : "");
 	pthread_mutex_unlock(&st->mu);
+}
+
+size_t oh_storage_paths_used(oh_storage_t *st, oh_folder_t f, char (*out)[OH_STORAGE_PATH_MAX + 1],
+                             size_t cap)
+{
+	size_t n = 0;
+	if (f >= OH_FOLDER__COUNT)
+		return 0;
+	pthread_mutex_lock(&st->mu);
+	if (cap > 0)
+		snprintf(out[n++], OH_STORAGE_PATH_MAX + 1, "%s", st->path[f]);
+	for (size_t i = 0; i < 4 && n < cap && st->used[f][i][0]; i++)
+		snprintf(out[n++], OH_STORAGE_PATH_MAX + 1, "%s", st->used[f][i]);
+	pthread_mutex_unlock(&st->mu);
+	return n;
 }
 
 bool oh_storage_ok(oh_storage_t *st)
@@ -296,6 +363,10 @@ db_status_t oh_storage_sync(oh_storage_t *st, db_pool_t *pool, const char *node_
 	pthread_mutex_lock(&st->mu);
 	for (size_t i = 0; i < n; i++) {
 		oh_folder_t f = done[i].folder;
+		if (strcmp(st->path[f], done[i].path) != 0) {
+			memmove(st->used[f][1], st->used[f][0], 3 * sizeof st->used[f][0]);
+			memcpy(st->used[f][0], st->path[f], sizeof st->used[f][0]);
+		}
 		snprintf(st->path[f], sizeof st->path[f], "%s", done[i].path);
 		st->ok[f] = done[i].ok;
 		st->checked[f] = true;

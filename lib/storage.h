@@ -11,6 +11,7 @@
 
 #include "db/db.h"
 #include "storage_paths.h"
+#include "tasks.h"
 
 struct oh_event_spec; /* events.h */
 
@@ -59,13 +60,25 @@ bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t er
 /* Records the N checks in V (all of one node) with the database clock. */
 db_status_t oh_storage_record_checks(db_pool_t *pool, const oh_storage_check_t *v, size_t n);
 
-/* Makes PATHS the active paths (NULL entries are left as they are) in one
- * transaction: the paths, the N checks that proved them on every node, and
- * the StorageChanged event AUDIT.  BY and TASK_ID say who and which task.
- * Returns DB_OK or a failure (nothing changed). */
+/* Makes PATHS the active paths in one transaction: NULL entries are left
+ * as they are, "" clears a folder's cluster path (each node back to its
+ * own); the N checks (may be 0) are recorded with them, and the
+ * StorageChanged event AUDIT.  BY and TASK_ID say who and which task;
+ * *AT (may be NULL) receives the database time of the change.  Returns
+ * DB_OK or a failure (nothing changed). */
 db_status_t oh_storage_activate(db_pool_t *pool, const char *const paths[OH_FOLDER__COUNT],
                                 const oh_storage_check_t *checks, size_t n, const char *by,
-                                const char *task_id, const struct oh_event_spec *audit);
+                                const char *task_id, const struct oh_event_spec *audit,
+                                int64_t *at);
+
+/* Queues SPEC, a SetStoragePaths task, unless another storage change is
+ * queued or running (one at a time, so changes cannot starve each other's
+ * checks nor finish out of order).  With SPEC's idempotency key already
+ * used, returns that task and sets *EXISTED.  Returns DB_OK with *OUT set,
+ * DB_DUPLICATE with the running change's Id in BUSY_ID (64 bytes), or a
+ * failure. */
+db_status_t oh_storage_change_queue(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
+                                    bool *existed, char *busy_id);
 
 /* ---- this node's live view ------------------------------------------- */
 
@@ -79,6 +92,11 @@ void oh_storage_free(oh_storage_t *st);
 /* Copies the path this node uses for F into BUF (SIZE bytes).  Safe from
  * any thread. */
 void oh_storage_path(oh_storage_t *st, oh_folder_t f, char *buf, size_t size);
+
+/* Copies into OUT (CAP entries) the paths this node used for F since it
+ * started, the current one first.  Returns how many. */
+size_t oh_storage_paths_used(oh_storage_t *st, oh_folder_t f, char (*out)[OH_STORAGE_PATH_MAX + 1],
+                             size_t cap);
 
 /* True when this node's last check of every folder passed. */
 bool oh_storage_ok(oh_storage_t *st);

@@ -39,6 +39,29 @@ bool oh_folder_parse(const char *name, oh_folder_t *out)
 	return false;
 }
 
+/* True when the segment of LEN bytes at SEG is a device name Windows
+ * reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9), with or without an
+ * extension. */
+static bool is_device(const char *seg, size_t len)
+{
+	static const char *const names[] = {"CON", "PRN", "AUX", "NUL"};
+	size_t base = 0;
+	while (base < len && seg[base] != '.')
+		base++;
+	char up[5] = "";
+	if (base < 3 || base > 4)
+		return false;
+	for (size_t i = 0; i < base; i++)
+		up[i] = (char)(seg[i] >= 'a' && seg[i] <= 'z' ? seg[i] - 32 : seg[i]);
+	up[base] = '\0';
+	for (size_t i = 0; i < 4 && base == 3; i++) {
+		if (strcmp(up, names[i]) == 0)
+			return true;
+	}
+	return base == 4 && (strncmp(up, "COM", 3) == 0 || strncmp(up, "LPT", 3) == 0) &&
+	       up[3] >= '1' && up[3] <= '9';
+}
+
 /* Checks the segments of P (after its root) separated by SEP.  Returns
  * NULL or the reason. */
 static const char *check_segments(const char *p, char sep, bool windows)
@@ -53,6 +76,8 @@ static const char *check_segments(const char *p, char sep, bool windows)
 			return "has a '.' or '..' segment; give the folder itself";
 		if (windows && len > 0 && (seg[len - 1] == ' ' || seg[len - 1] == '.'))
 			return "has a segment ending in a space or a dot, which Windows drops";
+		if (windows && is_device(seg, len))
+			return "has a segment Windows reserves for a device (CON, NUL, COM1, ...)";
 		if (!end)
 			return NULL;
 		seg = end + 1;
@@ -79,6 +104,11 @@ static bool is_alpha(char c)
 
 static const char *check_windows(const char *p)
 {
+	bool drive = is_alpha(p[0]) && p[1] == ':';
+	bool unc = (p[0] == '\\' || p[0] == '/') && (p[1] == '\\' || p[1] == '/');
+	if (!drive && !unc)
+		return "must be a mapped drive (X:\\folder), a local folder linked to a share "
+		       "(C:\\folder) or a UNC path (\\\\server\\share\\folder) on windows";
 	if (strchr(p, '/'))
 		return "mixes separators: use \\ only on windows";
 	const char *rest;
@@ -88,7 +118,7 @@ static const char *check_windows(const char *p)
 		if (p[3] == '\0')
 			return "must not be the root of a drive";
 		rest = p + 3;
-	} else if (p[0] == '\\' && p[1] == '\\') {
+	} else {
 		/* \\server\share[\…]: both parts present. */
 		const char *server = p + 2;
 		const char *slash = strchr(server, '\\');
@@ -100,9 +130,6 @@ static const char *check_windows(const char *p)
 		if (share_len == 0)
 			return "is not a complete UNC path (\\\\server\\share\\folder)";
 		rest = server;
-	} else {
-		return "must be a mapped drive (X:\\folder), a local folder linked to a share "
-		       "(C:\\folder) or a UNC path (\\\\server\\share\\folder) on windows";
 	}
 	for (const char *c = rest; *c; c++) {
 		if (strchr("<>:\"|?*", *c))
@@ -118,7 +145,8 @@ const char *oh_storage_path_check(const char *platform, const char *path)
 	if (strlen(path) > OH_STORAGE_PATH_MAX)
 		return "is longer than 400 bytes";
 	for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
-		if (*c < 0x20 || *c == 0x7f)
+		/* C0, DEL, and C1 (U+0080-U+009F: 0xC2 0x80-0x9F in UTF-8). */
+		if (*c < 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f))
 			return "contains a control character";
 	}
 	if (platform && strcmp(platform, "windows") == 0)

@@ -134,16 +134,23 @@ int oh_task_log_open(const char *dir, const char *id)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
-char *oh_task_log_read(const char *dir, const char *id, size_t *len)
+char *oh_task_log_read(const char *const *dirs, size_t n, const char *id, size_t *len, bool *found)
 {
 	*len = 0;
+	*found = false;
 	if (!safe_id(id))
 		return strdup("");
-	char path[4200];
-	snprintf(path, sizeof path, "%s/%s.log", dir, id);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = -1;
+	for (size_t i = 0; i < n && fd < 0; i++) {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/%s.log", dirs[i], id);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT)
+			return NULL;
+	}
 	if (fd < 0)
-		return errno == ENOENT ? strdup("") : NULL;
+		return strdup("");
+	*found = true;
 	struct stat st;
 	char *buf = NULL;
 	if (fstat(fd, &st) == 0 && st.st_size < 64 * 1024 * 1024) {

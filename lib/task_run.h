@@ -71,9 +71,10 @@ void oh_task_progress(const oh_task_run_t *run, int percent, const char *fmt, ..
 /* Opens (creating) the log of task ID in DIR for appending.  -1 on error. */
 int oh_task_log_open(const char *dir, const char *id);
 
-/* Reads the log of task ID in DIR.  Returns a malloc'd NUL-terminated text
- * and its length, "" when there is no log yet, or NULL on a read error. */
-char *oh_task_log_read(const char *dir, const char *id, size_t *len);
+/* Reads the log of task ID from the first of the N folders DIRS that has
+ * it.  Returns a malloc'd NUL-terminated text and its length ("" and
+ * *FOUND false when none has it), or NULL on a read error. */
+char *oh_task_log_read(const char *const *dirs, size_t n, const char *id, size_t *len, bool *found);
 
 /* Deletes the log of task ID in DIR, if any. */
 void oh_task_log_remove(const char *dir, const char *id);

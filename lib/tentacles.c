@@ -551,7 +551,12 @@ static db_status_t poll_txn(db_conn_t *c, void *ctx)
 		*x->outcome = OH_POLL_NOT_POLLING;
 		return DB_OK;
 	}
-	s = db_now_ms(c, x->at);
+	/* Polls of one Tentacle at several nodes at once: each locks the row
+	 * before it writes, so the last to write sees every other poll and can
+	 * clear the mark (else each would miss the others and none would). */
+	s = t.needs_rereg ? tentacles_store_lock(c, x->id) : DB_OK;
+	if (s == DB_OK)
+		s = db_now_ms(c, x->at);
 	if (s == DB_OK)
 		s = tentacles_store_put_poll(c, x->id, x->node, *x->at);
 	*x->needs_rereg = t.needs_rereg;

@@ -65,7 +65,7 @@ static int standalone(db_pool_t *pool, const svc_config_t *cfg, const char *cons
 		printf("Storage paths unchanged.\n");
 		return SVC_EXIT_FAILURE;
 	}
-	db_status_t s = oh_storage_activate(pool, want, checks, n, who, NULL, ev);
+	db_status_t s = oh_storage_activate(pool, want, checks, n, who, NULL, ev, NULL);
 	if (s != DB_OK) {
 		fprintf(stderr, "path: cannot record the paths: %s\n", db_status_name(s));
 		return SVC_EXIT_FAILURE;
@@ -132,8 +132,15 @@ int svc_path_command(const svc_config_t *cfg, const svc_path_args_t *a)
 	                       .audit = &ev};
 	oh_task_t task;
 	bool existed = false;
-	s = oh_tasks_create(pool, &spec, &task, &existed);
+	char busy[64] = "";
+	s = oh_storage_change_queue(pool, &spec, &task, &existed, busy);
 	json_decref(args);
+	if (s == DB_DUPLICATE) {
+		fprintf(stderr, "path: storage change %s is under way; retry when it has ended.\n",
+		        busy);
+		rc = SVC_EXIT_REFUSED;
+		goto out;
+	}
 	if (s != DB_OK) {
 		fprintf(stderr, "path: cannot queue the change: %s\n", db_status_name(s));
 		goto out;

@@ -1,5 +1,7 @@
 #include "storage_store.h"
 
+#include <stdint.h>
+
 db_status_t storage_store_paths(db_conn_t *c, db_row_fn fn, void *ctx)
 {
 	return db_query(c,
@@ -55,4 +57,35 @@ db_status_t storage_store_purge_checks(db_conn_t *c)
 	               "DELETE FROM StorageVerifications WHERE NodeId NOT IN "
 	               "(SELECT Id FROM OctopusServerNodes)",
 	               NULL, 0, NULL);
+}
+
+db_status_t storage_store_delete_path(db_conn_t *c, const char *folder)
+{
+	db_param_t p[] = {DBP_TEXT(folder)};
+	return db_exec(c, "DELETE FROM StoragePaths WHERE Folder = ?", p, 1, NULL);
+}
+
+db_status_t storage_store_lock_change(db_conn_t *c)
+{
+	return db_exec(c,
+	               "UPDATE ClusterLocks SET Period = Period + 1 WHERE Name = 'storage-change'",
+	               NULL, 0, NULL);
+}
+
+static db_status_t first_id(void *ctx, db_row_t *r)
+{
+	char **buf = ctx;
+	db_row_copy(r, 0, buf[0], (size_t)(uintptr_t)buf[1]);
+	return DB_ABORT; /* one is enough */
+}
+
+db_status_t storage_store_active_change(db_conn_t *c, char *id, size_t size)
+{
+	id[0] = '\0';
+	char *ctx[2] = {id, (char *)(uintptr_t)size};
+	db_status_t s = db_query(c,
+	                         "SELECT Id FROM ServerTasks WHERE Name = 'SetStoragePaths' AND "
+	                         "State IN ('Queued', 'Executing', 'Cancelling')",
+	                         NULL, 0, first_id, ctx);
+	return s == DB_ABORT ? DB_OK : s;
 }

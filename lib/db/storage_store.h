@@ -21,6 +21,17 @@ db_status_t storage_store_checks(db_conn_t *c, db_row_fn fn, void *ctx);
 db_status_t storage_store_put_check(db_conn_t *c, const char *node_id, const char *folder,
                                     const char *path, bool ok, int64_t now, const char *error);
 
+/* Clears the cluster path of FOLDER (each node goes back to its own). */
+db_status_t storage_store_delete_path(db_conn_t *c, const char *folder);
+
+/* Takes the lock that serialises storage change requests (held until the
+ * transaction ends). */
+db_status_t storage_store_lock_change(db_conn_t *c);
+
+/* The Id of a SetStoragePaths task queued or running, into ID (DB_NO_ROWS
+ * when there is none). */
+db_status_t storage_store_active_change(db_conn_t *c, char *id, size_t size);
+
 /* Forgets the checks of nodes that are no longer registered. */
 db_status_t storage_store_purge_checks(db_conn_t *c);
 

@@ -232,3 +232,11 @@ db_status_t tentacles_store_set_node_port(db_conn_t *c, const char *node_id, int
 	db_param_t p[] = {port ? DBP_INT(port) : DBP_NULL, DBP_TEXT(node_id)};
 	return db_exec(c, "UPDATE OctopusServerNodes SET PollingPort = ? WHERE Id = ?", p, 2, NULL);
 }
+
+db_status_t tentacles_store_lock(db_conn_t *c, const char *id)
+{
+	db_param_t p[] = {DBP_TEXT(id)};
+	return db_exec(
+	    c, "UPDATE Tentacles SET NeedsReRegistration = NeedsReRegistration WHERE Id = ?", p, 1,
+	    NULL);
+}

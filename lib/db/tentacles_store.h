@@ -29,6 +29,8 @@ db_status_t tentacles_store_add_server(db_conn_t *c, const char *id, const char 
 /* Sets ServersChangedAt and NeedsReRegistration of ID. */
 db_status_t tentacles_store_mark_changed(db_conn_t *c, const char *id, int64_t now, bool rereg);
 db_status_t tentacles_store_clear_rereg(db_conn_t *c, const char *id);
+/* Locks the row of ID until the transaction ends (a no-op update). */
+db_status_t tentacles_store_lock(db_conn_t *c, const char *id);
 
 /* Calls FN(ctx, tentacle_id, node_id, last_poll) for the polls of ID (all
  * when NULL). */

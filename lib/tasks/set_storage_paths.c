@@ -153,6 +153,59 @@ static void failure_summary(const pending_t *p, size_t n, char *buf, size_t size
 		buf[len - 1] = '.';
 }
 
+/* True when node NODE_ID's own last check of every folder set in WANT is
+ * of the wanted path: it switched (nodes record a check when they do).  A
+ * folder going back to each node's own is not waited for. */
+static bool switched(const oh_storage_check_list_t *l, const char *node_id, const char *const *want)
+{
+	for (int f = 0; f < OH_FOLDER__COUNT; f++) {
+		if (!want[f] || !want[f][0])
+			continue;
+		bool seen = false;
+		for (size_t i = 0; i < l->n && !seen; i++) {
+			const oh_storage_check_t *k = &l->v[i];
+			seen = k->folder == (oh_folder_t)f && strcmp(k->node_id, node_id) == 0 &&
+			       strcmp(k->path, want[f]) == 0;
+		}
+		if (!seen)
+			return false;
+	}
+	return true;
+}
+
+/* Waits up to TIMEOUT_MS for every node in P to switch to the folders
+ * just activated.  Returns the names of those that did not (new array). */
+static json_t *wait_switch(oh_task_run_t *r, const char *const *want, const pending_t *p, size_t n,
+                           int64_t timeout_ms)
+{
+	json_t *lagging = oh_json_check(json_array());
+	for (int64_t waited = 0;; waited += 200) {
+		oh_storage_check_list_t l;
+		json_array_clear(lagging);
+		if (oh_storage_checks_list(r->pool, &l) == DB_OK) {
+			for (size_t i = 0; i < n; i++) {
+				if (!switched(&l, p[i].node->id, want))
+					oh_json_check_rc(json_array_append_new(
+					    lagging, json_string(p[i].node->name)));
+			}
+			oh_storage_check_list_free(&l);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				oh_json_check_rc(
+				    json_array_append_new(lagging, json_string(p[i].node->name)));
+		}
+		if (json_array_size(lagging) == 0 || waited >= timeout_ms || !oh_task_sleep(r, 200))
+			break;
+	}
+	if (json_array_size(lagging))
+		oh_task_log(r,
+		            "%zu node(s) had not switched to the new folders when this task ended",
+		            json_array_size(lagging));
+	else
+		oh_task_log(r, "Every node uses the new folders");
+	return lagging;
+}
+
 static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 {
 	json_t *paths = json_object_get(r->args, "Paths");
@@ -164,15 +217,23 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	const char *name;
 	json_t *value;
 	size_t n_paths = 0;
+	json_t *verify = oh_json_check(json_object()); /* the paths the nodes must prove */
 	json_object_foreach(paths, name, value)
 	{
 		oh_folder_t f;
-		if (oh_folder_parse(name, &f) && json_is_string(value)) {
+		if (!oh_folder_parse(name, &f))
+			continue;
+		if (json_is_string(value)) {
 			want[f] = json_string_value(value);
+			oh_json_set_new(verify, name, json_incref(value));
+			n_paths++;
+		} else if (json_is_null(value)) {
+			want[f] = ""; /* back to each node's own folder */
 			n_paths++;
 		}
 	}
 	if (n_paths == 0) {
+		json_decref(verify);
 		out->end = OH_END_FAILED;
 		snprintf(out->error, sizeof out->error, "The task names no folder to change.");
 		return;
@@ -180,6 +241,7 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	oh_node_list_t nodes;
 	db_status_t s = oh_nodes_list(r->pool, r->offline_timeout_ms, &nodes);
 	if (s != DB_OK) {
+		json_decref(verify);
 		out->end = OH_END_RETRY;
 		snprintf(out->error, sizeof out->error, "Cannot list the nodes (%s).",
 		         db_status_name(s));
@@ -187,18 +249,24 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	}
 	/* Heap, not stack: a task thread's stack is small. */
 	pending_t *p = calloc(nodes.n ? nodes.n : 1, sizeof *p);
-	oh_storage_check_t *checks =
-	    calloc((nodes.n ? nodes.n : 1) * OH_FOLDER__COUNT, sizeof *checks);
 	size_t n = 0;
-	if (!p || !checks)
+	if (!p)
 		abort(); /* out of memory: fail loudly, as everywhere */
 	for (size_t i = 0; i < nodes.n; i++) {
 		if (!nodes.v[i].offline)
 			p[n++] = (pending_t){.node = &nodes.v[i]};
 	}
-	oh_task_log(r, "Asking %zu online node(s) to prove they can use the new folders", n);
 	bool stopped = false;
-	if (!queue_checks(r, paths, p, n)) {
+	if (json_object_size(verify) == 0) {
+		/* Only folders going back to each node's own: nothing to prove. */
+		for (size_t i = 0; i < n; i++) {
+			p[i].ok = true;
+			p[i].folders = oh_json_check(json_array());
+		}
+		goto proved;
+	}
+	oh_task_log(r, "Asking %zu online node(s) to prove they can use the new folders", n);
+	if (!queue_checks(r, verify, p, n)) {
 		out->end = OH_END_RETRY;
 		snprintf(out->error, sizeof out->error, "Cannot queue the checks.");
 		goto cleanup;
@@ -217,8 +285,9 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		snprintf(out->error, sizeof out->error, "The storage change was stopped.");
 		goto cleanup;
 	}
-	collect(paths, p, n, timeout_s);
+	collect(verify, p, n, timeout_s);
 
+proved:;
 	bool all_ok = true;
 	json_t *per_node = oh_json_check(json_array());
 	for (size_t i = 0; i < n; i++) {
@@ -237,6 +306,7 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 
 	if (!all_ok) {
 		failure_summary(p, n, out->error, sizeof out->error);
+		oh_task_progress(r, 100, "Refused: not every node can use the folders");
 		oh_json_set_new(out->result, "Activated", json_false());
 		oh_json_set_new(out->result, "Message", json_string(out->error));
 		oh_task_log(r, "%s", out->error);
@@ -244,26 +314,16 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		goto cleanup;
 	}
 
-	/* Every node proved every folder: record the proofs with the paths. */
-	size_t nc = 0;
-	for (size_t i = 0; i < n; i++) {
-		for (int f = 0; f < OH_FOLDER__COUNT; f++) {
-			if (!want[f])
-				continue;
-			oh_storage_check_t *k = &checks[nc++];
-			memset(k, 0, sizeof *k);
-			snprintf(k->node_id, sizeof k->node_id, "%s", p[i].node->id);
-			k->folder = (oh_folder_t)f;
-			snprintf(k->path, sizeof k->path, "%s", want[f]);
-			k->ok = true;
-		}
-	}
+	/* Every node proved every folder: activate, then wait until each node
+	 * has switched (its own check of the new path recorded after the
+	 * change), so Success means the cluster uses the new folders. */
 	char msg[1000];
 	size_t len = (size_t)snprintf(msg, sizeof msg, "Storage paths changed:");
 	for (int f = 0; f < OH_FOLDER__COUNT && len < sizeof msg; f++) {
 		if (want[f])
 			len += (size_t)snprintf(msg + len, sizeof msg - len, " %s=%s",
-			                        oh_folder_name((oh_folder_t)f), want[f]);
+			                        oh_folder_name((oh_folder_t)f),
+			                        want[f][0] ? want[f] : "(each node's own)");
 	}
 	oh_event_spec_t ev = {.category = "StorageChanged",
 	                      .operation = "SetStoragePaths",
@@ -271,7 +331,7 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	                      .result = "Success",
 	                      .message = msg,
 	                      .details = paths};
-	s = oh_storage_activate(r->pool, want, checks, nc, by, r->task->id, &ev);
+	s = oh_storage_activate(r->pool, want, NULL, 0, by, r->task->id, &ev, NULL);
 	if (s != DB_OK) {
 		json_decref(out->result);
 		out->result = NULL;
@@ -281,7 +341,10 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		goto cleanup;
 	}
 	oh_task_log(r, "%s. %s", msg, NOT_MOVED);
+	json_t *lagging = wait_switch(r, want, p, n, (int64_t)timeout_s * 1000);
+	oh_task_progress(r, 100, "%zu node(s) use the new folders", n - json_array_size(lagging));
 	oh_json_set_new(out->result, "Activated", json_true());
+	oh_json_set_new(out->result, "NodesNotSwitched", lagging);
 	oh_json_set_new(out->result, "Message", json_string(NOT_MOVED));
 	out->end = OH_END_SUCCESS;
 
@@ -292,7 +355,7 @@ cleanup:
 		json_decref(p[i].folders);
 	}
 	free(p);
-	free(checks);
+	json_decref(verify);
 	oh_node_list_free(&nodes);
 }
 

@@ -56,3 +56,6 @@ CREATE TABLE TentaclePolls (
 ALTER TABLE OctopusServerNodes ADD COLUMN PollingPort INTEGER NULL;
 CREATE UNIQUE INDEX UX_OctopusServerNodes_PollingPort ON OctopusServerNodes (PollingPort)
     WHERE PollingPort IS NOT NULL;
+
+-- One storage change at a time: its request takes this row's lock.
+INSERT INTO ClusterLocks (Name, Period) VALUES ('storage-change', 0);

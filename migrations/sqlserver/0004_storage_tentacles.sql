@@ -64,3 +64,7 @@ GO
 CREATE UNIQUE INDEX UX_OctopusServerNodes_PollingPort ON dbo.OctopusServerNodes (PollingPort)
     WHERE PollingPort IS NOT NULL;
 GO
+
+-- One storage change at a time: its request takes this row's lock.
+INSERT INTO dbo.ClusterLocks (Name, Period) VALUES (N'storage-change', 0);
+GO

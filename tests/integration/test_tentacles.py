@@ -13,15 +13,20 @@ What is covered: registration and its validation, the server list with its
 `Tentacle poll-server` commands and Tentacle.config entries in UniqueAddress
 and UniquePort mode with the load balancer's NAT rules, explicit node ports
 and their clashes, a node joining (RefreshTentacleServers from housekeeping,
-re-registration and the polls that clear it), poll coverage in the topology,
-and the pinned HTTPS health check of listening Tentacles.
+re-registration and the polls that clear it, also when a Tentacle polls every
+node at the same instant), one name registered on every node at once, poll
+coverage in the topology, and the pinned HTTPS health check of listening
+Tentacles (a self-signed certificate made with the openssl CLI, served by a
+Python HTTPS server that counts connections and requests).
 
 TentacleCase (helpers: nodes with comms settings, tasks waited for,
 registration, server lists) is also used by test_topology.py.
 """
 
 import hashlib
+import http.client
 import http.server
+import json
 import os
 import re
 import shutil
@@ -35,7 +40,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DEFAULT_KEY, NODES, unique_name  # noqa: E402
+from harness import DEFAULT_KEY, unique_name  # noqa: E402
 
 TENTACLES = "/api/tentacles"
 POLLING = "/api/cluster/polling"
@@ -159,7 +164,11 @@ class TentacleCase(harness.OctohaTestCase):
         return self.api(node, "GET", TENTACLES + query, expect=200).json
 
     def rereg_ids(self, node):
-        return sorted(t["Id"] for t in self.tentacles(node, "?needsReRegistration=true&take=1000")["Items"])
+        j = self.tentacles(node, "?needsReRegistration=true&take=1000")
+        self.assertEqual(j["TotalResults"], len(j["Items"]), "TotalResults counts only the filtered Tentacles")
+        for t in j["Items"]:
+            self.assertIs(t["NeedsReRegistration"], True, f"only flagged Tentacles are listed: {t}")
+        return sorted(t["Id"] for t in j["Items"])
 
     def servers(self, node, tid):
         return self.api(node, "GET", f"{TENTACLES}/{tid}/servers", expect=200).json
@@ -392,6 +401,9 @@ class RegistrationTests(TentacleCase):
         after = self.tentacles(self.a, "?take=1000")
         self.assertEqual(after["TotalResults"], full["TotalResults"] - 1)
         self.assertNotIn(doomed, [t["Id"] for t in after["Items"]])
+        # The name is free again.
+        again, _ = self.register(self.a, full["Items"][0]["Name"])
+        self.assertNotEqual(again, doomed, "a new Tentacle with the freed name")
 
 
 # ---------------------------------------------------------------------------
@@ -430,9 +442,17 @@ class PollingModeTests(TentacleCase):
         self.assert_error(r, 400, "ValidationFailed", "NodePorts", "NodePorts in UniqueAddress mode")
         r = self.api(b, "PUT", POLLING, body={"Mode": "UniqueAddress", "PollWindowSeconds": 9}, expect=400)
         self.assert_error(r, 400, "ValidationFailed", "PollWindowSeconds", "PollWindowSeconds below 10")
-        r = self.api(b, "PUT", POLLING, body={"Mode": "UniquePort", "LoadBalancerAddress": "lb.example",
-                                              "BasePort": 0}, expect=400)
-        self.assert_error(r, 400, "ValidationFailed", "BasePort", "BasePort 0")
+        for field, body in (
+                ("BasePort", {"Mode": "UniquePort", "LoadBalancerAddress": "lb.example", "BasePort": 0}),
+                ("BasePort", {"Mode": "UniquePort", "LoadBalancerAddress": "lb.example", "BasePort": 65536}),
+                ("LoadBalancerAddress", {"Mode": "UniquePort", "LoadBalancerAddress": "lb example"}),
+                ("ServerUrl", {"Mode": "UniqueAddress", "ServerUrl": "ftp://octopus.example"}),
+                ("ServerThumbprint", {"Mode": "UniqueAddress", "ServerThumbprint": SERVER_THUMB[:39]}),
+                ("Mode", {"Mode": "RoundRobin"}),
+                ("NodePorts.%s" % an, {"Mode": "UniquePort", "LoadBalancerAddress": "lb.example", "NodePorts": {an: 0}})):
+            r = self.api(b, "PUT", POLLING, body=body, expect=400)
+            self.assert_error(r, 400, "ValidationFailed", what=f"PUT polling {body}")
+            self.assertIn(r.json.get("Field"), (field, field.split(".")[0]), f"Field of the refusal of {body}: {r.json}")
         self.assertEqual(self.polling(b), before, "refused PUTs left the polling settings as they were")
 
         # UniquePort: the load balancer's address, a port per node from BasePort by name.
@@ -583,6 +603,100 @@ class NodeJoinTests(TentacleCase):
 # ---------------------------------------------------------------------------
 
 
+class ConcurrencyTests(TentacleCase):
+    """Three nodes on one database, shared by the class.  A real polling
+    Tentacle polls every node at the same time, and registrations can reach
+    several nodes at once through a load balancer."""
+
+    ROUNDS = 40
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = harness.cluster_db()
+        names = names_in_order(3, "conc")
+        cls.nodes = [cls.class_node(cls.db, n, comms_port=10943 + i) for i, n in enumerate(names)]
+
+    def at_once(self, requests):
+        """Sends (node, method, path, body) requests at the same instant, each on a
+        connection opened beforehand; returns [(status, json)] in order."""
+        conns = []
+        for node, _, _, _ in requests:
+            c = http.client.HTTPConnection("127.0.0.1", node.port, timeout=15)
+            c.connect()
+            conns.append(c)
+        barrier = threading.Barrier(len(requests))
+        out = [None] * len(requests)
+
+        def send(i):
+            node, method, path, body = requests[i]
+            headers = {harness.API_KEY_HEADER: harness.ADMIN_KEY}
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            barrier.wait()
+            try:
+                conns[i].request(method, path, body=data, headers=headers)
+                resp = conns[i].getresponse()
+                raw = resp.read()
+                out[i] = (resp.status, json.loads(raw) if raw else None)
+            except (OSError, http.client.HTTPException, ValueError) as e:
+                out[i] = (None, repr(e))
+            finally:
+                conns[i].close()
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return out
+
+    def test_polls_of_every_node_at_once_clear_reregistration(self):
+        a = self.nodes[0]
+        tid, _ = self.register(a, unique_name("simul"))
+        stuck = []
+        for rnd in range(self.ROUNDS):
+            # Flip the mode: every polling Tentacle gets a new list to apply.
+            mode = ({"Mode": "UniquePort", "LoadBalancerAddress": "lb.example", "BasePort": 10950}
+                    if rnd % 2 == 0 else {"Mode": "UniqueAddress"})
+            self.set_polling(a, mode)
+            before = self.tentacle(a, tid)
+            self.assertIs(before["NeedsReRegistration"], True, f"round {rnd}: the new list must be applied")
+            answers = self.at_once([(n, "POST", f"{TENTACLES}/{tid}/polls", None) for n in self.nodes])
+            for (status, body), n in zip(answers, self.nodes):
+                self.assertEqual(status, 200, f"round {rnd}: poll of {n.name}: {body}")
+                self.check_spec("POST", f"{TENTACLES}/{tid}/polls",
+                                harness.Response(status, {"Content-Type": "application/json"}, b"", body))
+            after = self.tentacle(a, tid)
+            changed = before["ServersChangedAt"]
+            polled = {p["NodeName"]: p["LastPollAt"] for p in after["Polls"]}
+            self.assertTrue(all(polled[n.name] and polled[n.name] >= changed for n in self.nodes),
+                            f"round {rnd}: every node recorded a poll after the change at {changed}: {polled}")
+            if after["NeedsReRegistration"]:
+                stuck.append((rnd, [b["NeedsReRegistration"] for _, b in answers]))
+        self.assertEqual(stuck, [],
+                         f"every node on the list was polled after the change, so NeedsReRegistration must be "
+                         f"false; it stayed true in {len(stuck)} of {self.ROUNDS} rounds "
+                         f"(round, NeedsReRegistration of the three poll answers): {stuck}")
+
+    def test_one_name_registered_at_once_on_every_node(self):
+        for rnd in range(5):
+            name = unique_name(f"race{rnd}")
+            body = {"Name": name, "Thumbprint": THUMB, "CommunicationStyle": "TentacleActive"}
+            answers = self.at_once([(n, "POST", TENTACLES, body) for n in self.nodes])
+            statuses = sorted(s for s, _ in answers)
+            self.assertEqual(statuses, [202, 409, 409], f"round {rnd}: one registration wins: {answers}")
+            for status, body_json in answers:
+                if status == 409:
+                    self.assertEqual(body_json.get("Code"), "TentacleNameInUse", f"round {rnd}: {body_json}")
+            items = [t for t in self.tentacles(self.nodes[1], "?take=1000")["Items"] if t["Name"] == name]
+            self.assertEqual(len(items), 1, f"round {rnd}: one Tentacle named {name}: {items}")
+
+
+# ---------------------------------------------------------------------------
+
+
 class CoverageTests(TentacleCase):
     WINDOW_S = 10
 
@@ -632,9 +746,20 @@ class CoverageTests(TentacleCase):
         t = self.tentacle(a, tid)
         self.assertEqual({p["NodeName"]: p["WithinWindow"] for p in t["Polls"]}, {an: False, bn: False})
         # Housekeeping records it once the Tentacle has had a whole window.
-        self.wait_until(lambda: self.api(a, "GET", f"/api/events?category=TentacleNotPollingAllNodes&regarding={tid}",
-                                         expect=200).json["Items"], 5, 0.25,
-                        "a TentacleNotPollingAllNodes event from housekeeping", nodes=[a, b])
+        def events():
+            return self.api(a, "GET", f"/api/events?category=TentacleNotPollingAllNodes&regarding={tid}",
+                            expect=200).json["Items"]
+
+        self.wait_until(events, 5, 0.25, "a TentacleNotPollingAllNodes event from housekeeping", nodes=[a, b])
+        time.sleep(1.5)  # six housekeeping periods
+        evs = events()
+        self.assertEqual(len(evs), 1, f"one event while the Tentacle keeps missing nodes, not one per period: {evs}")
+        self.assertEqual((evs[0]["Result"], evs[0]["ResourceId"]), ("Failed", tid))
+        # Housekeeping may see the first node's poll expire a moment before the second's.
+        self.assertIn(evs[0]["Message"],
+                      (f"Tentacle {tname} has not polled 2 online node(s) within {self.WINDOW_S} s: {an} {bn}",
+                       f"Tentacle {tname} has not polled 1 online node(s) within {self.WINDOW_S} s: {an}"),
+                      "the event names the Tentacle, the window and the missing nodes")
 
 
 # ---------------------------------------------------------------------------
@@ -767,11 +892,12 @@ class HealthCheckTests(TentacleCase):
             self.assert_timestamp(mism["HealthCheckedAt"], "HealthCheckedAt")
             unre = self.tentacle(observer, closed_id)
             self.assertEqual(unre["HealthStatus"], "Unreachable", f"closed port: {unre}")
-            self.assertTrue(unre["HealthDetail"], f"Unreachable carries the connection error: {unre}")
+            self.assertIn(str(closed), unre["HealthDetail"] or "", f"Unreachable carries the connection error: {unre}")
             self.assert_timestamp(unre["HealthCheckedAt"], "HealthCheckedAt")
             self.assertIsNone(self.tentacle(observer, poller)["HealthStatus"], "a polling Tentacle is not checked")
 
         self.assertGreaterEqual(len(self.good.requests), 1, "the pinned certificate matched: the request was sent")
+        self.assertEqual(set(self.good.requests), {"/"}, "the request went to the registered Uri's path")
         self.assertGreaterEqual(self.bad.connections, 2, "both checks connected to the mismatching Tentacle")
         self.assertEqual(self.bad.requests, [], "on a thumbprint mismatch no HTTP request is sent")
         self.assertGreaterEqual(self.bad.failed_handshakes, 2, "the handshake was refused by the node")
