@@ -174,6 +174,12 @@ void api_op_setPolling(const api_req_t *req, api_resp_t *resp)
 		api_error(resp, OH_E_NOT_FOUND, msg, field);
 		return;
 	}
+	if (outcome == OH_POLLING_NO_PORT) {
+		api_error(resp, OH_E_VALIDATION,
+		          "There is no free port from BasePort up to 65535 for every node.",
+		          "BasePort");
+		return;
+	}
 	if (outcome == OH_POLLING_CLASH) {
 		snprintf(msg, sizeof msg, "The port given to %s is another node's port.", detail);
 		api_error(resp, OH_E_PORT_CLASH, msg, field);

@@ -86,6 +86,13 @@ typedef struct {
 	int64_t now;
 } context_t;
 
+static void context_free(context_t *x)
+{
+	oh_node_list_free(&x->nodes);
+	oh_link_list_free(&x->polls);
+	oh_link_list_free(&x->servers);
+}
+
 static db_status_t context_load(const api_req_t *req, const char *id, context_t *x)
 {
 	memset(x, 0, sizeof *x);
@@ -96,14 +103,9 @@ static db_status_t context_load(const api_req_t *req, const char *id, context_t 
 		s = oh_tentacle_servers(req->cfg->pool, id, &x->servers);
 	if (s == DB_OK)
 		s = oh_polling_get(req->cfg->pool, &x->polling);
+	if (s != DB_OK)
+		context_free(x);
 	return s;
-}
-
-static void context_free(context_t *x)
-{
-	oh_node_list_free(&x->nodes);
-	oh_link_list_free(&x->polls);
-	oh_link_list_free(&x->servers);
 }
 
 void api_op_listTentacles(const api_req_t *req, api_resp_t *resp)

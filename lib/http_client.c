@@ -150,8 +150,18 @@ bool oh_http_get_pinned(const char *url, const char *thumbprint, long timeout_ms
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L); /* through pin_verify */
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L); /* the pin names the server */
 	curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, pin_ctx);
-	curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &p);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* straight to the Tentacle */
+	curl_easy_setopt(h, CURLOPT_CAINFO, NULL); /* the pin, not a CA, decides */
+	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	/* Without this callback (a libcurl not built on OpenSSL) there is no
+	 * pinning: refuse rather than fall back to CA checks. */
+	if (curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, pin_ctx) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &p) != CURLE_OK) {
+		curl_easy_cleanup(h);
+		snprintf(out->error, sizeof out->error,
+		         "this libcurl cannot pin certificates (it is not built on OpenSSL)");
+		return false;
+	}
 	bool ok = perform(h, errbuf, out);
 	*pin = p.pin;
 	snprintf(seen, 41, "%s", p.seen);

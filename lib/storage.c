@@ -167,14 +167,17 @@ static db_status_t change_txn(db_conn_t *c, void *ctx)
 	*x->existed = false;
 	x->busy[0] = '\0';
 	oh_task_clear(x->out);
-	if (x->spec->idempotency_key) {
-		db_status_t s = oh_task_get_by_key_tx(c, x->spec->idempotency_key, x->out);
+	/* The lock first: a replay of the same request waiting on it then
+	 * finds the first one's task by its key. */
+	db_status_t s = storage_store_lock_change(c);
+	if (s == DB_OK && x->spec->idempotency_key) {
+		s = oh_task_get_by_key_tx(c, x->spec->idempotency_key, x->out);
 		if (s == DB_OK)
 			*x->existed = true;
 		if (s != DB_NO_ROWS)
 			return s;
+		s = DB_OK;
 	}
-	db_status_t s = storage_store_lock_change(c);
 	if (s == DB_OK)
 		s = storage_store_active_change(c, x->busy, 64);
 	if (s == DB_OK)
@@ -372,5 +375,13 @@ db_status_t oh_storage_sync(oh_storage_t *st, db_pool_t *pool, const char *node_
 		st->checked[f] = true;
 	}
 	pthread_mutex_unlock(&st->mu);
-	return oh_storage_record_checks(pool, done, n);
+	s = oh_storage_record_checks(pool, done, n);
+	if (s != DB_OK) {
+		/* Not recorded: check these again next time, so the record follows. */
+		pthread_mutex_lock(&st->mu);
+		for (size_t i = 0; i < n; i++)
+			st->checked[done[i].folder] = false;
+		pthread_mutex_unlock(&st->mu);
+	}
+	return s;
 }

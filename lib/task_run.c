@@ -145,7 +145,9 @@ char *oh_task_log_read(const char *const *dirs, size_t n, const char *id, size_t
 		char path[4200];
 		snprintf(path, sizeof path, "%s/%s.log", dirs[i], id);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 && errno != ENOENT)
+		/* An error in the current folder is one; a folder used before a
+		 * change may be gone for good and is passed over. */
+		if (fd < 0 && errno != ENOENT && i == 0)
 			return NULL;
 	}
 	if (fd < 0)

@@ -95,7 +95,7 @@ static db_status_t assign_ports(db_conn_t *c, const oh_node_list_t *nodes, int b
 				port++;
 		}
 		if (port > 65535)
-			return DB_ERROR;
+			return DB_ABORT; /* no free port from the base: the caller says so */
 		db_status_t s = tentacles_store_set_node_port(c, nodes->v[i].id, port);
 		if (s != DB_OK)
 			return s;
@@ -123,8 +123,10 @@ static db_status_t polling_set_txn(db_conn_t *c, void *ctx)
 	x->detail[0] = '\0';
 	oh_task_clear(&x->task);
 	char num[16];
-	db_status_t s = settings_store_put(c, "Polling.Mode",
-	                                   x->p->unique_port ? "UniquePort" : "UniqueAddress");
+	db_status_t s = tentacles_store_lock_polling(c);
+	if (s == DB_OK)
+		s = settings_store_put(c, "Polling.Mode",
+		                       x->p->unique_port ? "UniquePort" : "UniqueAddress");
 	if (s == DB_OK)
 		s = settings_store_put(c, "Polling.LoadBalancerAddress", x->p->lb_address);
 	if (s == DB_OK)
@@ -165,6 +167,10 @@ static db_status_t polling_set_txn(db_conn_t *c, void *ctx)
 		if (s == DB_OK) {
 			s = assign_ports(c, &nodes, x->p->base_port);
 			oh_node_list_free(&nodes);
+		}
+		if (s == DB_ABORT) {
+			*x->outcome = OH_POLLING_NO_PORT;
+			return DB_ABORT;
 		}
 	}
 	if (s != DB_OK)
@@ -225,9 +231,16 @@ static db_status_t register_txn(db_conn_t *c, void *ctx)
 		if (s != DB_NO_ROWS)
 			return s; /* the same request again: its task */
 	}
-	db_status_t s = db_now_ms(c, &x->t->registered_at);
+	db_status_t s = tentacles_store_name_used(c, x->t->name);
+	if (s == DB_OK)
+		return DB_DUPLICATE; /* the name is taken */
+	if (s != DB_NO_ROWS)
+		return s;
+	s = db_now_ms(c, &x->t->registered_at);
 	if (s == DB_OK)
 		s = tentacles_store_insert(c, x->t);
+	if (s == DB_DUPLICATE)
+		return DB_TRANSIENT; /* a concurrent insert: the retry sees it (name or key) */
 	if (s != DB_OK)
 		return s;
 	json_t *args = json_object();
@@ -404,14 +417,20 @@ db_status_t oh_tentacle_servers(db_pool_t *pool, const char *id, oh_link_list_t 
 {
 	memset(out, 0, sizeof *out);
 	links_ctx_t x = {id, out, NULL};
-	return db_txn(pool, DB_TXN_READ, servers_txn, &x);
+	db_status_t s = db_txn(pool, DB_TXN_READ, servers_txn, &x);
+	if (s != DB_OK)
+		oh_link_list_free(out);
+	return s;
 }
 
 db_status_t oh_tentacle_polls(db_pool_t *pool, const char *id, oh_link_list_t *out, int64_t *db_now)
 {
 	memset(out, 0, sizeof *out);
 	links_ctx_t x = {id, out, db_now};
-	return db_txn(pool, DB_TXN_READ, polls_txn, &x);
+	db_status_t s = db_txn(pool, DB_TXN_READ, polls_txn, &x);
+	if (s != DB_OK)
+		oh_link_list_free(out);
+	return s;
 }
 
 void oh_link_list_free(oh_link_list_t *l)
@@ -457,7 +476,9 @@ static db_status_t refresh_txn(db_conn_t *c, void *ctx)
 	oh_link_list_t have = {0};
 	oh_server_entry_t *want = NULL;
 	int64_t now;
-	db_status_t s = db_now_ms(c, &now);
+	db_status_t s = tentacles_store_lock_polling(c); /* ports are written below */
+	if (s == DB_OK)
+		s = db_now_ms(c, &now);
 	if (s == DB_OK)
 		s = oh_polling_get_tx(c, &p);
 	if (s == DB_OK)
@@ -553,20 +574,34 @@ static db_status_t poll_txn(db_conn_t *c, void *ctx)
 	}
 	/* Polls of one Tentacle at several nodes at once: each locks the row
 	 * before it writes, so the last to write sees every other poll and can
-	 * clear the mark (else each would miss the others and none would). */
-	s = t.needs_rereg ? tentacles_store_lock(c, x->id) : DB_OK;
-	if (s == DB_OK)
-		s = db_now_ms(c, x->at);
+	 * clear the mark (else each would miss the others and none would); the
+	 * row is read again under the lock, as a refresh may have changed it. */
+	if (t.needs_rereg) {
+		s = tentacles_store_lock(c, x->id);
+		if (s == DB_OK)
+			s = tentacles_store_get(c, x->id, &t);
+		if (s == DB_NO_ROWS) {
+			*x->outcome = OH_POLL_NOT_FOUND;
+			return DB_OK;
+		}
+		if (s != DB_OK)
+			return s;
+	}
+	s = db_now_ms(c, x->at);
 	if (s == DB_OK)
 		s = tentacles_store_put_poll(c, x->id, x->node, *x->at);
+	if (s == DB_DUPLICATE)
+		return DB_TRANSIENT; /* a first poll raced ours: the retry updates it */
 	*x->needs_rereg = t.needs_rereg;
 	if (s != DB_OK || !t.needs_rereg)
 		return s;
 	/* Re-registered once it polled every node on its list since the change. */
 	oh_link_list_t servers = {0}, polls = {0};
 	s = tentacles_store_servers(c, x->id, add_server, &servers);
-	if (s == DB_OK)
+	if (s == DB_OK || s == DB_NO_ROWS)
 		s = tentacles_store_polls(c, x->id, add_poll, &polls);
+	if (s == DB_NO_ROWS)
+		s = DB_OK;
 	bool all = s == DB_OK;
 	for (size_t i = 0; all && i < servers.n; i++) {
 		bool polled = false;
@@ -636,6 +671,7 @@ size_t oh_tentacle_missing_nodes(const oh_tentacle_t *t, const oh_node_list_t *n
 
 typedef struct {
 	int64_t timeout;
+	bool coverage;
 	bool *queued;
 } hk_ctx_t;
 
@@ -656,14 +692,19 @@ static db_status_t hk_txn(db_conn_t *c, void *ctx)
 		s = oh_nodes_list_tx(c, x->timeout, &nodes);
 	/* What the server lists derive from: mode, address and every node's
 	 * entry.  A change queues one refresh for the whole cluster. */
-	char text[8192];
-	size_t len = (size_t)snprintf(text, sizeof text, "%d|%s|", p.unique_port, p.lb_address);
-	for (size_t i = 0; s == DB_OK && i < nodes.n && len < sizeof text; i++)
-		len += (size_t)snprintf(text + len, sizeof text - len, "%s,%s,%d,%d;",
-		                        nodes.v[i].id, nodes.v[i].comms_address,
-		                        nodes.v[i].comms_port, nodes.v[i].polling_port);
+	/* Each node's part fits in 400 bytes; the whole is sized to the nodes. */
+	size_t cap = 300 + nodes.n * 400, len = 0;
+	char *text = malloc(cap);
+	if (!text)
+		abort();
+	len = (size_t)snprintf(text, cap, "%d|%s|", p.unique_port, p.lb_address);
+	for (size_t i = 0; s == DB_OK && i < nodes.n && len < cap; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s,%s,%d,%d;", nodes.v[i].id,
+		                        nodes.v[i].comms_address, nodes.v[i].comms_port,
+		                        nodes.v[i].polling_port);
 	char sig[65], old[80] = "";
 	oh_sha256_hex(text, strlen(text), sig);
+	free(text);
 	if (s == DB_OK) {
 		s = settings_store_get(c, "Polling.Signature", old, sizeof old);
 		if (s == DB_NO_ROWS)
@@ -684,7 +725,7 @@ static db_status_t hk_txn(db_conn_t *c, void *ctx)
 		*x->queued = s == DB_OK && old[0];
 		oh_task_clear(&task);
 	}
-	if (s == DB_OK) {
+	if (s == DB_OK && x->coverage) {
 		s = tentacles_store_each(c, false, list_add, &ts);
 		if (s == DB_NO_ROWS)
 			s = DB_OK;
@@ -729,8 +770,9 @@ static db_status_t hk_txn(db_conn_t *c, void *ctx)
 	return s;
 }
 
-db_status_t oh_tentacles_housekeeping(db_pool_t *pool, int64_t offline_timeout_ms, bool *queued)
+db_status_t oh_tentacles_housekeeping(db_pool_t *pool, int64_t offline_timeout_ms, bool coverage,
+                                      bool *queued)
 {
-	hk_ctx_t x = {offline_timeout_ms, queued};
+	hk_ctx_t x = {offline_timeout_ms, coverage, queued};
 	return db_txn(pool, DB_TXN_WRITE, hk_txn, &x);
 }

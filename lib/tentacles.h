@@ -69,7 +69,8 @@ bool oh_server_entry_for(const oh_polling_t *p, const oh_node_t *n, oh_server_en
 typedef enum {
 	OH_POLLING_OK = 0,
 	OH_POLLING_UNKNOWN_NODE, /* NodePorts names a node that is not registered */
-	OH_POLLING_CLASH         /* two nodes on one port */
+	OH_POLLING_CLASH,        /* two nodes on one port */
+	OH_POLLING_NO_PORT       /* no free port from BasePort for every node */
 } oh_polling_outcome_t;
 
 typedef struct {
@@ -153,10 +154,13 @@ size_t oh_tentacle_missing_nodes(const oh_tentacle_t *t, const oh_node_list_t *n
                                  const oh_link_list_t *polls, int64_t now, int window_s,
                                  const char **missing, size_t cap);
 
-/* Housekeeping: emits TentacleNotPollingAllNodes once per polling Tentacle
- * that stops polling every online node within the window (and re-arms when
- * it does again); queues RefreshTentacleServers when the nodes or the mode
- * changed since the last refresh.  *QUEUED says whether it queued. */
-db_status_t oh_tentacles_housekeeping(db_pool_t *pool, int64_t offline_timeout_ms, bool *queued);
+/* Housekeeping: queues RefreshTentacleServers when the nodes or the mode
+ * changed since the last refresh (*QUEUED says whether it did); with
+ * COVERAGE (a pass over every Tentacle and poll, so callers run it less
+ * often), emits TentacleNotPollingAllNodes once per polling Tentacle that
+ * stops polling every online node within the window, and re-arms when it
+ * does again. */
+db_status_t oh_tentacles_housekeeping(db_pool_t *pool, int64_t offline_timeout_ms, bool coverage,
+                                      bool *queued);
 
 #endif

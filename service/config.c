@@ -8,6 +8,7 @@
 
 #include "../lib/apikeys.h"
 #include "../lib/nodes.h"
+#include "../lib/storage_paths.h"
 
 typedef enum { OPT_STR, OPT_LONG } opt_type_t;
 
@@ -329,6 +330,18 @@ bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 	if (!default_under(&cfg->event_exports_dir, cfg->data_dir, "EventExports") ||
 	    !default_under(&cfg->secrets_key_file, cfg->data_dir, "secrets.key")) {
 		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	/* The storage folders (data-dir/Artifacts, …) are paths of 400 bytes
+	 * at most, as the cluster's are: refuse rather than cut one short. */
+	if (strlen(cfg->data_dir) > OH_STORAGE_PATH_MAX - 13 ||
+	    strlen(cfg->task_logs_dir) > OH_STORAGE_PATH_MAX ||
+	    strlen(cfg->event_exports_dir) > OH_STORAGE_PATH_MAX) {
+		snprintf(
+		    err, errlen,
+		    "data-dir must be at most %d bytes, task-logs-dir and event-exports-dir at "
+		    "most %d",
+		    OH_STORAGE_PATH_MAX - 13, OH_STORAGE_PATH_MAX);
 		return false;
 	}
 	if (cfg->bootstrap_admin_key[0] && !oh_apikey_well_formed(cfg->bootstrap_admin_key)) {

@@ -377,7 +377,10 @@ static void sync_storage(node_ctx_t *n, bool force, bool *was_ok)
 static void *storage_main(void *arg)
 {
 	node_ctx_t *n = arg;
-	bool was_ok = oh_storage_ok(n->storage);
+	/* A node proves it can use the cluster's folders before it takes work:
+	 * until this first check the workers claim system tasks only. */
+	bool was_ok = true;
+	sync_storage(n, true, &was_ok);
 	int64_t last_full = oh_mono_ms();
 	pthread_mutex_lock(&n->mu);
 	while (!n->stop) {
@@ -485,10 +488,7 @@ int svc_run(const svc_config_t *cfg)
 	if (pthread_create(&hb, NULL, heartbeat_main, &n) != 0)
 		goto out;
 	hb_started = true;
-	/* A node proves it can use the cluster's folders before it takes work. */
 	snprintf(n.node_id, sizeof n.node_id, "%s", n.snap.id);
-	bool storage_ok = true;
-	sync_storage(&n, true, &storage_ok);
 	if (pthread_create(&sto, NULL, storage_main, &n) != 0)
 		goto out;
 	sto_started = true;
@@ -562,8 +562,6 @@ out:
 		pthread_cond_broadcast(&n.cv);
 		pthread_mutex_unlock(&n.mu);
 		pthread_join(hb, NULL);
-		if (sto_started)
-			pthread_join(sto, NULL);
 		db_status_t s = oh_nodes_mark_stopped(n.pool, n.snap.id, n.instance);
 		if (s == DB_OK)
 			oh_log(OH_LOG_INFO, "node marked offline", "node=%s", oh_q(cfg->node_name));
@@ -571,12 +569,28 @@ out:
 			oh_log(OH_LOG_WARN, "could not mark the node offline; it will time out",
 			       "status=%s", db_status_name(s));
 	}
-	db_pool_free(n.pool);
+	/* A probe stuck on a share that hangs must not hold the exit: after a
+	 * grace the thread is left behind, and what it uses is not freed. */
+	bool sto_joined = !sto_started;
+	if (sto_started) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5;
+		sto_joined = pthread_timedjoin_np(sto, NULL, &until) == 0;
+		if (!sto_joined)
+			oh_log(OH_LOG_WARN, "a storage check is still hanging; exiting without it",
+			       NULL);
+	}
+	if (sto_joined) {
+		db_pool_free(n.pool);
+		oh_storage_free(n.storage);
+	}
 	oh_node_state_free(n.state);
-	oh_storage_free(n.storage);
 	OPENSSL_cleanse(secrets_key, sizeof secrets_key);
-	pthread_cond_destroy(&n.cv);
-	pthread_mutex_destroy(&n.mu);
+	if (sto_joined) {
+		pthread_cond_destroy(&n.cv);
+		pthread_mutex_destroy(&n.mu);
+	}
 	if (rc == SVC_EXIT_OK)
 		oh_log(OH_LOG_INFO, "stopped", NULL);
 	return rc;

@@ -346,7 +346,7 @@ static void renew(svc_workers_t *w)
 static void *dispatcher_main(void *arg)
 {
 	svc_workers_t *w = arg;
-	int64_t last_renew = 0, last_hk = 0;
+	int64_t last_renew = 0, last_hk = 0, last_coverage = 0;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		reap(w);
@@ -387,9 +387,13 @@ static void *dispatcher_main(void *arg)
 					w->woken = true; /* claim what was queued at once */
 					pthread_mutex_unlock(&w->mu);
 				}
-				bool refresh = false;
+				/* The coverage pass reads every Tentacle and poll: every
+				 * 5 s is soon enough for a window of 10 s or more. */
+				bool refresh = false, coverage = now - last_coverage >= 5000;
+				if (coverage)
+					last_coverage = now;
 				if (oh_tentacles_housekeeping(w->cfg.pool,
-				                              w->cfg.offline_timeout_ms,
+				                              w->cfg.offline_timeout_ms, coverage,
 				                              &refresh) == DB_OK &&
 				    refresh) {
 					pthread_mutex_lock(&w->mu);

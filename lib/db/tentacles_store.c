@@ -240,3 +240,17 @@ db_status_t tentacles_store_lock(db_conn_t *c, const char *id)
 	    c, "UPDATE Tentacles SET NeedsReRegistration = NeedsReRegistration WHERE Id = ?", p, 1,
 	    NULL);
 }
+
+db_status_t tentacles_store_lock_polling(db_conn_t *c)
+{
+	return db_exec(c, "UPDATE ClusterLocks SET Period = Period + 1 WHERE Name = 'polling'",
+	               NULL, 0, NULL);
+}
+
+db_status_t tentacles_store_name_used(db_conn_t *c, const char *name)
+{
+	int64_t n = 0;
+	db_param_t p[] = {DBP_TEXT(name)};
+	db_status_t s = db_query_int(c, "SELECT COUNT(*) FROM Tentacles WHERE Name = ?", p, 1, &n);
+	return s == DB_OK && n == 0 ? DB_NO_ROWS : s;
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../events.h"
+#include "../node_state.h"
 #include "../nodes.h"
 #include "../oh_json.h"
 #include "../storage.h"
@@ -21,6 +22,7 @@ typedef struct {
 	const oh_node_t *node;
 	oh_task_t child;
 	bool queued, ended;
+	bool gone;       /* went offline during the check: no longer asked */
 	json_t *folders; /* owned: the node's findings */
 	bool ok;
 } pending_t;
@@ -75,10 +77,36 @@ static bool queue_checks(oh_task_run_t *r, const json_t *paths, pending_t *p, si
 
 /* Polls the children until all ended, TIMEOUT_MS passed or the task must
  * stop.  Returns false when it must stop. */
+/* Marks the nodes of P that have gone offline (a node that dies during the
+ * check is no longer one that must prove anything; it proves the folders
+ * itself when it comes back). */
+static void drop_offline(oh_task_run_t *r, pending_t *p, size_t n)
+{
+	oh_node_list_t now;
+	if (oh_nodes_list(r->pool, r->offline_timeout_ms, &now) != DB_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		bool online = false;
+		for (size_t j = 0; j < now.n && !online; j++)
+			online = !now.v[j].offline && strcmp(now.v[j].id, p[i].node->id) == 0;
+		if (!online && !p[i].ended) {
+			p[i].gone = p[i].ended = true;
+			oh_task_log(r, "%s went offline during the check; it is not waited for",
+			            p[i].node->name);
+		}
+	}
+	oh_node_list_free(&now);
+}
+
 static bool wait_checks(oh_task_run_t *r, pending_t *p, size_t n, int64_t timeout_ms)
 {
-	for (int64_t waited = 0;; waited += 200) {
+	int64_t start = oh_mono_ms(), last_nodes = start;
+	for (;;) {
 		size_t ended = 0;
+		if (oh_mono_ms() - last_nodes >= 1000) {
+			drop_offline(r, p, n);
+			last_nodes = oh_mono_ms();
+		}
 		for (size_t i = 0; i < n; i++) {
 			if (!p[i].ended) {
 				oh_task_t t;
@@ -96,10 +124,46 @@ static bool wait_checks(oh_task_run_t *r, pending_t *p, size_t n, int64_t timeou
 		}
 		oh_task_progress(r, (int)(ended * 90 / (n ? n : 1)), "%zu of %zu nodes checked",
 		                 ended, n);
-		if (ended == n || waited >= timeout_ms)
+		if (ended == n || oh_mono_ms() - start >= timeout_ms)
 			return true;
 		if (!oh_task_sleep(r, 200))
 			return false;
+	}
+}
+
+typedef struct {
+	const char *key;
+	oh_task_t *out;
+} by_key_ctx_t;
+
+static db_status_t by_key_txn(db_conn_t *c, void *ctx)
+{
+	by_key_ctx_t *x = ctx;
+	oh_task_clear(x->out);
+	return oh_task_get_by_key_tx(c, x->key, x->out);
+}
+
+/* A retried change (its node died) cancels the checks its earlier attempts
+ * queued, so none is left queued for a node that may never run it. */
+static void cancel_earlier_checks(oh_task_run_t *r, const oh_node_list_t *nodes)
+{
+	for (int a = 1; a < r->task->attempt; a++) {
+		for (size_t i = 0; i < nodes->n; i++) {
+			char key[200];
+			snprintf(key, sizeof key, "verify-storage:%s:%d:%.100s", r->task->id, a,
+			         nodes->v[i].id);
+			oh_task_t t;
+			memset(&t, 0, sizeof t);
+			by_key_ctx_t x = {key, &t};
+			if (db_txn(r->pool, DB_TXN_READ, by_key_txn, &x) == DB_OK &&
+			    !oh_task_state_completed(t.state)) {
+				oh_cancel_outcome_t co;
+				oh_task_t after;
+				if (oh_tasks_cancel(r->pool, t.id, &co, &after, NULL) == DB_OK)
+					oh_task_clear(&after);
+			}
+			oh_task_clear(&t);
+		}
 	}
 }
 
@@ -107,6 +171,12 @@ static void collect(const json_t *paths, pending_t *p, size_t n, int64_t timeout
 {
 	for (size_t i = 0; i < n; i++) {
 		char why[600];
+		if (p[i].gone) {
+			p[i].ok = true; /* not online any more: it checks when it is back */
+			p[i].folders =
+			    failed_folders(paths, "the node went offline during the check");
+			continue;
+		}
 		if (!p[i].ended) {
 			snprintf(why, sizeof why,
 			         "the node did not run its check within %lld s (is it stuck, or is "
@@ -184,7 +254,7 @@ static json_t *wait_switch(oh_task_run_t *r, const char *const *want, const pend
 		json_array_clear(lagging);
 		if (oh_storage_checks_list(r->pool, &l) == DB_OK) {
 			for (size_t i = 0; i < n; i++) {
-				if (!switched(&l, p[i].node->id, want))
+				if (!p[i].gone && !switched(&l, p[i].node->id, want))
 					oh_json_check_rc(json_array_append_new(
 					    lagging, json_string(p[i].node->name)));
 			}
@@ -265,13 +335,27 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		}
 		goto proved;
 	}
+	cancel_earlier_checks(r, &nodes);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].node->max_tasks == 0) {
+			/* A node with task cap 0 runs no task, not even its check. */
+			snprintf(out->error, sizeof out->error,
+			         "Storage paths unchanged: %s has task cap 0, so it cannot run its "
+			         "check; "
+			         "give it a cap above 0, or stop it, and try again.",
+			         p[i].node->name);
+			oh_task_log(r, "%s", out->error);
+			out->end = OH_END_FAILED;
+			goto cleanup;
+		}
+	}
 	oh_task_log(r, "Asking %zu online node(s) to prove they can use the new folders", n);
 	if (!queue_checks(r, verify, p, n)) {
 		out->end = OH_END_RETRY;
 		snprintf(out->error, sizeof out->error, "Cannot queue the checks.");
 		goto cleanup;
 	}
-	stopped = !wait_checks(r, p, n, (int64_t)timeout_s * 1000);
+	stopped = !wait_checks(r, p, n, (int64_t)timeout_s * 1000) || oh_task_should_stop(r);
 	for (size_t i = 0; i < n; i++) {
 		if (p[i].queued && !p[i].ended) {
 			oh_cancel_outcome_t co;
@@ -331,6 +415,13 @@ proved:;
 	                      .result = "Success",
 	                      .message = msg,
 	                      .details = paths};
+	if (oh_task_should_stop(r)) { /* cancelled or taken over: activate nothing */
+		json_decref(out->result);
+		out->result = NULL;
+		out->end = atomic_load(r->lost) ? OH_END_RETRY : OH_END_CANCELED;
+		snprintf(out->error, sizeof out->error, "The storage change was stopped.");
+		goto cleanup;
+	}
 	s = oh_storage_activate(r->pool, want, NULL, 0, by, r->task->id, &ev, NULL);
 	if (s != DB_OK) {
 		json_decref(out->result);

@@ -59,3 +59,5 @@ CREATE UNIQUE INDEX UX_OctopusServerNodes_PollingPort ON OctopusServerNodes (Pol
 
 -- One storage change at a time: its request takes this row's lock.
 INSERT INTO ClusterLocks (Name, Period) VALUES ('storage-change', 0);
+-- Polling settings and port assignment: every writer takes this row's lock.
+INSERT INTO ClusterLocks (Name, Period) VALUES ('polling', 0);

@@ -68,3 +68,6 @@ GO
 -- One storage change at a time: its request takes this row's lock.
 INSERT INTO dbo.ClusterLocks (Name, Period) VALUES (N'storage-change', 0);
 GO
+-- Polling settings and port assignment: every writer takes this row's lock.
+INSERT INTO dbo.ClusterLocks (Name, Period) VALUES (N'polling', 0);
+GO

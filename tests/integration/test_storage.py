@@ -19,6 +19,7 @@ five times a second) unless a test says otherwise.
 import json
 import os
 import re
+import signal
 import shutil
 import sys
 import time
@@ -773,10 +774,9 @@ class PgStorageTests(StorageCase):
                         nodes=[a, b])
 
 
-    def test_node_that_runs_no_check_in_time_fails_the_change(self):
-        # A node with task cap 0 runs no task at all, not even its check: the
-        # change fails after VerifyTimeoutSeconds, naming it, and its
-        # VerifyStorage task is canceled.
+    def test_node_with_task_cap_0_fails_the_change_at_once(self):
+        # A node with task cap 0 runs no task at all, not even its check:
+        # the change fails at once naming it, and queues no check.
         a = self.pg_node()
         b = self.track(harness.Node(name=unique_name("cap0"), db=self.db, env=dict(FAST, OCTOHA_TASK_CAP=0)))
         b.start()
@@ -784,8 +784,36 @@ class PgStorageTests(StorageCase):
         before = self.storage(a)
         imports = str(harness.make_tmp_dir("shared") / "Imports")
         t0 = time.monotonic()
-        r = self.put_storage(a, {"Imports": imports, "VerifyTimeoutSeconds": 2}, wait=30)
+        t = self.put_storage(a, {"Imports": imports, "VerifyTimeoutSeconds": 20}, wait=30).json
         took = time.monotonic() - t0
+        self.assertEqual(t["State"], "Failed", f"Failed: {t}")
+        self.assertEqual(t["ErrorMessage"],
+                         f"Storage paths unchanged: {b.name} has task cap 0, so it cannot run its "
+                         "check; give it a cap above 0, or stop it, and try again.", "ErrorMessage")
+        self.assertLess(took, 10, "at once, not after VerifyTimeoutSeconds")
+        self.assertEqual(self.list_tasks(a, "?name=VerifyStorage")["TotalResults"], 0, "no check queued")
+        self.assertEqual(self.storage(a), before, "nothing changed")
+
+    def test_node_that_runs_no_check_in_time_fails_the_change(self):
+        # A node that is registered and online but does not run its check
+        # (here stopped with SIGSTOP; its heartbeat is not yet stale under a
+        # long offline timeout) fails the change after VerifyTimeoutSeconds,
+        # naming it, and its VerifyStorage task is canceled.
+        env = dict(FAST, OCTOHA_OFFLINE_TIMEOUT_MS=60000)
+        a = self.track(harness.Node(name=unique_name("s"), db=self.db, env=env))
+        a.start()
+        b = self.track(harness.Node(name=unique_name("stuck"), db=self.db, env=env))
+        b.start()
+        self.wait_checks(a, 2)
+        before = self.storage(a)
+        imports = str(harness.make_tmp_dir("shared") / "Imports")
+        os.kill(b.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            r = self.put_storage(a, {"Imports": imports, "VerifyTimeoutSeconds": 2}, wait=30)
+            took = time.monotonic() - t0
+        finally:
+            os.kill(b.pid, signal.SIGCONT)
         t = r.json
         why = "the node did not run its check within 2 s (is it stuck, or is its task cap 0?)"
         message = f"Storage paths unchanged: {b.name} Imports: {why}."
