@@ -61,7 +61,9 @@ static json_t *nat_json(const oh_polling_t *p, const oh_node_list_t *nodes)
 	return o;
 }
 
-void api_op_getPolling(const api_req_t *req, api_resp_t *resp)
+/* Answers 200 with SHAPE(settings, nodes), or the database's error. */
+static void polling_answer(const api_req_t *req, api_resp_t *resp,
+                           json_t *(*shape)(const oh_polling_t *, const oh_node_list_t *))
 {
 	oh_polling_t p;
 	oh_node_list_t nodes;
@@ -72,23 +74,18 @@ void api_op_getPolling(const api_req_t *req, api_resp_t *resp)
 		api_db_error(resp, s);
 		return;
 	}
-	api_json(resp, 200, polling_json(&p, &nodes));
+	api_json(resp, 200, shape(&p, &nodes));
 	oh_node_list_free(&nodes);
+}
+
+void api_op_getPolling(const api_req_t *req, api_resp_t *resp)
+{
+	polling_answer(req, resp, polling_json);
 }
 
 void api_op_getNatRules(const api_req_t *req, api_resp_t *resp)
 {
-	oh_polling_t p;
-	oh_node_list_t nodes;
-	db_status_t s = oh_polling_get(req->cfg->pool, &p);
-	if (s == DB_OK)
-		s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &nodes);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
-		return;
-	}
-	api_json(resp, 200, nat_json(&p, &nodes));
-	oh_node_list_free(&nodes);
+	polling_answer(req, resp, nat_json);
 }
 
 #define MAX_NODE_PORTS 64
@@ -197,19 +194,11 @@ void api_op_setPolling(const api_req_t *req, api_resp_t *resp)
 
 void api_op_probeCluster(const api_req_t *req, api_resp_t *resp)
 {
-	char who[200];
-	api_requester(req, who, sizeof who);
-	oh_event_spec_t ev;
-	json_t *details;
-	api_audit(req, &ev, "TaskQueued", "A cluster probe was queued.", &details);
 	oh_task_spec_t spec = {.name = "ClusterProbe",
 	                       .description = "Call every node's ping from one node",
 	                       .is_system = true,
-	                       .max_attempts = 1,
-	                       .requested_by = who,
-	                       .audit = &ev};
-	api_create_task(req, resp, &spec);
-	json_decref(details);
+	                       .max_attempts = 1};
+	api_queue_task(req, resp, spec, "A cluster probe was queued.");
 }
 
 /* ---- topology ------------------------------------------------------------ */

@@ -80,17 +80,8 @@ void api_op_listEventArchives(const api_req_t *req, api_resp_t *resp)
 
 void api_op_archiveEvents(const api_req_t *req, api_resp_t *resp)
 {
-	char who[200];
-	api_requester(req, who, sizeof who);
-	oh_event_spec_t ev;
-	json_t *details;
-	api_audit(req, &ev, "TaskQueued", "The audit archive task was queued.", &details);
 	oh_task_spec_t spec = {.name = OH_ARCHIVE_KIND,
 	                       .description = "Archive old audit events to EventExports",
-	                       .max_attempts = 5,
-	                       .idempotency_key = req->idempotency_key,
-	                       .requested_by = who,
-	                       .audit = &ev};
-	api_create_task(req, resp, &spec);
-	json_decref(details);
+	                       .max_attempts = 5};
+	api_queue_task(req, resp, spec, "The audit archive task was queued.");
 }

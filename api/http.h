@@ -88,6 +88,12 @@ void api_task_accepted(const api_req_t *req, api_resp_t *resp, oh_task_t *task);
  * answers as api_task_accepted, or with the database's error. */
 void api_create_task(const api_req_t *req, api_resp_t *resp, const oh_task_spec_t *spec);
 
+/* Queues SPEC for the requester (its requested_by, idempotency key and
+ * audit filled in from REQ: a TaskQueued event with MESSAGE) and answers as
+ * api_create_task. */
+void api_queue_task(const api_req_t *req, api_resp_t *resp, oh_task_spec_t spec,
+                    const char *message);
+
 /* Re-reads TASK until it has ended or SECONDS have passed.  Returns the
  * last database status. */
 db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long seconds);

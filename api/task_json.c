@@ -113,3 +113,18 @@ void api_create_task(const api_req_t *req, api_resp_t *resp, const oh_task_spec_
 		api_db_error(resp, s);
 	oh_task_clear(&t);
 }
+
+void api_queue_task(const api_req_t *req, api_resp_t *resp, oh_task_spec_t spec,
+                    const char *message)
+{
+	char who[200];
+	api_requester(req, who, sizeof who);
+	oh_event_spec_t ev;
+	json_t *details;
+	api_audit(req, &ev, "TaskQueued", message, &details);
+	spec.requested_by = who;
+	spec.idempotency_key = req->idempotency_key;
+	spec.audit = &ev;
+	api_create_task(req, resp, &spec);
+	json_decref(details);
+}

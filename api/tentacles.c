@@ -347,23 +347,15 @@ void api_op_recordTentaclePoll(const api_req_t *req, api_resp_t *resp)
 
 void api_op_checkTentacleHealth(const api_req_t *req, api_resp_t *resp)
 {
-	char who[200];
-	api_requester(req, who, sizeof who);
 	json_t *args = oh_json_check(json_object());
 	const json_t *ids = json_object_get(req->body, "TentacleIds");
 	if (ids)
 		oh_json_set_new(args, "TentacleIds", json_deep_copy(ids));
-	oh_event_spec_t ev;
-	json_t *details;
-	api_audit(req, &ev, "TaskQueued", "A Tentacle health check was queued.", &details);
 	oh_task_spec_t spec = {.name = "TentacleHealthCheck",
 	                       .description = "Check listening Tentacles over HTTPS",
 	                       .arguments = args,
 	                       .is_system = true,
-	                       .max_attempts = 1,
-	                       .requested_by = who,
-	                       .audit = &ev};
-	api_create_task(req, resp, &spec);
-	json_decref(details);
+	                       .max_attempts = 1};
+	api_queue_task(req, resp, spec, "A Tentacle health check was queued.");
 	json_decref(args);
 }

@@ -195,25 +195,7 @@ void oh_apikey_list_free(oh_apikey_list_t *l)
 	l->n = 0;
 }
 
-typedef struct {
-	const char *id;
-	const oh_event_spec_t *audit;
-} revoke_ctx_t;
-
-static db_status_t revoke_txn(db_conn_t *c, void *vctx)
-{
-	revoke_ctx_t *x = vctx;
-	int64_t rows = 0;
-	db_status_t s = apikeys_store_delete(c, x->id, &rows);
-	if (s == DB_OK && rows == 0)
-		return DB_NO_ROWS;
-	if (s == DB_OK && x->audit)
-		s = oh_event_record_tx(c, x->audit, NULL);
-	return s;
-}
-
 db_status_t oh_apikeys_revoke(db_pool_t *pool, const char *id, const oh_event_spec_t *audit)
 {
-	revoke_ctx_t x = {id, audit};
-	return db_txn(pool, DB_TXN_WRITE, revoke_txn, &x);
+	return oh_delete_audited(pool, apikeys_store_delete, id, audit);
 }

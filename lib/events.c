@@ -170,3 +170,29 @@ json_t *oh_event_json(const oh_event_t *e)
 	oh_json_set_new(o, "Details", d ? d : json_null());
 	return o;
 }
+
+typedef struct {
+	db_status_t (*del)(db_conn_t *, const char *, int64_t *);
+	const char *id;
+	const oh_event_spec_t *audit;
+} delete_ctx_t;
+
+static db_status_t delete_txn(db_conn_t *c, void *ctx)
+{
+	delete_ctx_t *x = ctx;
+	int64_t rows = 0;
+	db_status_t s = x->del(c, x->id, &rows);
+	if (s == DB_OK && rows == 0)
+		return DB_NO_ROWS;
+	if (s == DB_OK && x->audit)
+		s = oh_event_record_tx(c, x->audit, NULL);
+	return s;
+}
+
+db_status_t oh_delete_audited(db_pool_t *pool,
+                              db_status_t (*del)(db_conn_t *c, const char *id, int64_t *rows),
+                              const char *id, const oh_event_spec_t *audit)
+{
+	delete_ctx_t x = {del, id, audit};
+	return db_txn(pool, DB_TXN_WRITE, delete_txn, &x);
+}

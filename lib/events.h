@@ -45,6 +45,13 @@ db_status_t oh_event_record_tx(db_conn_t *c, const oh_event_spec_t *ev, char *id
 /* The same in a transaction of its own (refusals, failures). */
 db_status_t oh_event_record(db_pool_t *pool, const oh_event_spec_t *ev);
 
+/* Deletes row ID with DEL (which sets *ROWS to the rows deleted) and records
+ * AUDIT (may be NULL) in the same transaction.  Returns DB_OK, DB_NO_ROWS
+ * when there was no such row (nothing recorded), or a failure. */
+db_status_t oh_delete_audited(db_pool_t *pool,
+                              db_status_t (*del)(db_conn_t *c, const char *id, int64_t *rows),
+                              const char *id, const oh_event_spec_t *audit);
+
 typedef struct {
 	char id[51];
 	int64_t occurred;

@@ -337,27 +337,9 @@ void oh_tentacle_list_free(oh_tentacle_list_t *l)
 	l->n = 0;
 }
 
-typedef struct {
-	const char *id;
-	const oh_event_spec_t *audit;
-} delete_ctx_t;
-
-static db_status_t delete_txn(db_conn_t *c, void *ctx)
-{
-	delete_ctx_t *x = ctx;
-	int64_t rows = 0;
-	db_status_t s = tentacles_store_delete(c, x->id, &rows);
-	if (s == DB_OK && rows == 0)
-		return DB_NO_ROWS;
-	if (s == DB_OK && x->audit)
-		s = oh_event_record_tx(c, x->audit, NULL);
-	return s;
-}
-
 db_status_t oh_tentacle_delete(db_pool_t *pool, const char *id, const oh_event_spec_t *audit)
 {
-	delete_ctx_t x = {id, audit};
-	return db_txn(pool, DB_TXN_WRITE, delete_txn, &x);
+	return oh_delete_audited(pool, tentacles_store_delete, id, audit);
 }
 
 /* ---- server entries and polls ------------------------------------------- */

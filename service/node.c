@@ -289,24 +289,30 @@ static int register_node(node_ctx_t *n, bool at_start)
 	return SVC_EXIT_FAILURE;
 }
 
+/* Waits MS or until the node stops, with N->mu held.  False when it must
+ * stop. */
+static bool wait_or_stop(node_ctx_t *n, long ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!n->stop && pthread_cond_timedwait(&n->cv, &n->mu, &until) != ETIMEDOUT)
+		;
+	return !n->stop;
+}
+
 static void *heartbeat_main(void *arg)
 {
 	node_ctx_t *n = arg;
 	bool was_ok = true;
 	pthread_mutex_lock(&n->mu);
 	while (!n->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		long ms = n->cfg->heartbeat_ms;
-		until.tv_sec += ms / 1000;
-		until.tv_nsec += (ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!n->stop && pthread_cond_timedwait(&n->cv, &n->mu, &until) != ETIMEDOUT)
-			;
-		if (n->stop)
+		if (!wait_or_stop(n, n->cfg->heartbeat_ms))
 			break;
 		pthread_mutex_unlock(&n->mu);
 
@@ -384,18 +390,7 @@ static void *storage_main(void *arg)
 	int64_t last_full = oh_mono_ms();
 	pthread_mutex_lock(&n->mu);
 	while (!n->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		long ms = n->cfg->storage_check_ms;
-		until.tv_sec += ms / 1000;
-		until.tv_nsec += (ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!n->stop && pthread_cond_timedwait(&n->cv, &n->mu, &until) != ETIMEDOUT)
-			;
-		if (n->stop)
+		if (!wait_or_stop(n, n->cfg->storage_check_ms))
 			break;
 		pthread_mutex_unlock(&n->mu);
 		int64_t now = oh_mono_ms();
