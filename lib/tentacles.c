@@ -702,9 +702,15 @@ static db_status_t hk_txn(db_conn_t *c, void *ctx)
 		    .is_system = true,
 		    .max_attempts = 5,
 		    .requested_by = "housekeeping"};
-		if (s == DB_OK && old[0]) /* the first signature only records the state */
+		/* The first signature only records the state; and with no polling
+		 * Tentacle and no ports to assign there is nothing to refresh. */
+		int64_t polling = 0;
+		if (s == DB_OK && old[0] && !p.unique_port)
+			s = tentacles_store_count_polling(c, &polling);
+		bool needed = old[0] && (p.unique_port || polling > 0);
+		if (s == DB_OK && needed)
 			s = oh_task_insert(c, &spec, &task);
-		*x->queued = s == DB_OK && old[0];
+		*x->queued = s == DB_OK && needed;
 		oh_task_clear(&task);
 	}
 	if (s == DB_OK && x->coverage) {

@@ -254,3 +254,11 @@ db_status_t tentacles_store_name_used(db_conn_t *c, const char *name)
 	db_status_t s = db_query_int(c, "SELECT COUNT(*) FROM Tentacles WHERE Name = ?", p, 1, &n);
 	return s == DB_OK && n == 0 ? DB_NO_ROWS : s;
 }
+
+db_status_t tentacles_store_count_polling(db_conn_t *c, int64_t *n)
+{
+	return db_query_int(c,
+	                    "SELECT COUNT(*) FROM Tentacles WHERE CommunicationStyle = "
+	                    "'TentacleActive'",
+	                    NULL, 0, n);
+}

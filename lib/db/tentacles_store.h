@@ -31,6 +31,8 @@ db_status_t tentacles_store_mark_changed(db_conn_t *c, const char *id, int64_t n
 db_status_t tentacles_store_clear_rereg(db_conn_t *c, const char *id);
 /* Takes the lock every writer of polling settings and ports holds. */
 db_status_t tentacles_store_lock_polling(db_conn_t *c);
+/* Counts the polling Tentacles. */
+db_status_t tentacles_store_count_polling(db_conn_t *c, int64_t *n);
 /* DB_OK when a Tentacle is named NAME, else DB_NO_ROWS. */
 db_status_t tentacles_store_name_used(db_conn_t *c, const char *name);
 /* Locks the row of ID until the transaction ends (a no-op update). */
