@@ -185,46 +185,39 @@ static void cmd_node_change(const api_req_t *req, answer_t *a, const char *verb,
 static void tentacles_missing(const api_req_t *req, answer_t *a)
 {
 	oh_node_list_t nodes = {0};
-	oh_tentacle_list_t ts = {0};
-	oh_link_list_t polls = {0};
-	oh_polling_t p;
-	int64_t now = 0;
+	oh_coverage_t cov = {0};
 	db_status_t s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &nodes);
 	if (s == DB_OK)
-		s = oh_tentacles_list(req->cfg->pool, false, &ts);
-	if (s == DB_OK)
-		s = oh_tentacle_polls(req->cfg->pool, NULL, &polls, &now);
-	if (s == DB_OK)
-		s = oh_polling_get(req->cfg->pool, &p);
+		s = oh_coverage_load(req->cfg->pool, &cov);
 	if (s != DB_OK) {
 		say(a, "The database is unavailable (%s); try again.", db_status_name(s));
 		goto out;
 	}
-	int polling = 0, missing_any = 0;
-	for (size_t i = 0; i < ts.n; i++) {
-		if (!ts.v[i].polling)
+	const oh_tentacle_list_t *ts = &cov.tentacles;
+	int window = cov.polling.poll_window_s, polling = 0, missing_any = 0;
+	for (size_t i = 0; i < ts->n; i++) {
+		if (!ts->v[i].polling)
 			continue;
 		polling++;
 		const char *missing[16];
-		size_t nm = oh_tentacle_missing_nodes(&ts.v[i], &nodes, &polls, now,
-		                                      p.poll_window_s, missing, 16);
+		size_t nm = oh_tentacle_missing_nodes(&ts->v[i], &nodes, &cov.polls, cov.now,
+		                                      window, missing, 16);
 		if (nm == 0)
 			continue;
 		missing_any++;
-		say(a, "%s (%s) has not polled:", ts.v[i].name, ts.v[i].id);
+		say(a, "%s (%s) has not polled:", ts->v[i].name, ts->v[i].id);
 		for (size_t k = 0; k < nm && k < 16; k++)
 			say(a, " %s", missing[k]);
 		say(a, "\n");
 	}
 	if (missing_any == 0)
 		say(a, "All %d polling Tentacle(s) polled every online node within %d s.", polling,
-		    p.poll_window_s);
+		    window);
 	else
 		say(a, "%d of %d polling Tentacle(s) miss a node (window %d s).", missing_any,
-		    polling, p.poll_window_s);
+		    polling, window);
 out:
-	oh_link_list_free(&polls);
-	oh_tentacle_list_free(&ts);
+	oh_coverage_free(&cov);
 	oh_node_list_free(&nodes);
 }
 

@@ -156,9 +156,10 @@ void api_op_setPolling(const api_req_t *req, api_resp_t *resp)
 	json_t *details;
 	api_audit(req, &ev, "PollingChanged", "The polling mode was changed.", &details);
 	oh_polling_outcome_t outcome;
-	char detail[200], task_id[64];
+	char detail[200];
+	oh_task_t task;
 	s = oh_polling_set(req->cfg->pool, &p, ports, n, who, &ev, &outcome, detail, sizeof detail,
-	                   task_id, sizeof task_id);
+	                   &task);
 	json_decref(details);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
@@ -180,12 +181,6 @@ void api_op_setPolling(const api_req_t *req, api_resp_t *resp)
 	if (outcome == OH_POLLING_CLASH) {
 		snprintf(msg, sizeof msg, "The port given to %s is another node's port.", detail);
 		api_error(resp, OH_E_PORT_CLASH, msg, field);
-		return;
-	}
-	oh_task_t task;
-	s = oh_tasks_get(req->cfg->pool, task_id, &task);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
 		return;
 	}
 	api_task_accepted(req, resp, &task);
@@ -232,47 +227,53 @@ static void count_running(void *ctx, const char *node, int64_t n)
 	oh_json_set_new(x->counts, node, json_integer(n));
 }
 
-/* Everything the topology and the health summary read. */
+/* What the topology and the health summary read. */
 typedef struct {
 	oh_node_list_t nodes;
 	oh_storage_active_t active;
 	oh_storage_check_list_t checks;
-	oh_polling_t polling;
-	oh_tentacle_list_t tentacles;
-	oh_link_list_t polls;
-	int64_t now;
+	oh_coverage_t coverage;
 	json_t *running; /* node id -> running tasks */
+	bool *node_ok;   /* nodes.n entries: the node proved every folder */
+	json_t *storage; /* the StorageConfiguration resource */
+	bool storage_ok;
 } cluster_t;
 
-static db_status_t cluster_load(const api_req_t *req, cluster_t *c)
+static void cluster_free(cluster_t *c)
+{
+	oh_node_list_free(&c->nodes);
+	oh_storage_check_list_free(&c->checks);
+	oh_coverage_free(&c->coverage);
+	json_decref(c->running);
+	json_decref(c->storage);
+	free(c->node_ok);
+}
+
+/* Fills *C (free it with cluster_free, also after a failure); running
+ * tasks and Tentacle coverage only for the TOPOLOGY. */
+static db_status_t cluster_load(const api_req_t *req, cluster_t *c, bool topology)
 {
 	memset(c, 0, sizeof *c);
 	db_pool_t *pool = req->cfg->pool;
 	running_ctx_t rc = {oh_json_check(json_object())};
 	c->running = rc.counts;
 	db_status_t s = oh_nodes_list(pool, req->cfg->offline_timeout_ms, &c->nodes);
-	if (s == DB_OK)
+	if (s == DB_OK && topology)
 		s = oh_tasks_running_by_node(pool, count_running, &rc);
 	if (s == DB_OK)
 		s = oh_storage_active_get(pool, &c->active);
 	if (s == DB_OK)
 		s = oh_storage_checks_list(pool, &c->checks);
-	if (s == DB_OK)
-		s = oh_polling_get(pool, &c->polling);
-	if (s == DB_OK)
-		s = oh_tentacles_list(pool, false, &c->tentacles);
-	if (s == DB_OK)
-		s = oh_tentacle_polls(pool, NULL, &c->polls, &c->now);
-	return s;
-}
-
-static void cluster_free(cluster_t *c)
-{
-	oh_node_list_free(&c->nodes);
-	oh_storage_check_list_free(&c->checks);
-	oh_tentacle_list_free(&c->tentacles);
-	oh_link_list_free(&c->polls);
-	json_decref(c->running);
+	if (s == DB_OK && topology)
+		s = oh_coverage_load(pool, &c->coverage);
+	if (s != DB_OK)
+		return s;
+	c->node_ok = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *c->node_ok);
+	if (!c->node_ok)
+		abort();
+	c->storage =
+	    api_storage_json(&c->nodes, &c->active, &c->checks, &c->storage_ok, c->node_ok);
+	return DB_OK;
 }
 
 static const char *node_state(const oh_node_t *n, int64_t running)
@@ -287,18 +288,16 @@ static const char *node_state(const oh_node_t *n, int64_t running)
 void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 {
 	cluster_t c;
-	db_status_t s = cluster_load(req, &c);
+	db_status_t s = cluster_load(req, &c, true);
 	if (s != DB_OK) {
 		cluster_free(&c);
 		api_db_error(resp, s);
 		return;
 	}
 	const oh_node_list_t *nodes = &c.nodes;
+	const oh_coverage_t *cov = &c.coverage;
+	const bool *node_ok = c.node_ok;
 	json_t *warnings = oh_json_check(json_array());
-	bool *node_ok = calloc(nodes->n ? nodes->n : 1, sizeof *node_ok);
-	if (!node_ok)
-		abort();
-	json_t *storage = api_storage_json(nodes, &c.active, &c.checks, NULL, node_ok);
 
 	json_t *list = oh_json_check(json_array());
 	size_t online = 0;
@@ -320,7 +319,7 @@ void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 		oh_json_set_new(o, "CommunicationsAddress", json_string(n->comms_address));
 		oh_json_set_new(o, "CommunicationsPort", json_integer(n->comms_port));
 		oh_json_set_new(o, "PollingPort",
-		                c.polling.unique_port && n->polling_port > 0
+		                cov->polling.unique_port && n->polling_port > 0
 		                    ? json_integer(n->polling_port)
 		                    : json_null());
 		oh_json_set_new(o, "StorageVerified", json_boolean(node_ok[i]));
@@ -368,8 +367,8 @@ void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 
 	json_t *not_every = oh_json_check(json_array());
 	int polling = 0, listening = 0, every = 0, rereg = 0;
-	for (size_t i = 0; i < c.tentacles.n; i++) {
-		const oh_tentacle_t *t = &c.tentacles.v[i];
+	for (size_t i = 0; i < cov->tentacles.n; i++) {
+		const oh_tentacle_t *t = &cov->tentacles.v[i];
 		rereg += t->needs_rereg;
 		if (!t->polling) {
 			listening++;
@@ -377,8 +376,8 @@ void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 		}
 		polling++;
 		const char *missing[64];
-		size_t nm = oh_tentacle_missing_nodes(t, nodes, &c.polls, c.now,
-		                                      c.polling.poll_window_s, missing, 64);
+		size_t nm = oh_tentacle_missing_nodes(t, nodes, &cov->polls, cov->now,
+		                                      cov->polling.poll_window_s, missing, 64);
 		if (nm == 0) {
 			every++;
 			continue;
@@ -393,50 +392,45 @@ void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 		oh_json_check_rc(json_array_append_new(not_every, o));
 		warn(warnings, "TentaclesNotPollingAllNodes", "TentacleId", t->id,
 		     "Tentacle %s has not polled %zu online node(s) within %d s.", t->name, nm,
-		     c.polling.poll_window_s);
+		     cov->polling.poll_window_s);
 	}
 	if (rereg)
 		warn(warnings, "TentaclesNeedReRegistration", NULL, NULL,
 		     "%d Tentacle(s) must apply a new server list (see "
 		     "/api/tentacles?needsReRegistration=true).",
 		     rereg);
-	json_t *cov = oh_json_check(json_object());
-	oh_json_set_new(cov, "Total", json_integer((json_int_t)c.tentacles.n));
-	oh_json_set_new(cov, "Polling", json_integer(polling));
-	oh_json_set_new(cov, "Listening", json_integer(listening));
-	oh_json_set_new(cov, "PollingEveryNode", json_integer(every));
-	oh_json_set_new(cov, "NotPollingEveryNode", not_every);
-	oh_json_set_new(cov, "NeedReRegistration", json_integer(rereg));
+	json_t *coverage = oh_json_check(json_object());
+	oh_json_set_new(coverage, "Total", json_integer((json_int_t)cov->tentacles.n));
+	oh_json_set_new(coverage, "Polling", json_integer(polling));
+	oh_json_set_new(coverage, "Listening", json_integer(listening));
+	oh_json_set_new(coverage, "PollingEveryNode", json_integer(every));
+	oh_json_set_new(coverage, "NotPollingEveryNode", not_every);
+	oh_json_set_new(coverage, "NeedReRegistration", json_integer(rereg));
 
 	json_t *o = oh_json_check(json_object());
 	oh_json_set_new(o, "Nodes", list);
 	oh_json_set_new(o, "TotalCapacity", json_integer(total));
 	oh_json_set_new(o, "LargestNodeCapacity", json_integer(largest));
 	oh_json_set_new(o, "CapacityLostIfLargestNodeFailsPercent", json_real(lost));
-	oh_json_set_new(o, "Storage", storage);
-	oh_json_set_new(o, "Polling", nat_json(&c.polling, nodes));
-	oh_json_set_new(o, "Tentacles", cov);
+	oh_json_set_new(o, "Storage", json_incref(c.storage));
+	oh_json_set_new(o, "Polling", nat_json(&cov->polling, nodes));
+	oh_json_set_new(o, "Tentacles", coverage);
 	oh_json_set_new(o, "Warnings", warnings);
 	api_json(resp, 200, o);
-	free(node_ok);
 	cluster_free(&c);
 }
 
 void api_op_getServerHealth(const api_req_t *req, api_resp_t *resp)
 {
 	cluster_t c;
-	db_status_t s = cluster_load(req, &c);
+	db_status_t s = cluster_load(req, &c, false);
 	if (s != DB_OK) {
 		cluster_free(&c);
 		api_db_error(resp, s);
 		return;
 	}
 	const oh_node_list_t *nodes = &c.nodes;
-	bool *node_ok = calloc(nodes->n ? nodes->n : 1, sizeof *node_ok);
-	if (!node_ok)
-		abort();
-	bool storage_ok = false;
-	json_decref(api_storage_json(nodes, &c.active, &c.checks, &storage_ok, node_ok));
+	bool storage_ok = c.storage_ok;
 	size_t online = 0, draining = 0, offline = 0;
 	for (size_t i = 0; i < nodes->n; i++) {
 		if (nodes->v[i].offline)
@@ -479,6 +473,5 @@ void api_op_getServerHealth(const api_req_t *req, api_resp_t *resp)
 	oh_json_set_new(o, "IsEntireClusterReadOnly", json_false());
 	oh_json_set_new(o, "Description", json_string(desc));
 	api_json(resp, 200, o);
-	free(node_ok);
 	cluster_free(&c);
 }

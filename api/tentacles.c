@@ -135,22 +135,38 @@ void api_op_listTentacles(const api_req_t *req, api_resp_t *resp)
 	context_free(&x);
 }
 
+/* Reads the Tentacle of the path's id into *T and its context into *X (free
+ * it).  False when it answered instead: 404, 409 when POLLING_ONLY and the
+ * Tentacle listens, or the database's error. */
+static bool load_one(const api_req_t *req, api_resp_t *resp, bool polling_only, oh_tentacle_t *t,
+                     context_t *x)
+{
+	const char *id = api_path_param(req, "id");
+	db_status_t s = oh_tentacle_get(req->cfg->pool, id, t);
+	if (s == DB_NO_ROWS) {
+		api_error(resp, OH_E_NOT_FOUND, "There is no Tentacle with this Id.", "id");
+		return false;
+	}
+	if (s == DB_OK && polling_only && !t->polling) {
+		api_error(resp, OH_E_NOT_POLLING, NULL, "id");
+		return false;
+	}
+	if (s == DB_OK)
+		s = context_load(req, id, x);
+	if (s != DB_OK) {
+		api_db_error(resp, s);
+		return false;
+	}
+	return true;
+}
+
 void api_op_getTentacle(const api_req_t *req, api_resp_t *resp)
 {
 	const char *id = api_path_param(req, "id");
 	oh_tentacle_t t;
 	context_t x;
-	db_status_t s = oh_tentacle_get(req->cfg->pool, id, &t);
-	if (s == DB_NO_ROWS) {
-		api_error(resp, OH_E_NOT_FOUND, "There is no Tentacle with this Id.", "id");
+	if (!load_one(req, resp, false, &t, &x))
 		return;
-	}
-	if (s == DB_OK)
-		s = context_load(req, id, &x);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
-		return;
-	}
 	api_json(resp, 200,
 	         tentacle_json(&t, &x.nodes, &x.polls, x.now, x.polling.poll_window_s,
 	                       count_servers(&x.servers, id)));
@@ -203,17 +219,13 @@ void api_op_registerTentacle(const api_req_t *req, api_resp_t *resp)
 	oh_event_spec_t ev;
 	json_t *details;
 	api_audit(req, &ev, "TentacleRegistered", "A Tentacle was registered.", &details);
-	char task_id[64] = "";
-	db_status_t s = oh_tentacle_register(req->cfg->pool, &t, req->idempotency_key, &ev, task_id,
-	                                     sizeof task_id);
+	oh_task_t task;
+	db_status_t s = oh_tentacle_register(req->cfg->pool, &t, req->idempotency_key, &ev, &task);
 	json_decref(details);
 	if (s == DB_DUPLICATE) {
 		api_error(resp, OH_E_TENTACLE_NAME_IN_USE, NULL, "Name");
 		return;
 	}
-	oh_task_t task;
-	if (s == DB_OK)
-		s = oh_tasks_get(req->cfg->pool, task_id, &task);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
@@ -239,24 +251,10 @@ void api_op_deleteTentacle(const api_req_t *req, api_resp_t *resp)
 
 void api_op_getTentacleServers(const api_req_t *req, api_resp_t *resp)
 {
-	const char *id = api_path_param(req, "id");
 	oh_tentacle_t t;
 	context_t x;
-	db_status_t s = oh_tentacle_get(req->cfg->pool, id, &t);
-	if (s == DB_NO_ROWS) {
-		api_error(resp, OH_E_NOT_FOUND, "There is no Tentacle with this Id.", "id");
+	if (!load_one(req, resp, true, &t, &x))
 		return;
-	}
-	if (s == DB_OK && !t.polling) {
-		api_error(resp, OH_E_NOT_POLLING, NULL, "id");
-		return;
-	}
-	if (s == DB_OK)
-		s = context_load(req, id, &x);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
-		return;
-	}
 	/* --server: the cluster's URL, else this node's. */
 	char server[401] = "";
 	snprintf(server, sizeof server, "%s", x.polling.server_url);

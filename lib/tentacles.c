@@ -113,7 +113,7 @@ typedef struct {
 	oh_polling_outcome_t *outcome;
 	char *detail;
 	size_t detail_len;
-	oh_task_t task;
+	oh_task_t *task;
 } polling_set_ctx_t;
 
 static db_status_t polling_set_txn(db_conn_t *c, void *ctx)
@@ -121,7 +121,7 @@ static db_status_t polling_set_txn(db_conn_t *c, void *ctx)
 	polling_set_ctx_t *x = ctx;
 	*x->outcome = OH_POLLING_OK;
 	x->detail[0] = '\0';
-	oh_task_clear(&x->task);
+	oh_task_clear(x->task);
 	char num[16];
 	db_status_t s = tentacles_store_lock_polling(c);
 	if (s == DB_OK)
@@ -181,10 +181,10 @@ static db_status_t polling_set_txn(db_conn_t *c, void *ctx)
 	                       .is_system = true,
 	                       .max_attempts = 5,
 	                       .requested_by = x->by};
-	s = oh_task_insert(c, &spec, &x->task);
+	s = oh_task_insert(c, &spec, x->task);
 	if (s == DB_OK && x->audit) {
 		oh_event_spec_t ev = *x->audit;
-		ev.resource_id = x->task.id;
+		ev.resource_id = x->task->id;
 		s = oh_event_record_tx(c, &ev, NULL);
 	}
 	return s;
@@ -193,23 +193,15 @@ static db_status_t polling_set_txn(db_conn_t *c, void *ctx)
 db_status_t oh_polling_set(db_pool_t *pool, const oh_polling_t *p, const oh_node_port_t *ports,
                            size_t n, const char *requested_by, const oh_event_spec_t *audit,
                            oh_polling_outcome_t *outcome, char *detail, size_t detail_len,
-                           char *task_id, size_t task_id_len)
+                           oh_task_t *task)
 {
-	polling_set_ctx_t x = {p,
-	                       ports,
-	                       n,
-	                       requested_by,
-	                       audit,
-	                       outcome,
-	                       detail,
-	                       detail_len,
-	                       .task = {.arguments = NULL}};
+	memset(task, 0, sizeof *task);
+	polling_set_ctx_t x = {p, ports, n, requested_by, audit, outcome, detail, detail_len, task};
 	db_status_t s = db_txn(pool, DB_TXN_WRITE, polling_set_txn, &x);
 	if (s == DB_ABORT && *outcome != OH_POLLING_OK)
 		s = DB_OK;
-	if (s == DB_OK)
-		snprintf(task_id, task_id_len, "%s", x.task.id);
-	oh_task_clear(&x.task);
+	if (s != DB_OK || *outcome != OH_POLLING_OK)
+		oh_task_clear(task);
 	return s;
 }
 
@@ -219,15 +211,15 @@ typedef struct {
 	oh_tentacle_t *t;
 	const char *key;
 	const oh_event_spec_t *audit;
-	oh_task_t task;
+	oh_task_t *task;
 } register_ctx_t;
 
 static db_status_t register_txn(db_conn_t *c, void *ctx)
 {
 	register_ctx_t *x = ctx;
-	oh_task_clear(&x->task);
+	oh_task_clear(x->task);
 	if (x->key) {
-		db_status_t s = oh_task_get_by_key_tx(c, x->key, &x->task);
+		db_status_t s = oh_task_get_by_key_tx(c, x->key, x->task);
 		if (s != DB_NO_ROWS)
 			return s; /* the same request again: its task */
 	}
@@ -255,7 +247,7 @@ static db_status_t register_txn(db_conn_t *c, void *ctx)
 	                       .max_attempts = 5,
 	                       .idempotency_key = x->key,
 	                       .requested_by = x->t->registered_by};
-	s = oh_task_insert(c, &spec, &x->task);
+	s = oh_task_insert(c, &spec, x->task);
 	json_decref(args);
 	if (s == DB_OK && x->audit) {
 		oh_event_spec_t ev = *x->audit;
@@ -266,17 +258,17 @@ static db_status_t register_txn(db_conn_t *c, void *ctx)
 }
 
 db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, const char *idempotency_key,
-                                 const oh_event_spec_t *audit, char *task_id, size_t task_id_len)
+                                 const oh_event_spec_t *audit, oh_task_t *task)
 {
+	memset(task, 0, sizeof *task);
 	char hex[17];
 	if (!oh_random_hex(hex, 8))
 		return DB_ERROR;
 	snprintf(t->id, sizeof t->id, OH_TENTACLE_ID_PREFIX "%s", hex);
-	register_ctx_t x = {t, idempotency_key, audit, .task = {.arguments = NULL}};
+	register_ctx_t x = {t, idempotency_key, audit, task};
 	db_status_t s = db_txn(pool, DB_TXN_WRITE, register_txn, &x);
-	if (s == DB_OK)
-		snprintf(task_id, task_id_len, "%s", x.task.id);
-	oh_task_clear(&x.task);
+	if (s != DB_OK)
+		oh_task_clear(task);
 	return s;
 }
 
@@ -625,6 +617,35 @@ db_status_t oh_tentacle_set_health(db_pool_t *pool, const char *id, const char *
 {
 	health_ctx_t x = {id, status, detail};
 	return db_txn(pool, DB_TXN_WRITE, health_txn, &x);
+}
+
+static db_status_t coverage_txn(db_conn_t *c, void *ctx)
+{
+	oh_coverage_t *x = ctx;
+	oh_coverage_free(x);
+	db_status_t s = db_now_ms(c, &x->now);
+	if (s == DB_OK)
+		s = oh_polling_get_tx(c, &x->polling);
+	if (s == DB_OK)
+		s = tentacles_store_each(c, false, list_add, &x->tentacles);
+	if (s == DB_OK || s == DB_NO_ROWS)
+		s = tentacles_store_polls(c, NULL, add_poll, &x->polls);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+db_status_t oh_coverage_load(db_pool_t *pool, oh_coverage_t *out)
+{
+	memset(out, 0, sizeof *out);
+	db_status_t s = db_txn(pool, DB_TXN_READ, coverage_txn, out);
+	if (s != DB_OK)
+		oh_coverage_free(out);
+	return s;
+}
+
+void oh_coverage_free(oh_coverage_t *c)
+{
+	oh_tentacle_list_free(&c->tentacles);
+	oh_link_list_free(&c->polls);
 }
 
 size_t oh_tentacle_missing_nodes(const oh_tentacle_t *t, const oh_node_list_t *nodes,

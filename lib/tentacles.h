@@ -15,6 +15,7 @@
 
 #include "db/db.h"
 #include "nodes.h"
+#include "tasks.h"
 
 struct oh_event_spec; /* events.h */
 
@@ -80,22 +81,23 @@ typedef struct {
 
 /* Stores P, applies the N explicit PORTS and, in UniquePort mode, assigns
  * ports from P->base_port to the nodes without one; queues the
- * RefreshTentacleServers task (*TASK_ID) and records AUDIT, all in one
- * transaction.  Returns DB_OK with *OUTCOME set (refusals change nothing;
- * DETAIL names the node or port), or a failure. */
+ * RefreshTentacleServers task (*TASK, to clear, when *OUTCOME is
+ * OH_POLLING_OK) and records AUDIT, all in one transaction.  Returns DB_OK
+ * with *OUTCOME set (refusals change nothing; DETAIL names the node or
+ * port), or a failure. */
 db_status_t oh_polling_set(db_pool_t *pool, const oh_polling_t *p, const oh_node_port_t *ports,
                            size_t n, const char *requested_by, const struct oh_event_spec *audit,
                            oh_polling_outcome_t *outcome, char *detail, size_t detail_len,
-                           char *task_id, size_t task_id_len);
+                           oh_task_t *task);
 
 /* ---- Tentacles ----------------------------------------------------------- */
 
 /* Registers T (id, registered_at filled in) and queues its RegisterTentacle
- * task in one transaction with AUDIT.  Returns DB_OK, DB_DUPLICATE when the
- * name is in use, or a failure.  TASK_ID receives the task's Id. */
+ * task (*TASK, to clear; the earlier one for a reused IDEMPOTENCY_KEY) in
+ * one transaction with AUDIT.  Returns DB_OK, DB_DUPLICATE when the name is
+ * in use, or a failure. */
 db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, const char *idempotency_key,
-                                 const struct oh_event_spec *audit, char *task_id,
-                                 size_t task_id_len);
+                                 const struct oh_event_spec *audit, oh_task_t *task);
 
 db_status_t oh_tentacle_get(db_pool_t *pool, const char *id, oh_tentacle_t *out);
 
@@ -147,6 +149,18 @@ db_status_t oh_tentacle_poll(db_pool_t *pool, const char *id, const char *node_i
 
 db_status_t oh_tentacle_set_health(db_pool_t *pool, const char *id, const char *status,
                                    const char *detail);
+
+/* What Tentacle coverage is judged from, read in one transaction. */
+typedef struct {
+	oh_tentacle_list_t tentacles;
+	oh_link_list_t polls; /* every Tentacle's */
+	oh_polling_t polling;
+	int64_t now; /* database clock */
+} oh_coverage_t;
+
+/* Reads *OUT (free it with oh_coverage_free; on failure it is empty). */
+db_status_t oh_coverage_load(db_pool_t *pool, oh_coverage_t *out);
+void oh_coverage_free(oh_coverage_t *c);
 
 /* Which online nodes polling Tentacle T has not polled within the window:
  * fills MISSING (capacity CAP, node names) and returns how many. */
