@@ -461,8 +461,9 @@ void api_op_getServerHealth(const api_req_t *req, api_resp_t *resp)
 			len += (size_t)snprintf(desc + len, sizeof desc - len,
 			                        " %zu node(s) offline;", offline);
 		if (!storage_ok && len < sizeof desc)
-			len += (size_t)snprintf(desc + len, sizeof desc - len,
-			                        " a node cannot use a storage folder;");
+			len += (size_t)snprintf(
+			    desc + len, sizeof desc - len,
+			    " a node has not proved it can use every storage folder;");
 		if (len > 0 && len < sizeof desc && desc[len - 1] == ';')
 			desc[len - 1] = '.';
 	}

@@ -235,6 +235,7 @@ typedef struct {
 	bool stop;
 	oh_node_snapshot_t snap; /* heartbeat thread's working copy */
 	oh_storage_t *storage;   /* this node's view of the storage folders */
+	bool storage_first_done; /* the first check of the folders has ended */
 	char node_id[sizeof(((oh_node_t *)0)->id)];
 } node_ctx_t;
 
@@ -389,6 +390,8 @@ static void *storage_main(void *arg)
 	sync_storage(n, true, &was_ok);
 	int64_t last_full = oh_mono_ms();
 	pthread_mutex_lock(&n->mu);
+	n->storage_first_done = true;
+	pthread_cond_broadcast(&n->cv);
 	while (!n->stop) {
 		if (!wait_or_stop(n, n->cfg->storage_check_ms))
 			break;
@@ -402,6 +405,30 @@ static void *storage_main(void *arg)
 	}
 	pthread_mutex_unlock(&n->mu);
 	return NULL;
+}
+
+/* Holds the start until the first check of the storage folders has ended,
+ * so a node that says it is up has recorded, in the normal case, whether it
+ * can use them.  A share that hangs delays the start by STARTUP_STORAGE_MS at
+ * most; the node then serves and takes system tasks only until it knows. */
+enum { STARTUP_STORAGE_MS = 10000 };
+
+static void wait_first_storage_check(node_ctx_t *n)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += STARTUP_STORAGE_MS / 1000;
+	pthread_mutex_lock(&n->mu);
+	int e = 0;
+	while (!n->storage_first_done && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&n->cv, &n->mu, &until);
+	bool done = n->storage_first_done;
+	pthread_mutex_unlock(&n->mu);
+	if (!done)
+		oh_log(OH_LOG_WARN,
+		       "the first storage check has not ended: serving, taking system tasks only "
+		       "until it does",
+		       "waited_ms=%d", STARTUP_STORAGE_MS);
 }
 
 int svc_run(const svc_config_t *cfg)
@@ -487,6 +514,7 @@ int svc_run(const svc_config_t *cfg)
 	if (pthread_create(&sto, NULL, storage_main, &n) != 0)
 		goto out;
 	sto_started = true;
+	wait_first_storage_check(&n);
 
 	svc_workers_cfg_t wcfg = {
 	    .pool = n.pool,
