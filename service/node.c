@@ -116,7 +116,8 @@ static db_pool_t *open_pool(const svc_config_t *cfg)
 	                                       : login > 5 ? 5
 	                                                   : login,
 	                    .acquire_timeout_ms = 5000,
-	                    .max_retries = 3};
+	                    .max_retries = 3,
+	                    .idle_txn_limit_ms = (int)cfg->lease_ms};
 	return db_pool_new(&o);
 }
 
@@ -126,7 +127,8 @@ db_pool_t *svc_command_pool(const svc_config_t *cfg)
 	                    .size = 2,
 	                    .login_timeout_s = 5,
 	                    .acquire_timeout_ms = 5000,
-	                    .max_retries = 3};
+	                    .max_retries = 3,
+	                    .idle_txn_limit_ms = (int)cfg->lease_ms};
 	return db_pool_new(&o);
 }
 

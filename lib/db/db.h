@@ -61,6 +61,12 @@ db_status_t db_connect(const char *connstr, int login_timeout_s, db_conn_t **out
                        size_t errlen);
 void db_disconnect(db_conn_t *c);
 
+/* Asks the server to end this session when one of its transactions sits
+ * idle for MS milliseconds (0: no limit), releasing its locks; the client
+ * then sees DB_CONN_LOST.  DB_OK without effect where the database has no
+ * such limit (SQLite is one process; SQL Server has none). */
+db_status_t db_limit_idle_txn(db_conn_t *c, int ms);
+
 db_dialect_id_t db_conn_dialect(const db_conn_t *c);
 
 /* The last diagnostic of C, for logs ("SQLSTATE native: message"); never NULL. */
@@ -106,6 +112,7 @@ typedef struct {
 	int login_timeout_s;    /* per connect attempt */
 	int acquire_timeout_ms; /* waiting for a free connection */
 	int max_retries;        /* transient failures retried per transaction */
+	int idle_txn_limit_ms;  /* see db_limit_idle_txn; 0: none */
 } db_pool_opts_t;
 
 /* Creates a pool; connections are opened lazily.  Returns NULL on OOM. */

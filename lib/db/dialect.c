@@ -57,6 +57,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
             .name = "postgresql",
             .dbms_name = "PostgreSQL",
             .explicit_txn = false,
+            .idle_txn_limit = "SELECT set_config('idle_in_transaction_session_timeout', ?, false)",
             .stmts =
                 {
                     [DB_STMT_NOW_MS] =

@@ -40,6 +40,12 @@ typedef struct {
 	 * one by one inside the same transaction. */
 	bool claim_is_select;
 	const char *stmts[DB_STMT__COUNT];
+	/* Sets how long the server lets a transaction of this session sit idle
+	 * before it ends the session, so a client that stalls (a paused VM, a
+	 * stopped process) cannot hold row locks for the rest of the cluster.
+	 * One parameter: the limit in milliseconds, as text.  NULL where the
+	 * database has no such limit. */
+	const char *idle_txn_limit;
 	/* Per statement, the order in which its markers take the canonical
 	 * parameters ("0,1,1,2"); NULL when they are taken as given. */
 	const char *maps[DB_STMT__COUNT];

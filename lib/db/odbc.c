@@ -202,6 +202,20 @@ fail:
 	return st;
 }
 
+db_status_t db_limit_idle_txn(db_conn_t *c, int ms)
+{
+	const db_dialect_t *d = db_dialect(c->dialect);
+	if (!d->idle_txn_limit)
+		return DB_OK;
+	char v[16];
+	snprintf(v, sizeof v, "%d", ms > 0 ? ms : 0);
+	db_param_t p[] = {DBP_TEXT(v)};
+	db_status_t st = db_exec(c, d->idle_txn_limit, p, 1, NULL);
+	if (!d->explicit_txn)
+		st = st == DB_OK ? db_end_txn(c, true) : (db_end_txn(c, false), st);
+	return st;
+}
+
 db_status_t db_end_txn(db_conn_t *c, bool commit)
 {
 	const db_dialect_t *d = db_dialect(c->dialect);

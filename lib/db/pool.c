@@ -129,6 +129,16 @@ static db_status_t acquire(db_pool_t *p, db_conn_t **out)
 		}
 		char err[512];
 		db_status_t s = db_connect(p->connstr, p->o.login_timeout_s, &c, err, sizeof err);
+		if (s == DB_OK && p->o.idle_txn_limit_ms > 0) {
+			s = db_limit_idle_txn(c, p->o.idle_txn_limit_ms);
+			if (s != DB_OK) {
+				snprintf(err, sizeof err,
+				         "cannot set the idle transaction limit: %s",
+				         db_conn_last_error(c));
+				db_disconnect(c);
+				c = NULL;
+			}
+		}
 		pthread_mutex_lock(&p->mu);
 		if (s != DB_OK) {
 			bool first =

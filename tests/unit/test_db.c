@@ -260,6 +260,83 @@ static void unreachable_database_fails_fast(void **state)
 	db_pool_free(p);
 }
 
+/* A client that stalls inside a transaction (a paused VM, a SIGSTOPped
+ * node) must not hold its row locks for the rest of the cluster: where the
+ * database can end such a session (PostgreSQL), another pool updates the
+ * same row soon after the limit, and the stalled one finds its session
+ * gone when it wakes. */
+typedef struct {
+	db_pool_t *other;
+	db_status_t other_status, after_stall;
+	int64_t other_ms;
+} stall_ctx_t;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static db_status_t touch_lock_row(db_conn_t *c, void *ctx)
+{
+	(void)ctx;
+	int64_t rows = 0;
+	db_param_t p[] = {DBP_TEXT("polling")};
+	db_status_t s =
+	    db_exec(c, "UPDATE ClusterLocks SET Period = Period WHERE Name = ?", p, 1, &rows);
+	return s == DB_OK && rows != 1 ? DB_ERROR : s;
+}
+
+static db_status_t stall_holding_the_row(db_conn_t *c, void *vctx)
+{
+	stall_ctx_t *x = vctx;
+	db_status_t s = touch_lock_row(c, NULL);
+	if (s != DB_OK)
+		return s;
+	usleep(600 * 1000); /* stalled, past the 300 ms limit */
+	int64_t t0 = now_ms();
+	x->other_status = db_txn(x->other, DB_TXN_WRITE, touch_lock_row, NULL);
+	x->other_ms = now_ms() - t0;
+	x->after_stall = touch_lock_row(c, NULL);
+	return x->after_stall;
+}
+
+static void stalled_transaction_releases_its_locks(void **state)
+{
+	db_pool_opts_t o = {.connstr = connstr,
+	                    .size = 1,
+	                    .login_timeout_s = 2,
+	                    .acquire_timeout_ms = 2000,
+	                    .max_retries = 0,
+	                    .idle_txn_limit_ms = 300};
+	db_pool_t *stalling = db_pool_new(&o);
+	assert_non_null(stalling);
+	db_dialect_id_t d;
+	char err[512];
+	assert_int_equal(db_pool_probe(stalling, &d, err, sizeof err), DB_OK);
+	if (d != DB_DIALECT_POSTGRESQL) {
+		/* SQLite is one process (a second writer would wait for this one);
+		 * SQL Server has no such limit.  The pool works as before. */
+		assert_int_equal(db_txn(stalling, DB_TXN_WRITE, touch_lock_row, NULL), DB_OK);
+		db_pool_free(stalling);
+		return;
+	}
+	/* Twice: the connection the pool opens again has the limit too. */
+	for (int round = 0; round < 2; round++) {
+		stall_ctx_t x = {.other = *state};
+		db_status_t s = db_txn(stalling, DB_TXN_WRITE, stall_holding_the_row, &x);
+		assert_int_equal(x.other_status, DB_OK);
+		/* Not held until the 30 s statement timeout: the row was free
+		 * once the server ended the stalled session. */
+		assert_true(x.other_ms < 5000);
+		assert_int_equal(x.after_stall, DB_CONN_LOST);
+		assert_int_equal(s, DB_CONN_LOST);
+		assert_int_equal(db_txn(stalling, DB_TXN_WRITE, touch_lock_row, NULL), DB_OK);
+	}
+	db_pool_free(stalling);
+}
+
 /* Registers a node with task cap CAP for the queue tests. */
 static void queue_node(db_pool_t *p, const char *instance, int cap, oh_reg_result_t *r)
 {
@@ -552,6 +629,7 @@ static int run_suite(const char *label, const char *cs)
 	    cmocka_unit_test(duplicates_are_classified_and_rolled_back),
 	    cmocka_unit_test(text_with_quotes_and_unicode_round_trips),
 	    cmocka_unit_test(unreachable_database_fails_fast),
+	    cmocka_unit_test(stalled_transaction_releases_its_locks),
 	    cmocka_unit_test(claims_respect_cap_and_target),
 	    cmocka_unit_test(takeover_is_fenced),
 	    cmocka_unit_test(archive_pages_and_finishes_a_crashed_run),
