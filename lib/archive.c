@@ -177,36 +177,67 @@ static bool copy_old(day_t *d, const char *path)
 	return ok;
 }
 
+/* One page of events as read in a transaction.  It reaches the file only
+ * after the transaction ended, so a transaction the pool retries (a lost
+ * connection, a session the server ended) starts its page again instead of
+ * writing some events twice. */
+typedef struct {
+	day_t *d;
+	int64_t from, to;
+	size_t n;
+	char *lines[PAGE]; /* each ends with '\n', not NUL-terminated */
+	size_t lens[PAGE];
+	event_id_t ids[PAGE];
+	int64_t times[PAGE];
+} page_ctx_t;
+
+static void page_clear(page_ctx_t *x)
+{
+	for (size_t i = 0; i < x->n; i++)
+		free(x->lines[i]);
+	x->n = 0;
+}
+
 static void page_row(void *vctx, oh_event_t *e)
 {
-	day_t *d = vctx;
-	d->page_n++;
-	d->last_time = e->occurred;
-	snprintf(d->last_id, sizeof d->last_id, "%s", e->id);
-	ids_add(&d->read, e->id);
-	/* Already in the file: a run that crashed before deleting wrote it. */
-	if (!d->write_failed && !ids_has(&d->in_file, e->id)) {
+	page_ctx_t *x = vctx;
+	if (x->n < PAGE) {
 		json_t *j = oh_event_json(e);
 		char *line = oh_json_dump(j);
 		json_decref(j);
 		size_t len = strlen(line);
 		line[len] = '\n'; /* the NUL becomes the line end */
-		day_write(d, line, len + 1);
-		free(line);
+		x->lines[x->n] = line;
+		x->lens[x->n] = len + 1;
+		snprintf(x->ids[x->n], sizeof x->ids[x->n], "%s", e->id);
+		x->times[x->n] = e->occurred;
+		x->n++;
 	}
 	oh_event_clear(e);
 }
 
-typedef struct {
-	day_t *d;
-	int64_t from, to;
-} page_ctx_t;
-
 static db_status_t page_txn(db_conn_t *c, void *vctx)
 {
 	page_ctx_t *x = vctx;
+	page_clear(x);
 	return events_store_range(c, x->from, x->to, x->d->last_time, x->d->last_id, PAGE, page_row,
-	                          x->d);
+	                          x);
+}
+
+/* Writes the page read into the day and moves its cursor past it. */
+static void page_write(page_ctx_t *x)
+{
+	day_t *d = x->d;
+	for (size_t i = 0; i < x->n; i++) {
+		d->last_time = x->times[i];
+		snprintf(d->last_id, sizeof d->last_id, "%s", x->ids[i]);
+		ids_add(&d->read, x->ids[i]);
+		/* Already in the file: a run that crashed before deleting wrote it. */
+		if (!d->write_failed && !ids_has(&d->in_file, x->ids[i]))
+			day_write(d, x->lines[i], x->lens[i]);
+	}
+	d->page_n = x->n;
+	page_clear(x);
 }
 
 typedef struct {
@@ -260,15 +291,23 @@ static bool archive_day(db_pool_t *pool, const char *dir, const char *day, int64
 		snprintf(err, errlen, "cannot copy %s: %s", path, strerror(errno));
 		goto done;
 	}
-	page_ctx_t px = {&d, from, to};
+	page_ctx_t *px = calloc(1, sizeof *px);
+	if (!px) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	*px = (page_ctx_t){.d = &d, .from = from, .to = to};
 	do {
-		d.page_n = 0;
-		db_status_t s = db_txn(pool, DB_TXN_READ, page_txn, &px);
+		db_status_t s = db_txn(pool, DB_TXN_READ, page_txn, px);
 		if (s != DB_OK) {
+			page_clear(px);
+			free(px);
 			snprintf(err, errlen, "cannot read events: %s", db_status_name(s));
 			goto done;
 		}
+		page_write(px);
 	} while (d.page_n == PAGE && !d.write_failed);
+	free(px);
 	if (d.write_failed) {
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		goto done;
