@@ -56,7 +56,8 @@ static const opt_t opts[] = {
     {"task-logs-dir", S(task_logs_dir), "", 0, 0,
      "TaskLogs folder shared by all nodes (default: <data-dir>/TaskLogs)"},
     {"lease-ms", L(lease_ms), "5000", 500, 3600000,
-     "task lease: a dead node's tasks run elsewhere after this; on PostgreSQL also how long a transaction may sit idle"},
+     "task lease: a dead node's tasks run elsewhere after this; on PostgreSQL also how long a "
+     "transaction may sit idle"},
     {"poll-ms", L(poll_ms), "50", 5, 60000, "queue poll interval of an idle node"},
     {"housekeeping-ms", L(housekeeping_ms), "1000", 100, 3600000,
      "period of cluster housekeeping (lease expiry), run by one node per period"},

@@ -27,16 +27,22 @@
 static const char *connstr;
 static char sqlite_path[256];
 
-static db_pool_t *pool_for(const char *cs)
+static db_pool_t *pool_with(const char *cs, unsigned size, int retries, int idle_txn_limit_ms)
 {
 	db_pool_opts_t o = {.connstr = cs,
-	                    .size = 4,
+	                    .size = size,
 	                    .login_timeout_s = 2,
 	                    .acquire_timeout_ms = 2000,
-	                    .max_retries = 3};
+	                    .max_retries = retries,
+	                    .idle_txn_limit_ms = idle_txn_limit_ms};
 	db_pool_t *p = db_pool_new(&o);
 	assert_non_null(p);
 	return p;
+}
+
+static db_pool_t *pool_for(const char *cs)
+{
+	return pool_with(cs, 4, 3, 0);
 }
 
 static int setup(void **state)
@@ -304,14 +310,7 @@ static db_status_t stall_holding_the_row(db_conn_t *c, void *vctx)
 
 static void stalled_transaction_releases_its_locks(void **state)
 {
-	db_pool_opts_t o = {.connstr = connstr,
-	                    .size = 1,
-	                    .login_timeout_s = 2,
-	                    .acquire_timeout_ms = 2000,
-	                    .max_retries = 0,
-	                    .idle_txn_limit_ms = 300};
-	db_pool_t *stalling = db_pool_new(&o);
-	assert_non_null(stalling);
+	db_pool_t *stalling = pool_with(connstr, 1, 0, 300);
 	db_dialect_id_t d;
 	char err[512];
 	assert_int_equal(db_pool_probe(stalling, &d, err, sizeof err), DB_OK);
