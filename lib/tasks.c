@@ -538,7 +538,8 @@ static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
 }
 
 db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, int64_t retention_ms,
-                                  const char *logs_dir, bool *ran, oh_expiry_t *out)
+                                  const char *const *logs_dirs, size_t n_dirs, bool *ran,
+                                  oh_expiry_t *out)
 {
 	char(*purge)[64] = calloc(PURGE_BATCH, 64);
 	if (!purge)
@@ -547,9 +548,10 @@ db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, int64_t re
 	db_status_t s = db_txn(pool, DB_TXN_WRITE, housekeeping_txn, &x);
 	/* Logs go after their rows are gone; a crash in between leaves only
 	 * an orphaned log file, never a task without its log. */
-	if (s == DB_OK && logs_dir)
+	if (s == DB_OK)
 		for (int i = 0; i < x.n_purge; i++)
-			oh_task_log_remove(logs_dir, purge[i]);
+			for (size_t d = 0; d < n_dirs; d++)
+				oh_task_log_remove(logs_dirs[d], purge[i]);
 	free(purge);
 	return s;
 }

@@ -372,10 +372,15 @@ static void *dispatcher_main(void *arg)
 		if (healthy && now - last_hk >= w->cfg.housekeeping_ms) {
 			bool ran = false;
 			oh_expiry_t ex;
-			char logs[OH_STORAGE_PATH_MAX + 1];
-			oh_storage_path(w->cfg.storage, OH_FOLDER_TASKLOGS, logs, sizeof logs);
+			char used[5][OH_STORAGE_PATH_MAX + 1];
+			const char *logs[5];
+			size_t n_logs =
+			    oh_storage_paths_used(w->cfg.storage, OH_FOLDER_TASKLOGS, used, 5);
+			for (size_t i = 0; i < n_logs; i++)
+				logs[i] = used[i];
 			if (oh_tasks_housekeeping(w->cfg.pool, w->cfg.housekeeping_ms,
-			                          w->cfg.retention_ms, logs, &ran, &ex) == DB_OK &&
+			                          w->cfg.retention_ms, logs, n_logs, &ran,
+			                          &ex) == DB_OK &&
 			    ran) {
 				oh_cluster_jobs_t jobs = {0};
 				if (oh_cluster_jobs(w->cfg.pool, w->cfg.offline_timeout_ms,

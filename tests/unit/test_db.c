@@ -420,7 +420,7 @@ static void takeover_is_fenced(void **state)
 	oh_expiry_t ex;
 	/* Housekeeping runs once per period, whoever asks. */
 	for (int tries = 0; tries < 50 && !ran; tries++) {
-		assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, &ran, &ex), DB_OK);
+		assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, 0, &ran, &ex), DB_OK);
 		if (!ran)
 			usleep(20 * 1000);
 	}
@@ -429,10 +429,10 @@ static void takeover_is_fenced(void **state)
 	/* The slot just taken lasts 100 ms: nobody else runs in it, whatever
 	 * period they are configured with. */
 	bool again = true;
-	assert_int_equal(oh_tasks_housekeeping(p, 60000, 0, NULL, &again, &ex), DB_OK);
+	assert_int_equal(oh_tasks_housekeeping(p, 60000, 0, NULL, 0, &again, &ex), DB_OK);
 	assert_false(again);
 	usleep(150 * 1000);
-	assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, &again, &ex), DB_OK);
+	assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, 0, &again, &ex), DB_OK);
 	assert_true(again);
 	/* Owner 2 takes it over as attempt 2; owner 1's late results do not count. */
 	assert_int_equal(oh_tasks_claim(p, a.self.id, "owner-2", 5000, 0, 0, 4, got, &n), DB_OK);
@@ -449,15 +449,26 @@ static void takeover_is_fenced(void **state)
 	                 DB_NO_ROWS); /* never completed twice */
 	oh_claimed_clear(&got[0]);
 
-	/* Retention: ended tasks older than the retention go, with their log.
-	 * Its slot lasts a minute: free it, in case this database ran the
-	 * suite a moment ago. */
+	/* Retention: ended tasks older than the retention go, with their log
+	 * in every TaskLogs folder the node used (the current one first).  Its
+	 * slot lasts a minute: free it, in case this database ran the suite a
+	 * moment ago. */
+	char dirs[2][64], logs[2][200];
+	const char *dir_list[3] = {dirs[0], "/nonexistent", dirs[1]};
+	for (int i = 0; i < 2; i++) {
+		snprintf(dirs[i], sizeof dirs[i], "/tmp/octoha-test-logs-XXXXXX");
+		assert_non_null(mkdtemp(dirs[i]));
+		snprintf(logs[i], sizeof logs[i], "%s/%s.log", dirs[i], t.id);
+		FILE *f = fopen(logs[i], "w");
+		assert_non_null(f);
+		fputs("a log\n", f);
+		fclose(f);
+	}
 	assert_int_equal(db_txn(p, DB_TXN_WRITE, free_retention_slot, NULL), DB_OK);
 	usleep(150 * 1000);
 	ran = false;
 	for (int tries = 0; tries < 50 && !ran; tries++) {
-		assert_int_equal(oh_tasks_housekeeping(p, 100, 50, "/nonexistent", &ran, &ex),
-		                 DB_OK);
+		assert_int_equal(oh_tasks_housekeeping(p, 100, 50, dir_list, 3, &ran, &ex), DB_OK);
 		if (!ran)
 			usleep(20 * 1000);
 	}
@@ -465,6 +476,10 @@ static void takeover_is_fenced(void **state)
 	oh_task_t gone;
 	assert_int_equal(oh_tasks_get(p, t.id, &gone), DB_NO_ROWS);
 	oh_task_clear(&gone);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(access(logs[i], F_OK), -1); /* removed from both folders */
+		assert_int_equal(rmdir(dirs[i]), 0);
+	}
 	oh_task_clear(&t);
 	assert_int_equal(oh_nodes_mark_stopped(p, a.self.id, "fa"), DB_OK);
 }
