@@ -210,9 +210,10 @@ static bool fail(char *err, size_t errlen, const char *step, const char *path)
 	return false;
 }
 
-bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen)
+bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen, char *created,
+                      size_t created_size)
 {
-	if (!oh_mkdirs(dir, 0750))
+	if (!oh_mkdirs_created(dir, 0750, created, created_size))
 		return fail(err, errlen, "create the folder", dir);
 	struct stat sb;
 	if (stat(dir, &sb) != 0)
@@ -361,7 +362,7 @@ db_status_t oh_storage_sync(oh_storage_t *st, db_pool_t *pool, const char *node_
 		snprintf(k->node_id, sizeof k->node_id, "%s", node_id);
 		k->folder = (oh_folder_t)f;
 		snprintf(k->path, sizeof k->path, "%.400s", want[f]);
-		k->ok = oh_storage_probe(want[f], node_id, k->error, sizeof k->error);
+		k->ok = oh_storage_probe(want[f], node_id, k->error, sizeof k->error, NULL, 0);
 	}
 	pthread_mutex_lock(&st->mu);
 	for (size_t i = 0; i < n; i++) {

@@ -54,8 +54,10 @@ void oh_storage_check_list_free(oh_storage_check_list_t *l);
 /* Proves this process can use folder DIR: creates it (and its parents) when
  * missing, writes a probe file named after NODE_ID, fsyncs it, reads it back,
  * compares and deletes it.  Returns true, or false with the failing step
- * and errno's text in ERR. */
-bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen);
+ * and errno's text in ERR.  CREATED (may be NULL; CREATED_SIZE bytes)
+ * receives the topmost folder the probe created, or "". */
+bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen, char *created,
+                      size_t created_size);
 
 /* Records the N checks in V (all of one node) with the database clock. */
 db_status_t oh_storage_record_checks(db_pool_t *pool, const oh_storage_check_t *v, size_t n);

@@ -26,10 +26,12 @@ static bool print_result(const char *result)
 		json_array_foreach(json_object_get(node, "Folders"), k, f)
 		{
 			const char *err = json_string_value(json_object_get(f, "Error"));
-			printf("  %s %s %s: %s\n",
+			const char *made = json_string_value(json_object_get(f, "CreatedFolder"));
+			printf("  %s %s %s: %s%s%s\n",
 			       json_string_value(json_object_get(node, "NodeName")),
 			       json_string_value(json_object_get(f, "Folder")),
-			       json_string_value(json_object_get(f, "Path")), err ? err : "ok");
+			       json_string_value(json_object_get(f, "Path")), err ? err : "ok",
+			       made ? "; created " : "", made ? made : "");
 		}
 	}
 	const char *msg = json_string_value(json_object_get(r, "Message"));
@@ -56,9 +58,11 @@ static int standalone(db_pool_t *pool, const svc_config_t *cfg, const char *cons
 		snprintf(k->node_id, sizeof k->node_id, "%s", node_id);
 		k->folder = (oh_folder_t)f;
 		snprintf(k->path, sizeof k->path, "%s", want[f]);
-		k->ok = oh_storage_probe(want[f], node_id, k->error, sizeof k->error);
-		printf("  %s %s %s: %s\n", cfg->node_name, oh_folder_name((oh_folder_t)f), want[f],
-		       k->ok ? "ok" : k->error);
+		char created[OH_STORAGE_PATH_MAX + 1];
+		k->ok = oh_storage_probe(want[f], node_id, k->error, sizeof k->error, created,
+		                         sizeof created);
+		printf("  %s %s %s: %s%s%s\n", cfg->node_name, oh_folder_name((oh_folder_t)f),
+		       want[f], k->ok ? "ok" : k->error, created[0] ? "; created " : "", created);
 		ok = ok && k->ok;
 	}
 	if (!ok) {

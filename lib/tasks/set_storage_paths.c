@@ -40,6 +40,7 @@ static json_t *failed_folders(const json_t *paths, const char *why)
 		oh_json_set_new(o, "Path", json_incref(value));
 		oh_json_set_new(o, "Ok", json_false());
 		oh_json_set_new(o, "Error", json_string(why));
+		oh_json_set_new(o, "CreatedFolder", json_null());
 		oh_json_check_rc(json_array_append_new(a, o));
 	}
 	return a;
@@ -223,6 +224,25 @@ static void failure_summary(const pending_t *p, size_t n, char *buf, size_t size
 		buf[len - 1] = '.';
 }
 
+/* Logs the folders the checks created for a change that is refused: they
+ * stay (a node cannot know another is not still checking the same share),
+ * and each is in the Result as its node's CreatedFolder. */
+static void log_created(oh_task_run_t *r, const pending_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+		json_t *f;
+		json_array_foreach(p[i].folders, k, f)
+		{
+			const char *c = json_string_value(json_object_get(f, "CreatedFolder"));
+			if (c)
+				oh_task_log(r, "Left in place: %s created %s for %s.",
+				            p[i].node->name, c,
+				            json_string_value(json_object_get(f, "Folder")));
+		}
+	}
+}
+
 /* True when node NODE_ID's own last check of every folder set in WANT is
  * of the wanted path: it switched (nodes record a check when they do).  A
  * folder going back to each node's own is not waited for. */
@@ -390,6 +410,7 @@ proved:;
 
 	if (!all_ok) {
 		failure_summary(p, n, out->error, sizeof out->error);
+		log_created(r, p, n);
 		oh_task_progress(r, 100, "Refused: not every node can use the folders");
 		oh_json_set_new(out->result, "Activated", json_false());
 		oh_json_set_new(out->result, "Message", json_string(out->error));

@@ -1,7 +1,8 @@
 /* VerifyStorage: run on one node (targeted) for a storage change, proves
  * that node can use each proposed folder (create, write, fsync, read back,
- * delete a probe file).  It always ends Success with its findings in the
- * result; SetStoragePaths, which queued it, decides. */
+ * delete a probe file), and says which folder it created, if any: it is
+ * not removed, since another node may be checking the same share.  It always ends Success with its
+ * findings in the result; SetStoragePaths, which queued it, decides. */
 #include <stdio.h>
 
 #include "../oh_json.h"
@@ -26,15 +27,19 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		const char *path = json_string_value(value);
 		if (!oh_folder_parse(name, &f) || !path)
 			continue;
-		char err[512] = "";
-		bool ok = oh_storage_probe(path, r->node_id, err, sizeof err);
+		char err[512] = "", created[OH_STORAGE_PATH_MAX + 1] = "";
+		bool ok =
+		    oh_storage_probe(path, r->node_id, err, sizeof err, created, sizeof created);
 		all_ok = all_ok && ok;
-		oh_task_log(r, "%s %s: %s", oh_folder_name(f), path, ok ? "usable" : err);
+		oh_task_log(r, "%s %s: %s%s%s", oh_folder_name(f), path, ok ? "usable" : err,
+		            created[0] ? "; created " : "", created);
 		json_t *o = oh_json_check(json_object());
 		oh_json_set_new(o, "Folder", json_string(oh_folder_name(f)));
 		oh_json_set_new(o, "Path", json_string(path));
 		oh_json_set_new(o, "Ok", json_boolean(ok));
 		oh_json_set_new(o, "Error", ok ? json_null() : json_string(err));
+		oh_json_set_new(o, "CreatedFolder",
+		                created[0] ? json_string(created) : json_null());
 		oh_json_check_rc(json_array_append_new(folders, o));
 	}
 	out->end = OH_END_SUCCESS;

@@ -179,11 +179,13 @@ class StorageCase(TaskTestCase):
                                timeout, interval=0.05, msg=f"{node.name} to use {path} as {folder}",
                                nodes=[node])
 
-    def assert_result(self, result, paths, nodes_ok, activated, message):
+    def assert_result(self, result, paths, nodes_ok, activated, message, created=None):
         """Exact Result of a SetStoragePaths task.
 
         nodes_ok: [(node, {folder: error or None})] in any order.
+        created: {(node, folder): the folder its check created}; None elsewhere.
         """
+        created = {(n.id, f): c for (n, f), c in (created or {}).items()}
         self.assertIsInstance(result, dict, "a SetStoragePaths task has a Result")
         fields = {"Paths", "Nodes", "FilesMoved", "Activated", "Message"}
         if activated:
@@ -198,7 +200,8 @@ class StorageCase(TaskTestCase):
         want = []
         for node, errors in nodes_ok:
             folders = sorted(
-                ({"Folder": f, "Path": paths[f], "Ok": errors.get(f) is None, "Error": errors.get(f)}
+                ({"Folder": f, "Path": paths[f], "Ok": errors.get(f) is None, "Error": errors.get(f),
+                  "CreatedFolder": created.get((node.id, f))}
                  for f in paths),
                 key=lambda x: x["Folder"])
             want.append({"NodeId": node.id, "NodeName": node.name,
@@ -278,7 +281,8 @@ class SingleNodeStorageTests(StorageCase):
         self.assertIsNone(t["ErrorMessage"], "no ErrorMessage")
         self.assertIsNone(t["TargetNode"], "the change itself is not targeted")
         self.assert_result(t["Result"], paths, [(n, {"Artifacts": None, "TaskLogs": None})],
-                           activated=True, message=NOT_MOVED)
+                           activated=True, message=NOT_MOVED,
+                           created={(n, "Artifacts"): str(new_art), (n, "TaskLogs"): str(new_logs)})
         tid = t["Id"]
 
         # The node proved the folders in a VerifyStorage task targeted at it.
@@ -821,7 +825,12 @@ class PgStorageTests(StorageCase):
         self.assertEqual(t["Arguments"]["TimeoutSeconds"], 2, "VerifyTimeoutSeconds reaches the task")
         self.assertEqual(t["ErrorMessage"], message, "ErrorMessage")
         self.assert_result(t["Result"], {"Imports": imports}, [(a, {"Imports": None}), (b, {"Imports": why})],
-                           activated=False, message=message)
+                           activated=False, message=message, created={(a, "Imports"): imports})
+        # a's check made the folder; the refused change leaves it (b might
+        # still be checking the same share) and says so.
+        self.assertTrue(os.path.isdir(imports), f"{imports} is left in place")
+        self.assertIn(f"Left in place: {a.name} created {imports} for Imports.", self.raw_log(a, t["Id"]),
+                      "the change's log names the folder a created")
         self.assertGreaterEqual(took, 1.9, "it waited VerifyTimeoutSeconds")
         self.assertLess(took, 15, "and not much longer")
         checks = {c["TargetNode"]: c["State"] for c in self.list_tasks(a, "?name=VerifyStorage")["Items"]}
@@ -848,8 +857,8 @@ class PathCommandTests(StorageCase):
         self.assertIsNotNone(m, f"first line names the task\n{r.stdout}")
         tid = m.group(1)
         self.assertIn(f"{tid} Success", out, f"the outcome line\n{r.stdout}")
-        self.assertIn(f"  {n.name} TaskLogs {logs}: ok", out, f"per-node line for TaskLogs\n{r.stdout}")
-        self.assertIn(f"  {n.name} Packages {pkgs}: ok", out, f"per-node line for Packages\n{r.stdout}")
+        self.assertIn(f"  {n.name} TaskLogs {logs}: ok; created {logs}", out, f"per-node line for TaskLogs\n{r.stdout}")
+        self.assertIn(f"  {n.name} Packages {pkgs}: ok; created {pkgs}", out, f"per-node line for Packages\n{r.stdout}")
         self.assertEqual(out[-1], NOT_MOVED, f"last line\n{r.stdout}")
 
         j = self.storage(n)
@@ -924,11 +933,12 @@ class PathCommandTests(StorageCase):
                          [f"  {n.name} Artifacts {bad}: cannot create the folder {bad}: Not a directory",
                           "Storage paths unchanged."], "output")
 
-        art = shared / "Artifacts"
+        # Two levels missing: the topmost folder made is the one reported.
+        art = shared / "new" / "Artifacts"
         r = self.cli_path(n, "--artifacts", str(art))
         self.assertEqual(r.returncode, 0, f"exit 0\n{r.stdout}\n{r.stderr}")
         self.assertEqual(r.stdout.splitlines(), [
-            f"  {n.name} Artifacts {art}: ok",
+            f"  {n.name} Artifacts {art}: ok; created {shared / 'new'}",
             "No node is online: checked from this machine and activated. Every node proves the folders "
             "again when it starts. Files already in the old folders were not moved.",
         ], "output")
