@@ -126,7 +126,23 @@ install_linter() {
 		return 0
 	fi
 	log "installing the OpenAPI linter (npm ci in tools/lint)"
-	(cd "$here/tools/lint" && npm ci --silent --no-audit --no-fund >/dev/null)
+	# The registry is across the network: a failed attempt is retried, and
+	# the last one's output is shown.
+	local out attempt
+	out=$(mktemp)
+	for attempt in 1 2 3; do
+		if (cd "$here/tools/lint" && npm ci --no-audit --no-fund >"$out" 2>&1); then
+			rm -f "$out"
+			return 0
+		fi
+		log "npm ci failed (attempt $attempt of 3)"
+		if [ "$attempt" -lt 3 ]; then
+			sleep $((attempt * 5))
+		fi
+	done
+	cat "$out" >&2
+	rm -f "$out"
+	return 1
 }
 
 case $mode in
