@@ -148,14 +148,11 @@ void api_op_getTaskRaw(const api_req_t *req, api_resp_t *resp)
 	}
 	/* The current TaskLogs folder first, then those this node used before
 	 * a change: logs are not moved when the folder changes. */
-	char used[5][OH_STORAGE_PATH_MAX + 1];
-	const char *dirs[5];
-	size_t n = oh_storage_paths_used(req->cfg->storage, OH_FOLDER_TASKLOGS, used, 5);
-	for (size_t i = 0; i < n; i++)
-		dirs[i] = used[i];
+	oh_storage_used_t used;
+	oh_storage_paths_used(req->cfg->storage, OH_FOLDER_TASKLOGS, &used);
 	size_t len = 0;
 	bool found = false;
-	char *text = oh_task_log_read(dirs, n, id, &len, &found);
+	char *text = oh_task_log_read(used.v, used.n, id, &len, &found);
 	if (!text) {
 		api_error(resp, OH_E_INTERNAL,
 		          "The task log cannot be read from the TaskLogs folder.", NULL);
@@ -169,7 +166,7 @@ void api_op_getTaskRaw(const api_req_t *req, api_resp_t *resp)
 		    "The log of this task is not in the TaskLogs folder %s: it was written to a "
 		    "folder this node does not share, or before the TaskLogs folder changed "
 		    "(logs are not moved), or the task keeps no log.",
-		    used[0]);
+		    used.v[0]);
 		api_error(resp, OH_E_NOT_FOUND, msg, "id");
 		return;
 	}

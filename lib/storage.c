@@ -170,28 +170,21 @@ static db_status_t change_txn(db_conn_t *c, void *ctx)
 	/* The lock first: a replay of the same request waiting on it then
 	 * finds the first one's task by its key. */
 	db_status_t s = storage_store_lock_change(c);
-	if (s == DB_OK && x->spec->idempotency_key) {
+	if (s == DB_OK)
+		s = storage_store_active_change(c, x->busy, 64);
+	if (s == DB_NO_ROWS) /* none under way: queue it, or find its replay */
+		return oh_task_create_tx(c, x->spec, x->out, x->existed);
+	if (s != DB_OK)
+		return s;
+	/* One is under way: this request's own, replayed, or another. */
+	if (x->spec->idempotency_key) {
 		s = oh_task_get_by_key_tx(c, x->spec->idempotency_key, x->out);
 		if (s == DB_OK)
 			*x->existed = true;
 		if (s != DB_NO_ROWS)
 			return s;
-		s = DB_OK;
 	}
-	if (s == DB_OK)
-		s = storage_store_active_change(c, x->busy, 64);
-	if (s == DB_OK)
-		return DB_DUPLICATE; /* another change is under way */
-	if (s != DB_NO_ROWS)
-		return s;
-	s = oh_task_insert(c, x->spec, x->out);
-	if (s == DB_OK && x->spec->audit) {
-		oh_event_spec_t ev = *x->spec->audit;
-		if (!ev.resource_id)
-			ev.resource_id = x->out->id;
-		s = oh_event_record_tx(c, &ev, NULL);
-	}
-	return s == DB_DUPLICATE ? DB_TRANSIENT : s; /* a key raced us: read its task */
+	return DB_DUPLICATE;
 }
 
 db_status_t oh_storage_change_queue(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
@@ -274,7 +267,7 @@ struct oh_storage {
 	bool ok[OH_FOLDER__COUNT];                            /* last check passed */
 	bool checked[OH_FOLDER__COUNT];
 	/* Paths used before, most recent first, for logs left behind. */
-	char used[OH_FOLDER__COUNT][4][OH_STORAGE_PATH_MAX + 1];
+	char used[OH_FOLDER__COUNT][OH_STORAGE_USED_MAX - 1][OH_STORAGE_PATH_MAX + 1];
 };
 
 oh_storage_t *oh_storage_new(const char *const defaults[OH_FOLDER__COUNT])
@@ -305,19 +298,18 @@ void oh_storage_path(oh_storage_t *st, oh_folder_t f, char *buf, size_t size)
 	pthread_mutex_unlock(&st->mu);
 }
 
-size_t oh_storage_paths_used(oh_storage_t *st, oh_folder_t f, char (*out)[OH_STORAGE_PATH_MAX + 1],
-                             size_t cap)
+void oh_storage_paths_used(oh_storage_t *st, oh_folder_t f, oh_storage_used_t *out)
 {
-	size_t n = 0;
+	out->n = 0;
 	if (f >= OH_FOLDER__COUNT)
-		return 0;
+		return;
 	pthread_mutex_lock(&st->mu);
-	if (cap > 0)
-		snprintf(out[n++], OH_STORAGE_PATH_MAX + 1, "%s", st->path[f]);
-	for (size_t i = 0; i < 4 && n < cap && st->used[f][i][0]; i++)
-		snprintf(out[n++], OH_STORAGE_PATH_MAX + 1, "%s", st->used[f][i]);
+	snprintf(out->path[out->n++], sizeof out->path[0], "%s", st->path[f]);
+	for (size_t i = 0; i < OH_STORAGE_USED_MAX - 1 && st->used[f][i][0]; i++)
+		snprintf(out->path[out->n++], sizeof out->path[0], "%s", st->used[f][i]);
 	pthread_mutex_unlock(&st->mu);
-	return n;
+	for (size_t i = 0; i < out->n; i++)
+		out->v[i] = out->path[i];
 }
 
 bool oh_storage_ok(oh_storage_t *st)
@@ -368,7 +360,8 @@ db_status_t oh_storage_sync(oh_storage_t *st, db_pool_t *pool, const char *node_
 	for (size_t i = 0; i < n; i++) {
 		oh_folder_t f = done[i].folder;
 		if (strcmp(st->path[f], done[i].path) != 0) {
-			memmove(st->used[f][1], st->used[f][0], 3 * sizeof st->used[f][0]);
+			memmove(st->used[f][1], st->used[f][0],
+			        (OH_STORAGE_USED_MAX - 2) * sizeof st->used[f][0]);
 			memcpy(st->used[f][0], st->path[f], sizeof st->used[f][0]);
 		}
 		snprintf(st->path[f], sizeof st->path[f], "%s", done[i].path);

@@ -95,10 +95,19 @@ void oh_storage_free(oh_storage_t *st);
  * any thread. */
 void oh_storage_path(oh_storage_t *st, oh_folder_t f, char *buf, size_t size);
 
-/* Copies into OUT (CAP entries) the paths this node used for F since it
- * started, the current one first.  Returns how many. */
-size_t oh_storage_paths_used(oh_storage_t *st, oh_folder_t f, char (*out)[OH_STORAGE_PATH_MAX + 1],
-                             size_t cap);
+/* How many folders of one kind a node remembers: the current one and the
+ * last 4 it used before (logs are not moved when a folder changes). */
+#define OH_STORAGE_USED_MAX 5
+
+typedef struct {
+	char path[OH_STORAGE_USED_MAX][OH_STORAGE_PATH_MAX + 1];
+	const char *v[OH_STORAGE_USED_MAX]; /* v[i] is path[i] */
+	size_t n;
+} oh_storage_used_t;
+
+/* Copies into OUT the paths this node used for F since it started, the
+ * current one first, at most OH_STORAGE_USED_MAX. */
+void oh_storage_paths_used(oh_storage_t *st, oh_folder_t f, oh_storage_used_t *out);
 
 /* True when this node's last check of every folder passed. */
 bool oh_storage_ok(oh_storage_t *st);

@@ -107,29 +107,35 @@ typedef struct {
 	bool *existed;
 } create_ctx_t;
 
-static db_status_t create_txn(db_conn_t *c, void *vctx)
+db_status_t oh_task_create_tx(db_conn_t *c, const oh_task_spec_t *spec, oh_task_t *out,
+                              bool *existed)
 {
-	create_ctx_t *x = vctx;
-	*x->existed = false;
-	oh_task_clear(x->out);
-	if (x->spec->idempotency_key) {
-		db_status_t s = tasks_store_get_by_key(c, x->spec->idempotency_key, x->out);
+	*existed = false;
+	oh_task_clear(out);
+	if (spec->idempotency_key) {
+		db_status_t s = tasks_store_get_by_key(c, spec->idempotency_key, out);
 		if (s == DB_OK) {
-			*x->existed = true;
+			*existed = true;
 			return DB_OK;
 		}
 		if (s != DB_NO_ROWS)
 			return s;
 	}
-	db_status_t s = oh_task_insert(c, x->spec, x->out);
-	if (s == DB_OK && x->spec->audit) {
-		oh_event_spec_t ev = *x->spec->audit;
+	db_status_t s = oh_task_insert(c, spec, out);
+	if (s == DB_OK && spec->audit) {
+		oh_event_spec_t ev = *spec->audit;
 		if (!ev.resource_id)
-			ev.resource_id = x->out->id;
+			ev.resource_id = out->id;
 		s = oh_event_record_tx(c, &ev, NULL);
 	}
 	/* Another request with the same key won the race: read its task. */
-	return s == DB_DUPLICATE && x->spec->idempotency_key ? DB_TRANSIENT : s;
+	return s == DB_DUPLICATE && spec->idempotency_key ? DB_TRANSIENT : s;
+}
+
+static db_status_t create_txn(db_conn_t *c, void *vctx)
+{
+	create_ctx_t *x = vctx;
+	return oh_task_create_tx(c, x->spec, x->out, x->existed);
 }
 
 db_status_t oh_tasks_create(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
@@ -156,6 +162,20 @@ db_status_t oh_tasks_get(db_pool_t *pool, const char *id, oh_task_t *out)
 	memset(out, 0, sizeof *out);
 	get_ctx_t x = {id, out};
 	return db_txn(pool, DB_TXN_READ, get_txn, &x);
+}
+
+static db_status_t get_by_key_txn(db_conn_t *c, void *vctx)
+{
+	get_ctx_t *x = vctx;
+	oh_task_clear(x->out);
+	return tasks_store_get_by_key(c, x->id, x->out);
+}
+
+db_status_t oh_tasks_get_by_key(db_pool_t *pool, const char *key, oh_task_t *out)
+{
+	memset(out, 0, sizeof *out);
+	get_ctx_t x = {key, out};
+	return db_txn(pool, DB_TXN_READ, get_by_key_txn, &x);
 }
 
 typedef struct {

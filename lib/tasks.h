@@ -80,8 +80,13 @@ db_status_t oh_task_insert(db_conn_t *c, const oh_task_spec_t *spec, oh_task_t *
 db_status_t oh_tasks_create(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
                             bool *existed);
 
-/* Reads one task.  DB_NO_ROWS if none. */
+/* As oh_tasks_create, inside the caller's transaction C. */
+db_status_t oh_task_create_tx(db_conn_t *c, const oh_task_spec_t *spec, oh_task_t *out,
+                              bool *existed);
+
+/* Reads one task, by Id or by its Idempotency-Key.  DB_NO_ROWS if none. */
 db_status_t oh_tasks_get(db_pool_t *pool, const char *id, oh_task_t *out);
+db_status_t oh_tasks_get_by_key(db_pool_t *pool, const char *key, oh_task_t *out);
 db_status_t oh_task_get_tx(db_conn_t *c, const char *id, oh_task_t *out);
 db_status_t oh_task_get_by_key_tx(db_conn_t *c, const char *key, oh_task_t *out);
 

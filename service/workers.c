@@ -372,14 +372,10 @@ static void *dispatcher_main(void *arg)
 		if (healthy && now - last_hk >= w->cfg.housekeeping_ms) {
 			bool ran = false;
 			oh_expiry_t ex;
-			char used[5][OH_STORAGE_PATH_MAX + 1];
-			const char *logs[5];
-			size_t n_logs =
-			    oh_storage_paths_used(w->cfg.storage, OH_FOLDER_TASKLOGS, used, 5);
-			for (size_t i = 0; i < n_logs; i++)
-				logs[i] = used[i];
+			oh_storage_used_t logs;
+			oh_storage_paths_used(w->cfg.storage, OH_FOLDER_TASKLOGS, &logs);
 			if (oh_tasks_housekeeping(w->cfg.pool, w->cfg.housekeeping_ms,
-			                          w->cfg.retention_ms, logs, n_logs, &ran,
+			                          w->cfg.retention_ms, logs.v, logs.n, &ran,
 			                          &ex) == DB_OK &&
 			    ran) {
 				oh_cluster_jobs_t jobs = {0};

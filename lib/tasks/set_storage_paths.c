@@ -132,18 +132,6 @@ static bool wait_checks(oh_task_run_t *r, pending_t *p, size_t n, int64_t timeou
 	}
 }
 
-typedef struct {
-	const char *key;
-	oh_task_t *out;
-} by_key_ctx_t;
-
-static db_status_t by_key_txn(db_conn_t *c, void *ctx)
-{
-	by_key_ctx_t *x = ctx;
-	oh_task_clear(x->out);
-	return oh_task_get_by_key_tx(c, x->key, x->out);
-}
-
 /* A retried change (its node died) cancels the checks its earlier attempts
  * queued, so none is left queued for a node that may never run it. */
 static void cancel_earlier_checks(oh_task_run_t *r, const oh_node_list_t *nodes)
@@ -154,9 +142,7 @@ static void cancel_earlier_checks(oh_task_run_t *r, const oh_node_list_t *nodes)
 			snprintf(key, sizeof key, "verify-storage:%s:%d:%.100s", r->task->id, a,
 			         nodes->v[i].id);
 			oh_task_t t;
-			memset(&t, 0, sizeof t);
-			by_key_ctx_t x = {key, &t};
-			if (db_txn(r->pool, DB_TXN_READ, by_key_txn, &x) == DB_OK &&
+			if (oh_tasks_get_by_key(r->pool, key, &t) == DB_OK &&
 			    !oh_task_state_completed(t.state)) {
 				oh_cancel_outcome_t co;
 				oh_task_t after;
