@@ -801,6 +801,20 @@ def postgres_available() -> Optional[str]:
     return None
 
 
+def require_postgres(empty_because: Optional[str] = None) -> None:
+    """For setUpModule: skips the module unless its tests have a database
+    for several nodes, OCTOHA_TEST_DB or PostgreSQL clusters started here.
+    With empty_because (why the tests need an empty database), OCTOHA_TEST_DB
+    does not do and the module is skipped when it is set."""
+    if TEST_DB:
+        if empty_because:
+            raise unittest.SkipTest(f"{empty_because}: needs an empty database, but OCTOHA_TEST_DB is set")
+        return
+    reason = postgres_available()
+    if reason:
+        raise unittest.SkipTest(reason)
+
+
 class PgCluster:
     """A throwaway PostgreSQL cluster run through tests/pg.sh."""
 

@@ -11,7 +11,6 @@ import os
 import socket
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -24,10 +23,7 @@ MARGIN_S = 3.0  # scheduling slack on top of the offline timeout
 
 
 def setUpModule():
-    if not harness.TEST_DB:
-        reason = harness.postgres_available()
-        if reason:
-            raise unittest.SkipTest(reason)
+    harness.require_postgres()
 
 
 class ClusterTestCase(harness.OctohaTestCase):

@@ -64,10 +64,7 @@ def setUpModule():
         raise unittest.SkipTest(
             "haproxy is not installed: apt-get install -y haproxy (scripts/setup.sh test installs it)"
         )
-    if not harness.TEST_DB:
-        reason = harness.postgres_available()
-        if reason:
-            raise unittest.SkipTest(reason)
+    harness.require_postgres()
     v = subprocess.run([haproxy_bin(), "-v"], capture_output=True, text=True, timeout=10).stdout
     sys.stderr.write(f"test_haproxy: {v.splitlines()[0] if v else 'haproxy (version unknown)'}\n")
 

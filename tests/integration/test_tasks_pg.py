@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 import time
-import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,10 +29,7 @@ TAKEOVER_SLACK_S = 3.0  # housekeeping period, poll, scheduling on top of the le
 
 
 def setUpModule():
-    if not harness.TEST_DB:
-        reason = harness.postgres_available()
-        if reason:
-            raise unittest.SkipTest(reason)
+    harness.require_postgres()
 
 
 class PgTaskCase(TaskTestCase):

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import threading
 import time
-import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,12 +67,7 @@ KEY_PLACEHOLDER = "API-YOUR-API-KEY"
 
 
 def setUpModule():
-    if harness.TEST_DB:
-        raise unittest.SkipTest("counts Tentacles, nodes and tasks: needs an empty database, "
-                                "but OCTOHA_TEST_DB is set")
-    reason = harness.postgres_available()
-    if reason:
-        raise unittest.SkipTest(reason)
+    harness.require_postgres(empty_because="counts Tentacles, nodes and tasks")
 
 
 def make_node(db, name, comms_address, comms_port, cap=5, env=None) -> harness.Node:

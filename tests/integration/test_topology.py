@@ -14,7 +14,6 @@ communications ports unless a test wants them to clash, an explicit
 import os
 import re
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -30,12 +29,7 @@ FAST_OFFLINE = {"OCTOHA_OFFLINE_TIMEOUT_MS": str(OFFLINE_MS)}
 
 
 def setUpModule():
-    if harness.TEST_DB:
-        raise unittest.SkipTest("counts the nodes of the cluster: needs an empty database, "
-                                "but OCTOHA_TEST_DB is set")
-    reason = harness.postgres_available()
-    if reason:
-        raise unittest.SkipTest(reason)
+    harness.require_postgres(empty_because="counts the nodes of the cluster")
 
 
 class TopologyCase(TentacleCase):
