@@ -24,8 +24,10 @@ static unsigned parse_states(const char *list)
 
 void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
 {
-	oh_task_filter_t f = {.skip = api_query_int(req, "skip", 0),
-	                      .take = api_query_int(req, "take", 30)};
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
+	oh_task_filter_t f = {.skip = pg.skip, .take = pg.take, .after = pg.after};
 	const char *states = json_string_value(json_object_get(req->query, "states"));
 	if (states)
 		f.states = parse_states(states);
@@ -43,6 +45,10 @@ void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
 	f.name = json_string_value(json_object_get(req->query, "name"));
 	oh_task_list_t l;
 	db_status_t s = oh_tasks_list(req->cfg->pool, &f, &l);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "task");
+		return;
+	}
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
@@ -51,6 +57,7 @@ void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
 	for (size_t i = 0; i < l.n; i++)
 		oh_json_check_rc(json_array_append_new(items, api_task_json(&l.v[i])));
 	json_t *o = api_page("ServerTask", "/api/tasks", items, l.total, f.skip, f.take);
+	api_page_next(req, o, "/api/tasks", l.n, &pg, l.n ? l.v[l.n - 1].id : NULL);
 	oh_task_list_free(&l);
 	api_json(resp, 200, o);
 }

@@ -108,31 +108,57 @@ static db_status_t context_load(const api_req_t *req, const char *id, context_t 
 	return s;
 }
 
+/* The server entry count of ID in COUNTS (Port holds the count). */
+static size_t server_count(const oh_link_list_t *counts, const char *id)
+{
+	for (size_t i = 0; i < counts->n; i++)
+		if (strcmp(counts->v[i].tentacle_id, id) == 0)
+			return (size_t)counts->v[i].port;
+	return 0;
+}
+
 void api_op_listTentacles(const api_req_t *req, api_resp_t *resp)
 {
-	long long skip = api_query_int(req, "skip", 0);
-	long long take = api_query_int(req, "take", 30);
-	bool only = json_is_true(json_object_get(req->query, "needsReRegistration"));
-	oh_tentacle_list_t ts = {0};
-	context_t x;
-	db_status_t s = oh_tentacles_list(req->cfg->pool, only, &ts);
-	if (s == DB_OK)
-		s = context_load(req, NULL, &x);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
-		oh_tentacle_list_free(&ts);
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
+	oh_tentacle_filter_t f = {
+	    .only_rereg = json_is_true(json_object_get(req->query, "needsReRegistration")),
+	    .missing = json_is_true(json_object_get(req->query, "notPollingEveryNode")),
+	    .after = pg.after,
+	    .skip = pg.skip,
+	    .take = pg.take};
+	oh_tentacle_list_t ts;
+	oh_link_list_t polls, counts;
+	oh_node_list_t nodes = {0};
+	oh_polling_t polling;
+	int64_t total = 0, now = 0;
+	db_status_t s = oh_tentacles_page(req->cfg->pool, &f, &ts, &total, &polls, &counts, &now);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "Tentacle");
 		return;
 	}
-	json_t *items = oh_json_check(json_array());
-	for (size_t i = (size_t)skip; i < ts.n && (long long)json_array_size(items) < take; i++)
-		oh_json_check_rc(json_array_append_new(
-		    items,
-		    tentacle_json(&ts.v[i], &x.nodes, &x.polls, x.now, x.polling.poll_window_s,
-		                  count_servers(&x.servers, ts.v[i].id))));
-	api_json(resp, 200,
-	         api_page("Tentacle", TENTACLES_BASE, items, (long long)ts.n, skip, take));
+	if (s == DB_OK)
+		s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &nodes);
+	if (s == DB_OK)
+		s = oh_polling_get(req->cfg->pool, &polling);
+	if (s != DB_OK) {
+		api_db_error(resp, s);
+	} else {
+		json_t *items = oh_json_check(json_array());
+		for (size_t i = 0; i < ts.n; i++)
+			oh_json_check_rc(json_array_append_new(
+			    items,
+			    tentacle_json(&ts.v[i], &nodes, &polls, now, polling.poll_window_s,
+			                  server_count(&counts, ts.v[i].id))));
+		json_t *o = api_page("Tentacle", TENTACLES_BASE, items, total, pg.skip, pg.take);
+		api_page_next(req, o, TENTACLES_BASE, ts.n, &pg, ts.n ? ts.v[ts.n - 1].id : NULL);
+		api_json(resp, 200, o);
+	}
+	oh_node_list_free(&nodes);
 	oh_tentacle_list_free(&ts);
-	context_free(&x);
+	oh_link_list_free(&polls);
+	oh_link_list_free(&counts);
 }
 
 /* Reads the Tentacle of the path's id into *T and its context into *X (free

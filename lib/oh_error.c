@@ -45,6 +45,8 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_PORT_CLASH] = {"CommsPortClash", 409, "Two nodes would use the same port."},
     [OH_E_STORAGE_CHANGE_BUSY] = {"StorageChangeInProgress", 409,
                                   "Another storage change is under way; retry when it has ended."},
+    [OH_E_SKIP_TOO_DEEP] = {"SkipTooDeep", 400,
+                            "skip goes up to 10000: page further with after (Links.Page.Next)."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

@@ -33,6 +33,7 @@ typedef enum {
 	OH_E_NOT_POLLING,
 	OH_E_PORT_CLASH,
 	OH_E_STORAGE_CHANGE_BUSY,
+	OH_E_SKIP_TOO_DEEP,
 	OH_E__COUNT
 } oh_ec_t;
 

@@ -14,7 +14,7 @@
 #include "../lib/oh_log.h"
 #include "../lib/task_run.h"
 #include "../lib/tasks.h"
-#include "../lib/tentacles.h"
+#include "background.h"
 
 #define MAX_SLOTS 1000
 
@@ -56,6 +56,9 @@ struct svc_workers {
 	int n_threads, cap_threads;      /* guarded by qmu */
 	int n_running;                   /* guarded by mu: ordinary tasks */
 	int n_system;                    /* guarded by mu: system tasks */
+	/* Tentacle coverage and task counts: a thread of their own, so they
+	 * never hold up claims and lease renewal. */
+	svc_background_t *background;
 };
 
 static void timespec_after(struct timespec *ts, int64_t ms)
@@ -346,7 +349,7 @@ static void renew(svc_workers_t *w)
 static void *dispatcher_main(void *arg)
 {
 	svc_workers_t *w = arg;
-	int64_t last_renew = 0, last_hk = 0, last_coverage = 0;
+	int64_t last_renew = 0, last_hk = 0;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		reap(w);
@@ -386,19 +389,6 @@ static void *dispatcher_main(void *arg)
 				    (jobs.chat_replies || jobs.archive_queued)) {
 					pthread_mutex_lock(&w->mu);
 					w->woken = true; /* claim what was queued at once */
-					pthread_mutex_unlock(&w->mu);
-				}
-				/* The coverage pass reads every Tentacle and poll: every
-				 * 5 s is soon enough for a window of 10 s or more. */
-				bool refresh = false, coverage = now - last_coverage >= 5000;
-				if (coverage)
-					last_coverage = now;
-				if (oh_tentacles_housekeeping(w->cfg.pool,
-				                              w->cfg.offline_timeout_ms, coverage,
-				                              &refresh) == DB_OK &&
-				    refresh) {
-					pthread_mutex_lock(&w->mu);
-					w->woken = true;
 					pthread_mutex_unlock(&w->mu);
 				}
 				if (jobs.offline_events)
@@ -460,6 +450,16 @@ svc_workers_t *svc_workers_start(const svc_workers_cfg_t *cfg)
 		free(w);
 		return NULL;
 	}
+	svc_background_cfg_t bcfg = {.pool = cfg->pool,
+	                             .state = cfg->state,
+	                             .offline_timeout_ms = cfg->offline_timeout_ms,
+	                             .period_ms = 1000,
+	                             .wake = svc_workers_wake,
+	                             .wake_ctx = w};
+	w->background = svc_background_start(&bcfg);
+	if (!w->background)
+		oh_log(OH_LOG_ERROR, "cannot start the background passes (Tentacle coverage)",
+		       NULL);
 	return w;
 }
 
@@ -476,6 +476,7 @@ void svc_workers_stop(svc_workers_t *w, int64_t grace_ms)
 {
 	if (!w)
 		return;
+	svc_background_stop(w->background);
 	pthread_mutex_lock(&w->mu);
 	w->stop = true;
 	pthread_cond_signal(&w->cv);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dialect.h"
+#include "keyset.h"
 
 #define TASK_COLUMNS                                                                               \
 	"Id, Name, Description, Arguments, State, IsSystem, TargetNodeId, ServerNodeId, Attempt, " \
@@ -116,44 +117,59 @@ static db_status_t list_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
+/* Newest first; each filter is read through an index that ends in this
+ * order (migration 0006). */
+const db_list_t tasks_store_list_def = {
+    .table = "ServerTasks", .columns = TASK_COLUMNS, .k1 = "QueueTime", .k2 = "Id", .desc = true};
+
+void tasks_store_list_query(const oh_task_filter_t *f, db_list_query_t *q)
+{
+	memset(q, 0, sizeof *q);
+	q->skip = f->skip;
+	q->take = f->take;
+	bool node = f->node && *f->node, name = f->name && *f->name;
+	unsigned states = f->states;
+	if (!states && !node && !name)
+		return; /* the whole table, IX_ServerTasks_List */
+	/* One branch per state: (State, …, QueueTime, Id) is in the list's
+	 * order only for one state at a time. */
+	if (!states)
+		states = (1u << OH_TS__COUNT) - 1;
+	static const char *const where[4] = {
+	    "State = ?",
+	    "State = ? AND ServerNodeId = ?",
+	    "State = ? AND Name = ?",
+	    "State = ? AND ServerNodeId = ? AND Name = ?",
+	};
+	for (int s = 0; s < OH_TS__COUNT; s++) {
+		if (!(states & (1u << s)))
+			continue;
+		db_branch_t *b = db_list_branch(q, where[(node ? 1 : 0) + (name ? 2 : 0)]);
+		if (!b)
+			break;
+		db_branch_bind(b, DBP_TEXT(oh_task_state_name((oh_task_state_t)s)));
+		if (node)
+			db_branch_bind(b, DBP_TEXT(f->node));
+		if (name)
+			db_branch_bind(b, DBP_TEXT(f->name));
+	}
+}
+
 db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
                              void (*fn)(void *, oh_task_t *), void *ctx, int64_t *total)
 {
-	/* The WHERE clause is assembled from fixed fragments; every value is a
-	 * bound parameter. */
-	char where[512] = " WHERE 1 = 1";
-	db_param_t p[OH_TS__COUNT + 2];
-	size_t n = 0;
-	if (f->states) {
-		strcat(where, " AND State IN (");
-		bool first = true;
-		for (int s = 0; s < OH_TS__COUNT; s++)
-			if (f->states & (1u << s)) {
-				strcat(where, first ? "?" : ", ?");
-				p[n++] = DBP_TEXT(oh_task_state_name((oh_task_state_t)s));
-				first = false;
-			}
-		strcat(where, ")");
-	}
-	if (f->node && *f->node) {
-		strcat(where, " AND ServerNodeId = ?");
-		p[n++] = DBP_TEXT(f->node);
-	}
-	if (f->name && *f->name) {
-		strcat(where, " AND Name = ?");
-		p[n++] = DBP_TEXT(f->name);
-	}
-	char sql[1024];
-	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ServerTasks%s", where);
-	db_status_t s = db_query_int(c, sql, p, n, total);
-	if (s != DB_OK)
-		return s;
-	snprintf(sql, sizeof sql,
-	         "SELECT " TASK_COLUMNS " FROM ServerTasks%s ORDER BY QueueTime DESC, Id DESC",
-	         where);
+	db_list_query_t q;
+	tasks_store_list_query(f, &q);
+	char anchor[32];
+	db_status_t s = DB_OK;
+	if (f->after && *f->after)
+		s = db_list_anchor(c, &tasks_store_list_def, f->after, &q, anchor, sizeof anchor);
+	if (s == DB_OK)
+		s = db_list_count(c, &tasks_store_list_def, &q, total);
 	list_ctx_t x = {fn, ctx};
-	s = db_query_page(c, sql, p, n, f->take, f->skip, list_row, &x);
-	return s == DB_NO_ROWS ? DB_OK : s;
+	if (s == DB_OK)
+		s = db_list_page(c, &tasks_store_list_def, &q, list_row, &x);
+	return s;
 }
 
 db_status_t tasks_store_cancel_queued(db_conn_t *c, const char *id, int64_t now, int64_t *rows)

@@ -691,6 +691,11 @@ class ConcurrencyTests(TentacleCase):
 # ---------------------------------------------------------------------------
 
 
+# Where the topology's Tentacle summary points for the whole lists.
+COVERAGE_LINKS = {"NotPollingEveryNode": "/api/tentacles?notPollingEveryNode=true",
+                  "NeedReRegistration": "/api/tentacles?needsReRegistration=true"}
+
+
 class CoverageTests(TentacleCase):
     WINDOW_S = 10
 
@@ -709,7 +714,8 @@ class CoverageTests(TentacleCase):
         self.assertEqual(topo["Tentacles"], {
             "Total": 1, "Polling": 1, "Listening": 0, "PollingEveryNode": 0,
             "NotPollingEveryNode": [{"Id": tid, "Name": tname, "MissingNodes": [bn]}],
-            "NeedReRegistration": 0}, "polled only the first node")
+            "NotPollingEveryNodeTotal": 1, "NeedReRegistration": 0, "Links": COVERAGE_LINKS},
+            "polled only the first node")
         w = self.warnings(topo, "TentaclesNotPollingAllNodes")
         self.assertEqual(len(w), 1, f"one TentaclesNotPollingAllNodes warning: {topo['Warnings']}")
         self.assertEqual(w[0]["TentacleId"], tid)
@@ -726,7 +732,8 @@ class CoverageTests(TentacleCase):
         topo = self.topology(a)
         self.assertEqual(topo["Tentacles"], {
             "Total": 1, "Polling": 1, "Listening": 0, "PollingEveryNode": 1,
-            "NotPollingEveryNode": [], "NeedReRegistration": 0}, "polled both nodes")
+            "NotPollingEveryNode": [], "NotPollingEveryNodeTotal": 0, "NeedReRegistration": 0,
+            "Links": COVERAGE_LINKS}, "polled both nodes")
         self.assertEqual(self.warnings(topo, "TentaclesNotPollingAllNodes"), [], "the warning cleared")
         self.assertIs(self.tentacle(b, tid)["PollsEveryNode"], True)
 

@@ -1,0 +1,284 @@
+/* Keyset pages: see keyset.h. */
+#include "keyset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dialect.h"
+
+void db_sql_init(db_sql_t *q)
+{
+	q->sql[0] = '\0';
+	q->len = 0;
+	q->n = 0;
+	q->overflow = false;
+}
+
+void db_sql_add(db_sql_t *q, const char *text)
+{
+	size_t n = strlen(text);
+	if (q->len + n >= sizeof q->sql) {
+		q->overflow = true;
+		return;
+	}
+	memcpy(q->sql + q->len, text, n + 1);
+	q->len += n;
+}
+
+void db_sql_bind(db_sql_t *q, db_param_t p)
+{
+	if (q->n >= DB_SQL_PARAMS) {
+		q->overflow = true;
+		return;
+	}
+	q->p[q->n++] = p;
+}
+
+void db_sql_page(db_sql_t *q, db_dialect_id_t dialect, int64_t limit, int64_t offset)
+{
+	const db_dialect_t *d = db_dialect(dialect);
+	db_sql_add(q, d->stmts[DB_STMT_PAGE]);
+	/* The clause's markers take limit and offset in the map's order. */
+	const char *map = d->maps[DB_STMT_PAGE];
+	bool offset_first = map && map[0] == '1';
+	db_sql_bind(q, DBP_INT(offset_first ? offset : limit));
+	db_sql_bind(q, DBP_INT(offset_first ? limit : offset));
+}
+
+db_status_t db_sql_query(db_conn_t *c, const db_sql_t *q, db_row_fn fn, void *ctx)
+{
+	if (q->overflow)
+		return DB_ERROR;
+	return db_query(c, q->sql, q->p, q->n, fn, ctx);
+}
+
+db_branch_t *db_list_branch(db_list_query_t *q, const char *where)
+{
+	if (q->n >= DB_LIST_BRANCHES)
+		return NULL;
+	db_branch_t *b = &q->b[q->n++];
+	memset(b, 0, sizeof *b);
+	b->where = where;
+	return b;
+}
+
+void db_branch_bind(db_branch_t *b, db_param_t p)
+{
+	if (b->n < DB_BRANCH_PARAMS)
+		b->p[b->n++] = p;
+}
+
+/* " ORDER BY k1 DESC, k2 DESC" (or ascending). */
+static void order_by(db_sql_t *s, const db_list_t *l)
+{
+	const char *dir = l->desc ? " DESC" : "";
+	db_sql_add(s, " ORDER BY ");
+	db_sql_add(s, l->k1);
+	db_sql_add(s, dir);
+	if (l->k2) {
+		db_sql_add(s, ", ");
+		db_sql_add(s, l->k2);
+		db_sql_add(s, dir);
+	}
+}
+
+/* The keys selected by a branch: "k1, k2", or "k1, Id" when k1 alone is
+ * unique: the page's rows are then found by their Id (the primary key). */
+static void keys(db_sql_t *s, const db_list_t *l)
+{
+	db_sql_add(s, l->k1);
+	db_sql_add(s, ", ");
+	db_sql_add(s, l->k2 ? l->k2 : "Id");
+}
+
+/* WHERE of branch B with the cursor of Q (when WITH_CURSOR).  The cursor is
+ * written as a bound on k1 (an index range) and a tie-break that only rows
+ * with k1 equal to the cursor's can fail, so the seek never reads the rows
+ * before it. */
+static void branch_where(db_sql_t *s, const db_list_t *l, const db_branch_t *b,
+                         const db_list_query_t *q, bool with_cursor)
+{
+	bool any = false;
+	if (b && b->where) {
+		db_sql_add(s, " WHERE ");
+		db_sql_add(s, b->where);
+		for (size_t i = 0; i < b->n; i++)
+			db_sql_bind(s, b->p[i]);
+		any = true;
+	}
+	if (!with_cursor || !q->after)
+		return;
+	db_param_t k1 = l->k1_text ? DBP_TEXT(q->after_k1_text) : DBP_INT(q->after_k1);
+	db_sql_add(s, any ? " AND " : " WHERE ");
+	db_sql_add(s, l->k1);
+	if (!l->k2) {
+		db_sql_add(s, l->desc ? " < ?" : " > ?");
+		db_sql_bind(s, k1);
+		return;
+	}
+	db_sql_add(s, l->desc ? " <= ? AND (" : " >= ? AND (");
+	db_sql_bind(s, k1);
+	db_sql_add(s, l->k1);
+	db_sql_add(s, l->desc ? " < ? OR " : " > ? OR ");
+	db_sql_bind(s, k1);
+	db_sql_add(s, l->k2);
+	db_sql_add(s, l->desc ? " < ?)" : " > ?)");
+	db_sql_bind(s, DBP_TEXT(q->after_k2));
+}
+
+/* One branch's keys, LIMIT rows from the cursor, in the list's order when
+ * ORDERED (SQL Server's paging clause needs an ORDER BY in any case).
+ * Counts keep the order too: it makes the database read the filter's own
+ * index instead of guessing how dense the matches are in the table. */
+static void branch_keys(db_sql_t *s, db_dialect_id_t d, const db_list_t *l, const db_branch_t *b,
+                        const db_list_query_t *q, bool with_cursor, int64_t limit, bool ordered)
+{
+	db_sql_add(s, "SELECT ");
+	keys(s, l);
+	db_sql_add(s, " FROM ");
+	db_sql_add(s, l->table);
+	branch_where(s, l, b, q, with_cursor);
+	if (ordered || d == DB_DIALECT_SQLSERVER)
+		order_by(s, l);
+	db_sql_page(s, d, limit, 0);
+}
+
+/* The keys of the page: one branch paged directly, or every branch
+ * limited to what the page can need, merged and paged. */
+static void page_keys(db_sql_t *s, db_dialect_id_t d, const db_list_t *l, const db_list_query_t *q)
+{
+	size_t n = q->n ? q->n : 1;
+	const char *key = l->k2 ? l->k2 : "Id";
+	if (n == 1) {
+		db_sql_add(s, "SELECT ");
+		db_sql_add(s, key);
+		db_sql_add(s, " FROM ");
+		db_sql_add(s, l->table);
+		branch_where(s, l, q->n ? &q->b[0] : NULL, q, true);
+		order_by(s, l);
+		db_sql_page(s, d, q->take, q->skip);
+		return;
+	}
+	db_sql_add(s, "SELECT ");
+	db_sql_add(s, key);
+	db_sql_add(s, " FROM (");
+	for (size_t i = 0; i < n; i++) {
+		char alias[32];
+		snprintf(alias, sizeof alias, ") b%zu", i);
+		if (i)
+			db_sql_add(s, l->distinct ? " UNION SELECT " : " UNION ALL SELECT ");
+		else
+			db_sql_add(s, "SELECT ");
+		keys(s, l);
+		db_sql_add(s, " FROM (");
+		branch_keys(s, d, l, &q->b[i], q, true, q->skip + q->take, true);
+		db_sql_add(s, alias);
+	}
+	db_sql_add(s, ") m");
+	order_by(s, l);
+	db_sql_page(s, d, q->take, q->skip);
+}
+
+void db_list_page_sql(db_dialect_id_t dialect, const db_list_t *l, const db_list_query_t *q,
+                      db_sql_t *out)
+{
+	db_sql_init(out);
+	db_sql_add(out, "SELECT ");
+	db_sql_add(out, l->columns);
+	db_sql_add(out, " FROM ");
+	db_sql_add(out, l->table);
+	db_sql_add(out, " WHERE ");
+	db_sql_add(out, l->k2 ? l->k2 : "Id");
+	db_sql_add(out, " IN (");
+	page_keys(out, dialect, l, q);
+	db_sql_add(out, ")");
+	order_by(out, l);
+}
+
+void db_list_count_sql(db_dialect_id_t dialect, const db_list_t *l, const db_list_query_t *q,
+                       db_sql_t *out)
+{
+	db_sql_init(out);
+	size_t n = q->n ? q->n : 1;
+	db_sql_add(out, "SELECT COUNT(*) FROM (");
+	for (size_t i = 0; i < n; i++) {
+		char alias[32];
+		snprintf(alias, sizeof alias, ") c%zu", i);
+		if (i)
+			db_sql_add(out, l->distinct ? " UNION " : " UNION ALL ");
+		db_sql_add(out, "SELECT ");
+		keys(out, l);
+		db_sql_add(out, " FROM (");
+		branch_keys(out, dialect, l, q->n ? &q->b[i] : NULL, q, false,
+		            DB_LIST_COUNT_CAP + 1, true);
+		db_sql_add(out, alias);
+	}
+	db_sql_add(out, ") c");
+}
+
+typedef struct {
+	db_row_fn fn;
+	void *ctx;
+} page_ctx_t;
+
+db_status_t db_list_page(db_conn_t *c, const db_list_t *l, const db_list_query_t *q, db_row_fn fn,
+                         void *ctx)
+{
+	db_sql_t *s = malloc(sizeof *s);
+	if (!s)
+		return DB_ERROR;
+	db_list_page_sql(db_conn_dialect(c), l, q, s);
+	db_status_t st = db_sql_query(c, s, fn, ctx);
+	free(s);
+	return st == DB_NO_ROWS ? DB_OK : st;
+}
+
+db_status_t db_list_count(db_conn_t *c, const db_list_t *l, const db_list_query_t *q,
+                          int64_t *total)
+{
+	db_sql_t *s = malloc(sizeof *s);
+	if (!s)
+		return DB_ERROR;
+	db_list_count_sql(db_conn_dialect(c), l, q, s);
+	*total = 0;
+	db_status_t st = s->overflow ? DB_ERROR : db_query_int(c, s->sql, s->p, s->n, total);
+	free(s);
+	if (*total > DB_LIST_COUNT_CAP)
+		*total = DB_LIST_COUNT_CAP;
+	return st;
+}
+
+typedef struct {
+	const db_list_t *l;
+	db_list_query_t *q;
+	char *buf;
+	size_t size;
+} anchor_ctx_t;
+
+static db_status_t anchor_row(void *vctx, db_row_t *r)
+{
+	anchor_ctx_t *x = vctx;
+	if (x->l->k1_text) {
+		db_row_copy(r, 0, x->buf, x->size);
+		x->q->after_k1_text = x->buf;
+	} else {
+		bool is_null = false;
+		x->q->after_k1 = db_row_int(r, 0, &is_null);
+		if (is_null)
+			return DB_NO_ROWS; /* not in this list's order at all */
+	}
+	x->q->after = true;
+	return DB_OK;
+}
+
+db_status_t db_list_anchor(db_conn_t *c, const db_list_t *l, const char *id, db_list_query_t *q,
+                           char *buf, size_t size)
+{
+	char sql[200];
+	snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE Id = ?", l->k1, l->table);
+	db_param_t p[] = {DBP_TEXT(id)};
+	anchor_ctx_t x = {l, q, buf, size};
+	q->after_k2 = id;
+	return db_query(c, sql, p, 1, anchor_row, &x);
+}

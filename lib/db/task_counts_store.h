@@ -1,0 +1,25 @@
+/* SQL for TaskCounts: how many tasks are in each state, without counting
+ * the whole ServerTasks table.  Ended tasks are counted once, by a pass
+ * that moves each state's CountedTo forward over the recent completions
+ * (IX_ServerTasks_Completed); a read adds the few that ended since; the
+ * queued and running ones are counted directly (few, IX_ServerTasks_State
+ * List).  Retention subtracts what it deletes.  Each function runs in the
+ * caller's transaction. */
+#ifndef DB_TASK_COUNTS_STORE_H
+#define DB_TASK_COUNTS_STORE_H
+
+#include "db.h"
+
+/* Calls FN(CTX, state, count) once per state with tasks (ended states from
+ * the counts plus what ended since; active states counted). */
+db_status_t task_counts_store_read(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
+                                   void *ctx);
+
+/* Counts the tasks that ended before TO into the totals. */
+db_status_t task_counts_store_advance(db_conn_t *c, int64_t to);
+
+/* Before retention deletes the ended tasks up to and including LAST_ID in
+ * (CompletedTime, Id) order: takes them out of the totals. */
+db_status_t task_counts_store_forget_through(db_conn_t *c, const char *last_id);
+
+#endif
