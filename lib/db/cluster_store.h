@@ -24,7 +24,7 @@ db_status_t cluster_store_newly_offline(db_conn_t *c, int64_t silent_before,
                                         void (*fn)(void *, const char *), void *ctx);
 db_status_t cluster_store_mark_offline(db_conn_t *c, const char *node_id, int64_t now);
 
-/* Counts the events that occurred before BEFORE. */
+/* *N: 1 when an event occurred before BEFORE, else 0. */
 db_status_t cluster_store_count_events_before(db_conn_t *c, int64_t before, int64_t *n);
 
 #endif

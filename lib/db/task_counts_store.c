@@ -1,5 +1,7 @@
 #include "task_counts_store.h"
 
+#include "dialect.h"
+
 typedef struct {
 	void (*fn)(void *, const char *, int64_t);
 	void *ctx;
@@ -66,4 +68,36 @@ db_status_t task_counts_store_forget_through(db_conn_t *c, const char *last_id)
 	               "WHERE t.CompletedTime < TaskCounts.CountedTo AND t.CompletedTime <= ? "
 	               "AND (t.CompletedTime < ? OR t.Id <= ?) AND t.State = TaskCounts.State)",
 	               p, 3, NULL);
+}
+
+db_status_t task_counts_store_counted_to(db_conn_t *c, int64_t *out)
+{
+	return db_query_int(c, "SELECT MIN(CountedTo) FROM TaskCounts", NULL, 0, out);
+}
+
+typedef struct {
+	int64_t *out;
+	bool found;
+} chunk_ctx_t;
+
+static db_status_t chunk_row(void *vctx, db_row_t *r)
+{
+	chunk_ctx_t *x = vctx;
+	*x->out = db_row_int(r, 0, NULL);
+	x->found = true;
+	return DB_OK;
+}
+
+db_status_t task_counts_store_chunk_end(db_conn_t *c, int64_t from, int64_t rows, int64_t *end,
+                                        bool *found)
+{
+	db_param_t p[] = {DBP_INT(from)};
+	chunk_ctx_t x = {end, false};
+	db_status_t s =
+	    db_query_page(c,
+	                  "SELECT CompletedTime FROM ServerTasks WHERE CompletedTime >= ? "
+	                  "ORDER BY CompletedTime, Id",
+	                  p, 1, 1, rows, chunk_row, &x);
+	*found = x.found;
+	return s == DB_NO_ROWS ? DB_OK : s;
 }

@@ -15,7 +15,16 @@
 db_status_t task_counts_store_read(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
                                    void *ctx);
 
-/* Counts the tasks that ended before TO into the totals. */
+/* The lowest CountedTo (where the next pass starts). */
+db_status_t task_counts_store_counted_to(db_conn_t *c, int64_t *out);
+
+/* *END: the CompletedTime ROWS ended tasks after FROM (an index range of
+ * that many entries); *FOUND false when fewer have ended since. */
+db_status_t task_counts_store_chunk_end(db_conn_t *c, int64_t from, int64_t rows, int64_t *end,
+                                        bool *found);
+
+/* Counts the tasks that ended before TO into the totals.  Safe beside a
+ * concurrent call: each row's update counts from its own CountedTo. */
 db_status_t task_counts_store_advance(db_conn_t *c, int64_t to);
 
 /* Before retention deletes the ended tasks up to and including LAST_ID in

@@ -477,10 +477,12 @@ db_status_t tasks_store_running_by_node(db_conn_t *c, void (*fn)(void *, const c
                                         void *ctx)
 {
 	by_node_ctx_t x = {fn, ctx};
+	/* Per node, one seek into IX_ServerTasks_NodeList: a GROUP BY over
+	 * ServerTasks reads the whole node index on SQLite. */
 	db_status_t s = db_query(c,
-	                         "SELECT ServerNodeId, COUNT(*) FROM ServerTasks "
-	                         "WHERE State IN ('Executing', 'Cancelling') AND IsSystem = 0 AND "
-	                         "ServerNodeId IS NOT NULL GROUP BY ServerNodeId",
+	                         "SELECT n.Id, (SELECT COUNT(*) FROM ServerTasks t WHERE "
+	                         "t.ServerNodeId = n.Id AND t.State IN ('Executing', 'Cancelling') "
+	                         "AND t.IsSystem = 0) FROM OctopusServerNodes n",
 	                         NULL, 0, by_node_row, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
