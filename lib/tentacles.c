@@ -27,15 +27,6 @@ static int setting_int(db_conn_t *c, const char *name, int def, db_status_t *s)
 	return *s == DB_OK && buf[0] ? atoi(buf) : def;
 }
 
-static void setting_text(db_conn_t *c, const char *name, char *buf, size_t size, db_status_t *s)
-{
-	if (*s != DB_OK)
-		return;
-	*s = settings_store_get(c, name, buf, size);
-	if (*s == DB_NO_ROWS)
-		*s = DB_OK;
-}
-
 /* The poll window in seconds (one setting, not the whole polling row). */
 static db_status_t coverage_window(db_conn_t *c, int *window)
 {
@@ -44,22 +35,34 @@ static db_status_t coverage_window(db_conn_t *c, int *window)
 	return s;
 }
 
+static const char *const polling_names[6] = {"Polling.Mode",      "Polling.LoadBalancerAddress",
+                                             "Polling.ServerUrl", "Polling.ServerThumbprint",
+                                             "Polling.BasePort",  "Polling.PollWindowSeconds"};
+
+static void polling_setting(void *ctx, const char *name, const char *value)
+{
+	oh_polling_t *out = ctx;
+	if (strcmp(name, polling_names[0]) == 0)
+		out->unique_port = strcmp(value, "UniquePort") == 0;
+	else if (strcmp(name, polling_names[1]) == 0)
+		snprintf(out->lb_address, sizeof out->lb_address, "%s", value);
+	else if (strcmp(name, polling_names[2]) == 0)
+		snprintf(out->server_url, sizeof out->server_url, "%s", value);
+	else if (strcmp(name, polling_names[3]) == 0)
+		snprintf(out->server_thumbprint, sizeof out->server_thumbprint, "%s", value);
+	else if (strcmp(name, polling_names[4]) == 0 && value[0])
+		out->base_port = atoi(value);
+	else if (strcmp(name, polling_names[5]) == 0 && value[0])
+		out->poll_window_s = atoi(value);
+}
+
 db_status_t oh_polling_get_tx(db_conn_t *c, oh_polling_t *out)
 {
 	memset(out, 0, sizeof *out);
-	char mode[32] = "";
-	db_status_t s = DB_OK;
-	setting_text(c, "Polling.Mode", mode, sizeof mode, &s);
-	out->unique_port = strcmp(mode, "UniquePort") == 0;
-	setting_text(c, "Polling.LoadBalancerAddress", out->lb_address, sizeof out->lb_address, &s);
-	setting_text(c, "Polling.ServerUrl", out->server_url, sizeof out->server_url, &s);
-	setting_text(c, "Polling.ServerThumbprint", out->server_thumbprint,
-	             sizeof out->server_thumbprint, &s);
-	if (s == DB_OK)
-		out->base_port = setting_int(c, "Polling.BasePort", OH_DEFAULT_POLL_PORT, &s);
-	if (s == DB_OK)
-		out->poll_window_s = setting_int(c, "Polling.PollWindowSeconds", 300, &s);
-	return s;
+	out->base_port = OH_DEFAULT_POLL_PORT;
+	out->poll_window_s = 300;
+	/* One statement for the six settings: every Tentacle read needs them. */
+	return settings_store_get_six(c, polling_names, polling_setting, out);
 }
 
 static db_status_t polling_get_txn(db_conn_t *c, void *ctx)

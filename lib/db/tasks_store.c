@@ -7,6 +7,7 @@
 
 #include "dialect.h"
 #include "keyset.h"
+#include "task_counts_store.h"
 
 #define TASK_COLUMNS                                                                               \
 	"Id, Name, Description, Arguments, State, IsSystem, TargetNodeId, ServerNodeId, Attempt, " \
@@ -122,6 +123,19 @@ static db_status_t list_row(void *vctx, db_row_t *r)
 const db_list_t tasks_store_list_def = {
     .table = "ServerTasks", .columns = TASK_COLUMNS, .k1 = "QueueTime", .k2 = "Id", .desc = true};
 
+typedef struct {
+	unsigned states;
+	int64_t total;
+} state_total_t;
+
+static void add_state_total(void *ctx, const char *state, int64_t n)
+{
+	state_total_t *t = ctx;
+	oh_task_state_t s;
+	if (oh_task_state_parse(state, &s) && (t->states & (1u << s)))
+		t->total += n;
+}
+
 void tasks_store_list_query(const oh_task_filter_t *f, db_list_query_t *q)
 {
 	memset(q, 0, sizeof *q);
@@ -164,8 +178,15 @@ db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
 	db_status_t s = DB_OK;
 	if (f->after && *f->after)
 		s = db_list_anchor(c, &tasks_store_list_def, f->after, &q, anchor, sizeof anchor);
-	if (s == DB_OK)
+	/* Filtered by states only (or not at all), the total is exact from the
+	 * maintained counts; with node or name it is counted up to the cap. */
+	if (s == DB_OK && !(f->node && *f->node) && !(f->name && *f->name)) {
+		state_total_t t = {f->states ? f->states : (1u << OH_TS__COUNT) - 1, 0};
+		s = task_counts_store_read(c, add_state_total, &t);
+		*total = t.total;
+	} else if (s == DB_OK) {
 		s = db_list_count(c, &tasks_store_list_def, &q, total);
+	}
 	list_ctx_t x = {fn, ctx};
 	if (s == DB_OK)
 		s = db_list_page(c, &tasks_store_list_def, &q, list_row, &x);

@@ -15,7 +15,8 @@ db_status_t tasks_store_get_by_key(db_conn_t *c, const char *key, oh_task_t *out
 
 /* Calls FN for each task of F's page, newest first (after the task F->after
  * when given: DB_NO_ROWS when there is no such task); *TOTAL receives the
- * count of all matches, up to DB_LIST_COUNT_CAP. */
+ * count of all matches: exact from TaskCounts when F filters by states only,
+ * else up to DB_LIST_COUNT_CAP. */
 db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
                              void (*fn)(void *, oh_task_t *), void *ctx, int64_t *total);
 

@@ -392,24 +392,33 @@ db_status_t tentacles_store_server_counts(db_conn_t *c, const char *const *ids, 
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
+static db_status_t counts_row(void *ctx, db_row_t *r)
+{
+	oh_tentacle_counts_t *o = ctx;
+	o->polling = db_row_int(r, 0, NULL);
+	o->listening = db_row_int(r, 1, NULL);
+	o->rereg = db_row_int(r, 2, NULL);
+	o->missing = db_row_int(r, 3, NULL);
+	return DB_OK;
+}
+
 db_status_t tentacles_store_counts(db_conn_t *c, int64_t missing_before, oh_tentacle_counts_t *out)
 {
 	memset(out, 0, sizeof *out);
-	db_param_t active[] = {DBP_TEXT("TentacleActive")};
-	db_param_t passive[] = {DBP_TEXT("TentaclePassive")};
-	db_param_t before[] = {DBP_INT(missing_before)};
-	db_status_t s =
-	    db_query_int(c, "SELECT COUNT(*) FROM Tentacles WHERE CommunicationStyle = ?", active,
-	                 1, &out->polling);
-	if (s == DB_OK)
-		s = db_query_int(c, "SELECT COUNT(*) FROM Tentacles WHERE CommunicationStyle = ?",
-		                 passive, 1, &out->listening);
-	if (s == DB_OK)
-		s = db_query_int(c, "SELECT COUNT(*) FROM Tentacles WHERE NeedsReRegistration = 1",
-		                 NULL, 0, &out->rereg);
-	if (s == DB_OK)
-		s = db_query_int(c, "SELECT COUNT(*) FROM Tentacles WHERE OldestPollAt < ?", before,
-		                 1, &out->missing);
+	/* One statement, one index range each.  The missing ones in index
+	 * order, so the plan reads that range whatever the bound. */
+	db_sql_t q;
+	db_sql_init(&q);
+	db_sql_add(&q,
+	           "SELECT (SELECT COUNT(*) FROM Tentacles WHERE CommunicationStyle = "
+	           "'TentacleActive'), (SELECT COUNT(*) FROM Tentacles WHERE CommunicationStyle = "
+	           "'TentaclePassive'), (SELECT COUNT(*) FROM Tentacles WHERE "
+	           "NeedsReRegistration = 1), (SELECT COUNT(*) FROM (SELECT Id FROM Tentacles "
+	           "WHERE OldestPollAt < ? ORDER BY OldestPollAt, Id");
+	db_sql_bind(&q, DBP_INT(missing_before));
+	db_sql_page(&q, db_conn_dialect(c), 1000000000, 0);
+	db_sql_add(&q, ") m)");
+	db_status_t s = db_sql_query(c, &q, counts_row, out);
 	out->total = out->polling + out->listening;
 	return s;
 }

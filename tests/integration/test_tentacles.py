@@ -719,6 +719,9 @@ class CoverageTests(TentacleCase):
         w = self.warnings(topo, "TentaclesNotPollingAllNodes")
         self.assertEqual(len(w), 1, f"one TentaclesNotPollingAllNodes warning: {topo['Warnings']}")
         self.assertEqual(w[0]["TentacleId"], tid)
+        missing = self.api(b, "GET", COVERAGE_LINKS["NotPollingEveryNode"], expect=200).json
+        self.assertEqual(([t["Id"] for t in missing["Items"]], missing["TotalResults"]), ([tid], 1),
+                         "the paged list behind the summary")
         self.assertEqual(w[0]["Message"], f"Tentacle {tname} has not polled 1 online node(s) within {self.WINDOW_S} s.")
         t = self.tentacle(a, tid)
         self.assertIs(t["PollsEveryNode"], False)
@@ -736,6 +739,8 @@ class CoverageTests(TentacleCase):
             "Links": COVERAGE_LINKS}, "polled both nodes")
         self.assertEqual(self.warnings(topo, "TentaclesNotPollingAllNodes"), [], "the warning cleared")
         self.assertIs(self.tentacle(b, tid)["PollsEveryNode"], True)
+        self.assertEqual(self.api(a, "GET", COVERAGE_LINKS["NotPollingEveryNode"], expect=200).json["Items"],
+                         [], "the poll took it off the list at once")
 
         # Past the window without polls, both nodes are missing again.
         time.sleep(max(0.0, self.WINDOW_S + 1.0 - (time.monotonic() - polled_all)))
