@@ -142,7 +142,7 @@ static db_status_t add_totals(db_conn_t *c, const by_state_t *x, int sign, int64
 
 db_status_t task_counts_store_advance(db_conn_t *c, int64_t to)
 {
-	base_t b;
+	base_t b = {.lo = 0};
 	db_status_t s = lock_counts(c);
 	if (s == DB_OK)
 		s = read_base(c, &b);
@@ -166,7 +166,7 @@ db_status_t task_counts_store_forget_through(db_conn_t *c, const char *last_id)
 {
 	int64_t at = 0;
 	db_param_t k[] = {DBP_TEXT(last_id)};
-	base_t b;
+	base_t b = {.lo = 0};
 	db_status_t s = lock_counts(c);
 	if (s == DB_OK)
 		s = read_base(c, &b);
