@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dialect.h"
+#include "keyset.h"
 
 db_status_t cluster_store_add_reply(db_conn_t *c, const char *task_id, const char *url)
 {
@@ -103,10 +104,13 @@ static db_status_t seen_row(void *ctx, db_row_t *r)
 db_status_t cluster_store_count_events_before(db_conn_t *c, int64_t before, int64_t *n)
 {
 	/* Whether there is one, not how many: the oldest event, one seek. */
-	db_param_t p[] = {DBP_INT(before)};
+	db_sql_t q;
+	db_sql_init(&q);
+	db_sql_select(&q, db_conn_dialect(c), 1);
+	db_sql_add(&q, "Id FROM Events WHERE Occurred < ? ORDER BY Occurred, Id");
+	db_sql_bind(&q, DBP_INT(before));
+	db_sql_limit(&q, db_conn_dialect(c), 1);
 	*n = 0;
-	db_status_t s =
-	    db_query_page(c, "SELECT Id FROM Events WHERE Occurred < ? ORDER BY Occurred, Id", p, 1,
-	                  1, 0, seen_row, n);
+	db_status_t s = db_sql_query(c, &q, seen_row, n);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }

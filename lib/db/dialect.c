@@ -107,6 +107,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
             .name = "sqlserver",
             .dbms_name = "Microsoft SQL Server",
             .explicit_txn = false,
+            .top_limit = true,
             .stmts =
                 {
                     [DB_STMT_NOW_MS] = "SELECT DATEDIFF_BIG(MILLISECOND, "

@@ -39,6 +39,10 @@ typedef struct {
 	 * driver cannot return rows from an UPDATE) and the store claims them
 	 * one by one inside the same transaction. */
 	bool claim_is_select;
+	/* true: a row limit is "TOP (n)" after SELECT, and rows past an offset
+	 * are counted with ROW_NUMBER() (SQL Server; lib/db/keyset.c); false:
+	 * "LIMIT n OFFSET m" at the end. */
+	bool top_limit;
 	const char *stmts[DB_STMT__COUNT];
 	/* Sets how long the server lets a transaction of this session sit idle
 	 * before it ends the session, so a client that stalls (a paused VM, a

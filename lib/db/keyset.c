@@ -35,15 +35,21 @@ void db_sql_bind(db_sql_t *q, db_param_t p)
 	q->p[q->n++] = p;
 }
 
-void db_sql_page(db_sql_t *q, db_dialect_id_t dialect, int64_t limit, int64_t offset)
+void db_sql_select(db_sql_t *q, db_dialect_id_t dialect, int64_t limit)
 {
-	const db_dialect_t *d = db_dialect(dialect);
-	db_sql_add(q, d->stmts[DB_STMT_PAGE]);
-	/* The clause's markers take limit and offset in the map's order. */
-	const char *map = d->maps[DB_STMT_PAGE];
-	bool offset_first = map && map[0] == '1';
-	db_sql_bind(q, DBP_INT(offset_first ? offset : limit));
-	db_sql_bind(q, DBP_INT(offset_first ? limit : offset));
+	db_sql_add(q, "SELECT ");
+	if (db_dialect(dialect)->top_limit) {
+		db_sql_add(q, "TOP (?) ");
+		db_sql_bind(q, DBP_INT(limit));
+	}
+}
+
+void db_sql_limit(db_sql_t *q, db_dialect_id_t dialect, int64_t limit)
+{
+	if (!db_dialect(dialect)->top_limit) {
+		db_sql_add(q, " LIMIT ?");
+		db_sql_bind(q, DBP_INT(limit));
+	}
 }
 
 db_status_t db_sql_query(db_conn_t *c, const db_sql_t *q, db_row_fn fn, void *ctx)
@@ -127,57 +133,77 @@ static void branch_where(db_sql_t *s, const db_list_t *l, const db_branch_t *b,
 	db_sql_bind(s, DBP_TEXT(q->after_k2));
 }
 
-/* One branch's keys, LIMIT rows from the cursor, in the list's order when
- * ORDERED (SQL Server's paging clause needs an ORDER BY in any case).
+/* One branch's keys in the list's order, LIMIT rows from the cursor.
  * Counts keep the order too: it makes the database read the filter's own
  * index instead of guessing how dense the matches are in the table. */
 static void branch_keys(db_sql_t *s, db_dialect_id_t d, const db_list_t *l, const db_branch_t *b,
-                        const db_list_query_t *q, bool with_cursor, int64_t limit, bool ordered)
+                        const db_list_query_t *q, bool with_cursor, int64_t limit)
 {
-	db_sql_add(s, "SELECT ");
+	db_sql_select(s, d, limit);
 	keys(s, l);
 	db_sql_add(s, " FROM ");
 	db_sql_add(s, l->table);
 	branch_where(s, l, b, q, with_cursor);
-	if (ordered || d == DB_DIALECT_SQLSERVER)
-		order_by(s, l);
-	db_sql_page(s, d, limit, 0);
+	order_by(s, l);
+	db_sql_limit(s, d, limit);
 }
 
-/* The keys of the page: one branch paged directly, or every branch
- * limited to what the page can need, merged and paged. */
-static void page_keys(db_sql_t *s, db_dialect_id_t d, const db_list_t *l, const db_list_query_t *q)
+/* " FROM <the rows the page is cut from>": one branch's range, or every
+ * branch limited to what the page can need and merged. */
+static void page_source(db_sql_t *s, db_dialect_id_t d, const db_list_t *l,
+                        const db_list_query_t *q)
 {
 	size_t n = q->n ? q->n : 1;
-	const char *key = l->k2 ? l->k2 : "Id";
 	if (n == 1) {
-		db_sql_add(s, "SELECT ");
-		db_sql_add(s, key);
 		db_sql_add(s, " FROM ");
 		db_sql_add(s, l->table);
 		branch_where(s, l, q->n ? &q->b[0] : NULL, q, true);
-		order_by(s, l);
-		db_sql_page(s, d, q->take, q->skip);
 		return;
 	}
-	db_sql_add(s, "SELECT ");
-	db_sql_add(s, key);
 	db_sql_add(s, " FROM (");
 	for (size_t i = 0; i < n; i++) {
 		char alias[32];
 		snprintf(alias, sizeof alias, ") b%zu", i);
 		if (i)
-			db_sql_add(s, l->distinct ? " UNION SELECT " : " UNION ALL SELECT ");
-		else
-			db_sql_add(s, "SELECT ");
+			db_sql_add(s, l->distinct ? " UNION " : " UNION ALL ");
+		db_sql_add(s, "SELECT ");
 		keys(s, l);
 		db_sql_add(s, " FROM (");
-		branch_keys(s, d, l, &q->b[i], q, true, q->skip + q->take, true);
+		branch_keys(s, d, l, &q->b[i], q, true, q->skip + q->take);
 		db_sql_add(s, alias);
 	}
 	db_sql_add(s, ") m");
+}
+
+/* The keys of the page: TAKE rows of the source after SKIP, in order.  Where
+ * rows are limited by TOP, those past SKIP are picked by ROW_NUMBER(). */
+static void page_keys(db_sql_t *s, db_dialect_id_t d, const db_list_t *l, const db_list_query_t *q)
+{
+	const char *key = l->k2 ? l->k2 : "Id";
+	if (q->skip > 0 && db_dialect(d)->top_limit) {
+		db_sql_add(s, "SELECT ");
+		db_sql_add(s, key);
+		db_sql_add(s, " FROM (");
+		db_sql_select(s, d, q->skip + q->take);
+		db_sql_add(s, key);
+		db_sql_add(s, ", ROW_NUMBER() OVER (");
+		order_by(s, l);
+		db_sql_add(s, ") AS PageRow");
+		page_source(s, d, l, q);
+		order_by(s, l);
+		db_sql_add(s, ") p WHERE PageRow > ?");
+		db_sql_bind(s, DBP_INT(q->skip));
+		return;
+	}
+	db_sql_select(s, d, q->take);
+	db_sql_add(s, key);
+	page_source(s, d, l, q);
 	order_by(s, l);
-	db_sql_page(s, d, q->take, q->skip);
+	db_sql_limit(s, d, q->take);
+	if (q->skip > 0) {
+		db_sql_add(s, " OFFSET ?");
+		db_sql_bind(s, DBP_INT(q->skip));
+	}
 }
 
 void db_list_page_sql(db_dialect_id_t dialect, const db_list_t *l, const db_list_query_t *q,
@@ -211,7 +237,7 @@ void db_list_count_sql(db_dialect_id_t dialect, const db_list_t *l, const db_lis
 		keys(out, l);
 		db_sql_add(out, " FROM (");
 		branch_keys(out, dialect, l, q->n ? &q->b[i] : NULL, q, false,
-		            DB_LIST_COUNT_CAP + 1, true);
+		            DB_LIST_COUNT_CAP + 1);
 		db_sql_add(out, alias);
 	}
 	db_sql_add(out, ") c");

@@ -46,8 +46,13 @@ void db_sql_init(db_sql_t *q);
 void db_sql_add(db_sql_t *q, const char *text);
 /* Appends a bound value for a marker already in the text. */
 void db_sql_bind(db_sql_t *q, db_param_t p);
-/* Appends DIALECT's paging clause (after an ORDER BY) with its values. */
-void db_sql_page(db_sql_t *q, db_dialect_id_t dialect, int64_t limit, int64_t offset);
+/* Begins a SELECT of at most LIMIT rows: "SELECT TOP (?) " where the
+ * dialect limits rows so (SQL Server), else "SELECT ".  End it, after its
+ * ORDER BY, with db_sql_limit. */
+void db_sql_select(db_sql_t *q, db_dialect_id_t dialect, int64_t limit);
+/* Ends a SELECT begun with db_sql_select: " LIMIT ?" where the dialect
+ * limits rows at the end, else nothing. */
+void db_sql_limit(db_sql_t *q, db_dialect_id_t dialect, int64_t limit);
 /* Runs Q as db_query; DB_ERROR when it overflowed. */
 db_status_t db_sql_query(db_conn_t *c, const db_sql_t *q, db_row_fn fn, void *ctx);
 

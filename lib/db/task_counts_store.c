@@ -41,12 +41,14 @@ static db_status_t count_range(db_conn_t *c, const char *where, const db_param_t
 {
 	db_sql_t q;
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT State, COUNT(*) FROM (SELECT State FROM ServerTasks WHERE ");
+	db_sql_add(&q, "SELECT State, COUNT(*) FROM (");
+	db_sql_select(&q, db_conn_dialect(c), RANGE_CAP);
+	db_sql_add(&q, "State FROM ServerTasks WHERE ");
 	db_sql_add(&q, where);
 	for (size_t i = 0; i < n; i++)
 		db_sql_bind(&q, p[i]);
 	db_sql_add(&q, " ORDER BY CompletedTime, Id");
-	db_sql_page(&q, db_conn_dialect(c), RANGE_CAP, 0);
+	db_sql_limit(&q, db_conn_dialect(c), RANGE_CAP);
 	db_sql_add(&q, ") r GROUP BY State");
 	db_status_t s = db_sql_query(c, &q, state_row, x);
 	return s == DB_NO_ROWS ? DB_OK : s;
@@ -191,28 +193,32 @@ db_status_t task_counts_store_counted_to(db_conn_t *c, int64_t *out)
 }
 
 typedef struct {
-	int64_t *out;
-	bool found;
+	int64_t rows, *end;
 } chunk_ctx_t;
 
 static db_status_t chunk_row(void *vctx, db_row_t *r)
 {
 	chunk_ctx_t *x = vctx;
-	*x->out = db_row_int(r, 0, NULL);
-	x->found = true;
+	x->rows = db_row_int(r, 0, NULL);
+	*x->end = db_row_int(r, 1, NULL);
 	return DB_OK;
 }
 
 db_status_t task_counts_store_chunk_end(db_conn_t *c, int64_t from, int64_t rows, int64_t *end,
                                         bool *found)
 {
-	db_param_t p[] = {DBP_INT(from)};
-	chunk_ctx_t x = {end, false};
-	db_status_t s =
-	    db_query_page(c,
-	                  "SELECT CompletedTime FROM ServerTasks WHERE CompletedTime >= ? "
-	                  "ORDER BY CompletedTime, Id",
-	                  p, 1, 1, rows, chunk_row, &x);
-	*found = x.found;
+	/* The last of the first ROWS + 1 keys from FROM: one index range. */
+	db_sql_t q;
+	db_sql_init(&q);
+	db_sql_add(&q, "SELECT COUNT(*), MAX(CompletedTime) FROM (");
+	db_sql_select(&q, db_conn_dialect(c), rows + 1);
+	db_sql_add(&q, "CompletedTime FROM ServerTasks WHERE CompletedTime >= ? "
+	               "ORDER BY CompletedTime, Id");
+	db_sql_bind(&q, DBP_INT(from));
+	db_sql_limit(&q, db_conn_dialect(c), rows + 1);
+	db_sql_add(&q, ") k");
+	chunk_ctx_t x = {0, end};
+	db_status_t s = db_sql_query(c, &q, chunk_row, &x);
+	*found = s == DB_OK && x.rows > rows;
 	return s == DB_NO_ROWS ? DB_OK : s;
 }

@@ -18,8 +18,9 @@ db_status_t task_counts_store_read(db_conn_t *c, void (*fn)(void *, const char *
 /* The lowest CountedTo (where the next pass starts). */
 db_status_t task_counts_store_counted_to(db_conn_t *c, int64_t *out);
 
-/* *END: the CompletedTime ROWS ended tasks after FROM (an index range of
- * that many entries); *FOUND false when fewer have ended since. */
+/* *END: the CompletedTime of the ended task ROWS after the first at or
+ * after FROM (an index range of that many entries); *FOUND false when
+ * fewer have ended since. */
 db_status_t task_counts_store_chunk_end(db_conn_t *c, int64_t from, int64_t rows, int64_t *end,
                                         bool *found);
 

@@ -409,14 +409,16 @@ db_status_t tentacles_store_counts(db_conn_t *c, int64_t missing_before, oh_tent
 	 * order, so the plan reads that range whatever the bound. */
 	db_sql_t q;
 	db_sql_init(&q);
+	db_dialect_id_t d = db_conn_dialect(c);
 	db_sql_add(&q,
 	           "SELECT (SELECT COUNT(*) FROM Tentacles WHERE CommunicationStyle = "
 	           "'TentacleActive'), (SELECT COUNT(*) FROM Tentacles WHERE CommunicationStyle = "
 	           "'TentaclePassive'), (SELECT COUNT(*) FROM Tentacles WHERE "
-	           "NeedsReRegistration = 1), (SELECT COUNT(*) FROM (SELECT Id FROM Tentacles "
-	           "WHERE OldestPollAt < ? ORDER BY OldestPollAt, Id");
+	           "NeedsReRegistration = 1), (SELECT COUNT(*) FROM (");
+	db_sql_select(&q, d, 1000000000);
+	db_sql_add(&q, "Id FROM Tentacles WHERE OldestPollAt < ? ORDER BY OldestPollAt, Id");
 	db_sql_bind(&q, DBP_INT(missing_before));
-	db_sql_page(&q, db_conn_dialect(c), 1000000000, 0);
+	db_sql_limit(&q, d, 1000000000);
 	db_sql_add(&q, ") m)");
 	db_status_t s = db_sql_query(c, &q, counts_row, out);
 	out->total = out->polling + out->listening;
@@ -448,8 +450,10 @@ db_status_t tentacles_store_missing(db_conn_t *c, int64_t missing_before, int64_
 	 * per node each misses.  Fixed fragments only; values are bound. */
 	db_sql_t q;
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT t.Id, t.Name, n.Name FROM (SELECT Id, Name, OldestPollAt FROM "
-	               "Tentacles WHERE ");
+	db_dialect_id_t d = db_conn_dialect(c);
+	db_sql_add(&q, "SELECT t.Id, t.Name, n.Name FROM (");
+	db_sql_select(&q, d, limit);
+	db_sql_add(&q, "Id, Name, OldestPollAt FROM Tentacles WHERE ");
 	db_sql_add(&q, unwarned_only ? "CoverageWarnedAt IS NULL AND OldestPollAt < ?"
 	                             : "OldestPollAt < ?");
 	db_sql_bind(&q, DBP_INT(missing_before));
@@ -461,7 +465,7 @@ db_status_t tentacles_store_missing(db_conn_t *c, int64_t missing_before, int64_
 	 * fix a column's order for PostgreSQL's planner). */
 	db_sql_add(&q, unwarned_only ? " ORDER BY CoverageWarnedAt, OldestPollAt, Id"
 	                             : " ORDER BY OldestPollAt, Id");
-	db_sql_page(&q, db_conn_dialect(c), limit, 0);
+	db_sql_limit(&q, d, limit);
 	db_sql_add(&q,
 	           ") t CROSS JOIN CoverageNodes c JOIN OctopusServerNodes n ON n.Id = c.NodeId "
 	           "LEFT JOIN TentaclePolls p ON p.TentacleId = t.Id AND p.NodeId = c.NodeId "
@@ -537,10 +541,11 @@ db_status_t tentacles_store_next_polling(db_conn_t *c, const char *after, int li
 {
 	db_sql_t q;
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT Id FROM Tentacles WHERE CommunicationStyle = 'TentacleActive' "
+	db_sql_select(&q, db_conn_dialect(c), limit);
+	db_sql_add(&q, "Id FROM Tentacles WHERE CommunicationStyle = 'TentacleActive' "
 	               "AND Id > ? ORDER BY Id");
 	db_sql_bind(&q, DBP_TEXT(after));
-	db_sql_page(&q, db_conn_dialect(c), limit, 0);
+	db_sql_limit(&q, db_conn_dialect(c), limit);
 	void *x[3] = {last, (void *)(uintptr_t)size, n};
 	*n = 0;
 	db_status_t s = db_sql_query(c, &q, last_id_row, x);
@@ -578,11 +583,12 @@ db_status_t tentacles_store_by_style(db_conn_t *c, bool polling, const char *aft
 {
 	db_sql_t q;
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT " TENTACLE_COLUMNS " FROM Tentacles WHERE CommunicationStyle = ? "
-	               "AND Id > ? ORDER BY Id");
+	db_sql_select(&q, db_conn_dialect(c), limit);
+	db_sql_add(&q, TENTACLE_COLUMNS " FROM Tentacles WHERE CommunicationStyle = ? "
+	                                "AND Id > ? ORDER BY Id");
 	db_sql_bind(&q, DBP_TEXT(polling ? "TentacleActive" : "TentaclePassive"));
 	db_sql_bind(&q, DBP_TEXT(after));
-	db_sql_page(&q, db_conn_dialect(c), limit, 0);
+	db_sql_limit(&q, db_conn_dialect(c), limit);
 	each_ctx_t x = {fn, ctx};
 	db_status_t s = db_sql_query(c, &q, each_row, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
