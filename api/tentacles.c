@@ -2,6 +2,7 @@
  * Tentacle.config entries, poll check-ins and health checks. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../lib/oh_crypto.h"
@@ -35,15 +36,24 @@ static json_t *tentacle_json(const oh_tentacle_t *t, const oh_node_list_t *nodes
 	                t->servers_changed_at ? oh_json_time(t->servers_changed_at) : json_null());
 	json_t *list = oh_json_check(json_array());
 	bool every = true;
+	/* This Tentacle's polls first (a page holds every page Tentacle's), so
+	 * the match per node is over its own polls only. */
+	size_t mine_n = 0;
+	const oh_tentacle_link_t **mine =
+	    polls && polls->n ? malloc(polls->n * sizeof *mine) : NULL;
+	if (polls && polls->n && !mine)
+		abort();
+	for (size_t j = 0; polls && j < polls->n; j++)
+		if (strcmp(polls->v[j].tentacle_id, t->id) == 0)
+			mine[mine_n++] = &polls->v[j];
 	for (size_t i = 0; t->polling && nodes && i < nodes->n; i++) {
 		const oh_node_t *n = &nodes->v[i];
 		if (n->offline)
 			continue;
 		int64_t last = 0;
-		for (size_t j = 0; polls && j < polls->n; j++) {
-			if (strcmp(polls->v[j].tentacle_id, t->id) == 0 &&
-			    strcmp(polls->v[j].node_id, n->id) == 0)
-				last = polls->v[j].last_poll;
+		for (size_t j = 0; j < mine_n; j++) {
+			if (strcmp(mine[j]->node_id, n->id) == 0)
+				last = mine[j]->last_poll;
 		}
 		bool within = last > 0 && now - last <= (int64_t)window_s * 1000;
 		every = every && within;
@@ -54,6 +64,7 @@ static json_t *tentacle_json(const oh_tentacle_t *t, const oh_node_list_t *nodes
 		oh_json_set_new(p, "WithinWindow", json_boolean(within));
 		oh_json_check_rc(json_array_append_new(list, p));
 	}
+	free(mine);
 	oh_json_set_new(o, "PollsEveryNode", t->polling ? json_boolean(every) : json_null());
 	oh_json_set_new(o, "Polls", list);
 	oh_json_set_new(o, "HealthStatus",
