@@ -84,35 +84,41 @@ static db_status_t read_base(db_conn_t *c, base_t *b)
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
+typedef struct {
+	void (*fn)(void *, const char *, int64_t);
+	void *ctx;
+} read_ctx_t;
+
+static db_status_t read_row(void *vctx, db_row_t *r)
+{
+	read_ctx_t *x = vctx;
+	char state[24];
+	db_row_copy(r, 0, state, sizeof state);
+	int64_t n = db_row_int(r, 1, NULL) + db_row_int(r, 2, NULL);
+	if (n > 0)
+		x->fn(x->ctx, state, n);
+	return DB_OK;
+}
+
 db_status_t task_counts_store_read(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
                                    void *ctx)
 {
-	/* The totals, then what ended since; read again if a pass moved
-	 * CountedTo in between (each statement may see a newer commit). */
-	base_t b, again;
-	by_state_t recent;
-	db_status_t s = DB_OK;
-	for (int tries = 0; tries < 5; tries++) {
-		memset(&recent, 0, sizeof recent);
-		s = read_base(c, &b);
-		db_param_t p[] = {DBP_INT(b.lo)};
-		if (s == DB_OK)
-			s = count_range(c, "CompletedTime >= ?", p, 1, &recent);
-		if (s == DB_OK)
-			s = read_base(c, &again);
-		if (s != DB_OK || (again.lo == b.lo && again.hi == b.lo))
-			break;
-	}
-	if (s != DB_OK)
-		return s;
-	for (size_t i = 0; i < N_ENDED; i++)
-		if (b.total[i] + recent.n[i] > 0)
-			fn(ctx, ended[i], b.total[i] + recent.n[i]);
-	by_state_t active = {.fn = fn, .ctx = ctx};
-	s = db_query(c,
-	             "SELECT State, COUNT(*) FROM ServerTasks WHERE State IN ('Queued', "
-	             "'Executing', 'Cancelling') GROUP BY State",
-	             NULL, 0, state_row, &active);
+	/* One statement, so the totals and what ended since they were counted
+	 * come from one snapshot while a pass moves CountedTo; the recent
+	 * range in index order (see RANGE_CAP); then the active states. */
+	db_dialect_id_t d = db_conn_dialect(c);
+	db_sql_t q;
+	db_sql_init(&q);
+	db_sql_add(&q, "SELECT c.State, c.Total, (SELECT COUNT(*) FROM (");
+	db_sql_select(&q, d, RANGE_CAP);
+	db_sql_add(&q, "State FROM ServerTasks WHERE CompletedTime >= (SELECT MIN(CountedTo) FROM "
+	               "TaskCounts) ORDER BY CompletedTime, Id");
+	db_sql_limit(&q, d, RANGE_CAP);
+	db_sql_add(&q, ") r WHERE r.State = c.State) FROM TaskCounts c UNION ALL "
+	               "SELECT State, COUNT(*), 0 FROM ServerTasks WHERE State IN ('Queued', "
+	               "'Executing', 'Cancelling') GROUP BY State");
+	read_ctx_t x = {fn, ctx};
+	db_status_t s = db_sql_query(c, &q, read_row, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
