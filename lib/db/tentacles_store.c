@@ -90,17 +90,6 @@ static db_status_t each_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
-db_status_t tentacles_store_each(db_conn_t *c, bool only_rereg,
-                                 void (*fn)(void *, const oh_tentacle_t *), void *ctx)
-{
-	each_ctx_t x = {fn, ctx};
-	return db_query(c,
-	                only_rereg ? "SELECT " TENTACLE_COLUMNS
-	                             " FROM Tentacles WHERE NeedsReRegistration = 1 ORDER BY Name"
-	                           : "SELECT " TENTACLE_COLUMNS " FROM Tentacles ORDER BY Name",
-	                NULL, 0, each_row, &x);
-}
-
 typedef struct {
 	void (*fn)(void *, const char *, const char *, const char *, int);
 	void *ctx;

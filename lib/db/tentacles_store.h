@@ -13,11 +13,6 @@ db_status_t tentacles_store_delete(db_conn_t *c, const char *id, int64_t *rows);
 /* Reads tentacle ID.  DB_NO_ROWS when there is none. */
 db_status_t tentacles_store_get(db_conn_t *c, const char *id, oh_tentacle_t *out);
 
-/* Calls FN(ctx, t) for every Tentacle ordered by Name (all, or only those
- * that need re-registration). */
-db_status_t tentacles_store_each(db_conn_t *c, bool only_rereg,
-                                 void (*fn)(void *, const oh_tentacle_t *), void *ctx);
-
 /* Calls FN(ctx, tentacle_id, node_id, address, port) for the server
  * entries of ID (all Tentacles when ID is NULL). */
 db_status_t tentacles_store_servers(db_conn_t *c, const char *id,
