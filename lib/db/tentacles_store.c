@@ -342,8 +342,13 @@ db_status_t tentacles_store_polls_of(db_conn_t *c, const char *const *ids, size_
 	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += IN_CHUNK) {
 		db_sql_t q;
 		db_sql_init(&q);
-		db_sql_add(&q, "SELECT TentacleId, NodeId, LastPollAt FROM TentaclePolls "
-		               "WHERE TentacleId IN ");
+		/* The polls at the nodes coverage is kept for (the online ones),
+		 * each one seek of the primary key (CROSS JOIN keeps SQLite to that
+		 * order): a Tentacle also keeps a poll row for every node that ever
+		 * was, scattered over the table. */
+		db_sql_add(&q, "SELECT p.TentacleId, p.NodeId, p.LastPollAt FROM CoverageNodes c "
+		               "CROSS JOIN TentaclePolls p WHERE p.NodeId = c.NodeId AND "
+		               "p.TentacleId IN ");
 		in_list(&q, ids + i, n - i < IN_CHUNK ? n - i : IN_CHUNK);
 		s = db_sql_query(c, &q, poll_row, &x);
 	}

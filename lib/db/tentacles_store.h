@@ -63,7 +63,8 @@ db_status_t tentacles_store_page(db_conn_t *c, const oh_tentacle_filter_t *f,
                                  void (*fn)(void *, const oh_tentacle_t *), void *ctx,
                                  int64_t *total);
 
-/* Polls, and counts of server entries, of the N Tentacles IDS. */
+/* Polls at the coverage (online) nodes, and counts of server entries, of
+ * the N Tentacles IDS. */
 db_status_t tentacles_store_polls_of(db_conn_t *c, const char *const *ids, size_t n,
                                      void (*fn)(void *, const char *, const char *, int64_t),
                                      void *ctx);
