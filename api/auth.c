@@ -111,14 +111,109 @@ static bool key_in_query(const char *q)
 	       strstr(q, "API-") != NULL;
 }
 
+/* ---- refusals do not amplify ------------------------------------------ */
+
+/* Anyone can make a node refuse a request, so refusals must not turn into
+ * a write to the shared database, and a webhook, each: per source address
+ * one AccessDenied event per REFUSAL_WINDOW_MS is recorded (with how many
+ * were not), and none goes to webhooks; webhooks hear a summary of this
+ * node's refusals at most once per REFUSAL_SUMMARY_MS instead. */
+#define REFUSAL_WINDOW_MS  10000
+#define REFUSAL_SUMMARY_MS 60000
+#define REFUSAL_SOURCES    256
+
+typedef struct {
+	char addr[72];
+	int64_t window_start; /* monotonic; 0 = empty */
+	int64_t suppressed;   /* refusals not recorded in the current window */
+} refusal_source_t;
+
+static pthread_mutex_t refusal_mu = PTHREAD_MUTEX_INITIALIZER;
+static refusal_source_t refusal_sources[REFUSAL_SOURCES];
+static int64_t refusal_summary_start, refusal_count, refusal_sources_seen;
+
+/* Whether a refusal from ADDR at NOW is recorded; *EARLIER receives how
+ * many from ADDR were not since its last recorded one.  *SUMMARY (and
+ * *SUMMARY_SOURCES) receive this node's refusals of a summary period that
+ * has just ended, 0 otherwise. */
+static bool refusal_admit(const char *addr, int64_t now, int64_t *earlier, int64_t *summary,
+                          int64_t *summary_sources)
+{
+	pthread_mutex_lock(&refusal_mu);
+	*summary = *summary_sources = 0;
+	if (!refusal_summary_start)
+		refusal_summary_start = now;
+	if (now - refusal_summary_start >= REFUSAL_SUMMARY_MS) {
+		*summary = refusal_count;
+		*summary_sources = refusal_sources_seen;
+		refusal_count = refusal_sources_seen = 0;
+		refusal_summary_start = now;
+	}
+	refusal_count++;
+	/* The address's entry, else an empty one, else the oldest. */
+	refusal_source_t *e = NULL, *empty = NULL, *oldest = NULL;
+	for (size_t i = 0; i < REFUSAL_SOURCES && !e; i++) {
+		refusal_source_t *r = &refusal_sources[i];
+		if (!r->window_start) {
+			if (!empty)
+				empty = r;
+		} else if (strncmp(r->addr, addr, sizeof r->addr - 1) == 0) {
+			e = r;
+		} else if (!oldest || r->window_start < oldest->window_start) {
+			oldest = r;
+		}
+	}
+	refusal_source_t *victim = empty ? empty : oldest;
+	bool admit = true;
+	*earlier = 0;
+	if (!e) {
+		e = victim;
+		snprintf(e->addr, sizeof e->addr, "%.71s", addr);
+		e->window_start = now;
+		e->suppressed = 0;
+		refusal_sources_seen++;
+	} else if (now - e->window_start < REFUSAL_WINDOW_MS) {
+		e->suppressed++;
+		admit = false;
+	} else {
+		*earlier = e->suppressed;
+		e->window_start = now;
+		e->suppressed = 0;
+	}
+	pthread_mutex_unlock(&refusal_mu);
+	return admit;
+}
+
 static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message)
 {
 	api_error(resp, ec, message, NULL);
 	if (resp->status == 401)
 		api_header(resp, "WWW-Authenticate", "Bearer realm=\"octoha\"");
+	const char *source = req->actor.forwarded[0] ? req->actor.forwarded : req->actor.remote;
+	int64_t earlier = 0, summary = 0, sources = 0;
+	bool admit = refusal_admit(source, mono_ms(), &earlier, &summary, &sources);
+	if (summary > 0) {
+		char msg[200];
+		snprintf(msg, sizeof msg,
+		         "%lld requests from %lld addresses were refused by this node in the last "
+		         "minute or more.",
+		         (long long)summary, (long long)sources);
+		oh_event_spec_t ev = {.category = "AccessDenied",
+		                      .operation = "refusalSummary",
+		                      .result = "Refused",
+		                      .message = msg};
+		if (oh_event_record(req->cfg->pool, &ev) != DB_OK)
+			oh_log(OH_LOG_WARN, "refusal summary not recorded", NULL);
+	}
+	if (!admit)
+		return;
 	char msg[300];
-	snprintf(msg, sizeof msg, "%s %s refused: %s", req->method, req->path,
-	         oh_error_def(ec)->code);
+	int n = snprintf(msg, sizeof msg, "%s %s refused: %s", req->method, req->path,
+	                 oh_error_def(ec)->code);
+	if (earlier > 0 && n > 0 && (size_t)n < sizeof msg)
+		snprintf(msg + n, sizeof msg - (size_t)n,
+		         " (and %lld more from this address since its last recorded refusal)",
+		         (long long)earlier);
 	oh_event_spec_t ev = {.actor = &req->actor,
 	                      .category = "AccessDenied",
 	                      .operation = req->operation_id,
@@ -126,7 +221,8 @@ static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *mes
 	                          api_path_param(req, "id")[0] ? api_path_param(req, "id") : NULL,
 	                      .result = "Refused",
 	                      .status = resp->status,
-	                      .message = msg};
+	                      .message = msg,
+	                      .no_webhooks = true};
 	db_status_t s = oh_event_record(req->cfg->pool, &ev);
 	if (s != DB_OK)
 		oh_log(OH_LOG_WARN, "refusal not recorded", "rid=%s db=%s", req->rid,

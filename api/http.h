@@ -24,14 +24,14 @@ typedef struct {
 	size_t n_path;
 	const char *path_names[API_MAX_PATH_PARAMS];
 	const char *path_values[API_MAX_PATH_PARAMS];
-	const json_t *query;         /* object of typed, validated query values, defaults applied */
-	const json_t *body;          /* validated JSON body or NULL; owned by the dispatcher */
-	const char *idempotency_key; /* the Idempotency-Key header, validated, or NULL */
-	const char *operation_id;    /* the route's operationId */
-	oh_actor_t actor;            /* who asks: the key's id and name, addresses */
-	oh_role_t role;              /* the key's role; OH_ROLE_NONE on public routes */
-	const char *content_type;    /* the request's Content-Type, or NULL */
-	const char *raw_body;        /* a non-JSON body (form posts), NUL-terminated */
+	const json_t *query;  /* object of typed, validated query values, defaults applied */
+	const json_t *body;   /* validated JSON body or NULL; owned by the dispatcher */
+	struct oh_idem *idem; /* the request's Idempotency-Key, or NULL (owned by the dispatcher) */
+	const char *operation_id; /* the route's operationId */
+	oh_actor_t actor;         /* who asks: the key's id and name, addresses */
+	oh_role_t role;           /* the key's role; OH_ROLE_NONE on public routes */
+	const char *content_type; /* the request's Content-Type, or NULL */
+	const char *raw_body;     /* a non-JSON body (form posts), NUL-terminated */
 	size_t raw_body_len;
 	const char *accept;    /* the Accept header, or NULL */
 	void *conn;            /* civetweb connection, for headers only */
@@ -60,7 +60,8 @@ void api_json(api_resp_t *resp, int status, json_t *body);
 /* Sets the registry's error EC with MESSAGE (NULL for the hint) and FIELD. */
 void api_error(api_resp_t *resp, oh_ec_t ec, const char *message, const char *field);
 
-/* Maps a failed database call to 503 (unreachable, busy) or 500 (a bug). */
+/* Maps a failed database call to 503 with Retry-After (unreachable, busy,
+ * a commit of unknown outcome) or 500 (a bug). */
 void api_db_error(api_resp_t *resp, db_status_t status);
 
 /* Octopus's paged collection around ITEMS (stolen): ItemType, TotalResults,
@@ -132,6 +133,19 @@ void api_requester(const api_req_t *req, char *buf, size_t size);
  * details to release with json_decref after EV was recorded. */
 void api_audit(const api_req_t *req, oh_event_spec_t *ev, const char *category, const char *message,
                json_t **details_out);
+
+/* ---- idempotency keys (api/idempotency.c) ---- */
+
+#include "../lib/idempotency.h"
+
+/* Looks up REQ's Idempotency-Key KEY for its caller and operation.  Returns
+ * true when it answered RESP itself: the first request's task again (a
+ * replay), 422 for a key used with another request, or a database error.
+ * Otherwise fills IDEM and points REQ->idem at it, and the handler runs. */
+bool api_idem_begin(api_req_t *req, const char *key, oh_idem_t *idem, api_resp_t *resp);
+
+/* After the handler: 409 when another request took the key meanwhile. */
+void api_idem_end(const api_req_t *req, api_resp_t *resp);
 
 /* The value of request header NAME, or NULL. */
 const char *api_header_in(const api_req_t *req, const char *name);

@@ -207,7 +207,7 @@ db_status_t api_node_change(const api_req_t *req, const char *node_id, const oh_
 	oh_drain_request_t full = *r;
 	full.node_id = node_id;
 	full.requested_by = who;
-	full.idempotency_key = req->idempotency_key;
+	full.idem = req->idem;
 	full.offline_timeout_ms = req->cfg->offline_timeout_ms;
 	full.audit = &ev;
 	db_status_t s = oh_drain_request(req->cfg->pool, &full, outcome, task);

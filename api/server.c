@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../lib/idempotency.h"
 #include "../lib/metrics.h"
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
@@ -174,7 +175,8 @@ static json_t *coerce(const json_t *schema, const char *raw)
 /* Validates path and query parameters of route META.  Returns the typed
  * query object (owned) or NULL with RESP filled. */
 static json_t *check_params(struct mg_connection *conn, const json_t *meta,
-                            const struct mg_request_info *ri, api_req_t *req, api_resp_t *resp)
+                            const struct mg_request_info *ri, api_req_t *req, api_resp_t *resp,
+                            const char **idem_key)
 {
 	json_t *query = oh_json_check(json_object());
 	const json_t *params = json_object_get(meta, "parameters");
@@ -240,7 +242,7 @@ static json_t *check_params(struct mg_connection *conn, const json_t *meta,
 		if (strcmp(in, "query") == 0)
 			oh_json_set_new(query, name, value);
 		else if (strcmp(in, "header") == 0 && strcasecmp(name, "Idempotency-Key") == 0) {
-			req->idempotency_key = mg_get_header(conn, name);
+			*idem_key = mg_get_header(conn, name);
 			json_decref(value);
 		} else
 			json_decref(value);
@@ -420,14 +422,19 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		goto respond;
 	req.raw_body = raw_body;
 	req.raw_body_len = raw_len;
-	query = check_params(conn, meta, ri, &req, &resp);
+	const char *idem_key = NULL;
+	query = check_params(conn, meta, ri, &req, &resp, &idem_key);
 	if (!query)
 		goto respond;
 	req.query = query;
 	req.body = body;
+	oh_idem_t idem;
+	if (idem_key && api_idem_begin(&req, idem_key, &idem, &resp))
+		goto respond; /* answered: a replay, or the key refused */
 	api_routes[route].handler(&req, &resp);
 	if (resp.status == 0)
 		api_error(&resp, OH_E_INTERNAL, NULL, NULL);
+	api_idem_end(&req, &resp);
 
 respond:
 	/* Counted before the answer leaves, so a client that has its answer

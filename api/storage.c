@@ -159,7 +159,7 @@ void api_op_setStorage(const api_req_t *req, api_resp_t *resp)
 	                       .arguments = args,
 	                       .is_system = true,
 	                       .max_attempts = 3,
-	                       .idempotency_key = req->idempotency_key,
+	                       .idem = req->idem,
 	                       .requested_by = who,
 	                       .audit = &ev};
 	oh_task_t t;

@@ -80,6 +80,12 @@ db_status_t api_task_wait(const api_req_t *req, oh_task_t *task, long long secon
 	for (;;) {
 		struct timespec ts = {0, TASK_WAIT_POLL_MS * 1000000L};
 		nanosleep(&ts, NULL);
+		/* A stopping node answers at once with the task as it is: a wait
+		 * must never hold the node's exit. */
+		oh_node_snapshot_t snap;
+		oh_node_state_read(req->cfg->state, &snap);
+		if (snap.shutting_down)
+			return DB_OK;
 		oh_task_t fresh;
 		db_status_t s = oh_tasks_get(req->cfg->pool, task->id, &fresh);
 		if (s != DB_OK)
@@ -123,7 +129,7 @@ void api_queue_task(const api_req_t *req, api_resp_t *resp, oh_task_spec_t spec,
 	json_t *details;
 	api_audit(req, &ev, "TaskQueued", message, &details);
 	spec.requested_by = who;
-	spec.idempotency_key = req->idempotency_key;
+	spec.idem = req->idem;
 	spec.audit = &ev;
 	api_create_task(req, resp, &spec);
 	json_decref(details);

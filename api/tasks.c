@@ -85,7 +85,7 @@ void api_op_createTask(const api_req_t *req, api_resp_t *resp)
 	    .arguments = args,
 	    .target_node = target,
 	    .max_attempts = (int)json_integer_value(json_object_get(b, "MaxAttempts")),
-	    .idempotency_key = req->idempotency_key,
+	    .idem = req->idem,
 	    .requested_by = who,
 	    .audit = &ev,
 	};

@@ -335,7 +335,7 @@ static bool archive_day(db_pool_t *pool, const char *dir, const char *day, int64
 	}
 	maybe_crash();
 	delete_ctx_t dx = {&d.read, 0};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, delete_txn, &dx);
+	db_status_t s = db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, delete_txn, &dx);
 	if (s != DB_OK) {
 		snprintf(err, errlen, "events written to %s but not yet deleted: %s", path,
 		         db_status_name(s));

@@ -22,8 +22,8 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_BAD_REQUEST] = {"BadRequest", 400, "The request is malformed."},
     [OH_E_TASK_COMPLETED] = {"TaskAlreadyCompleted", 409, "The task has already ended."},
     [OH_E_LAST_NODE] = {"LastNodeTakingWork", 409,
-                        "This is the last node that takes work; draining it would stop the "
-                        "cluster. Send Force to drain it anyway."},
+                        "This is the last node that takes work; draining it or setting its "
+                        "task cap to 0 would stop the cluster. Send Force to do it anyway."},
     [OH_E_KEY_MISSING] = {"ApiKeyMissing", 401,
                           "An API key is required: send it in the X-Octopus-ApiKey header "
                           "or as Authorization: Bearer."},
@@ -45,6 +45,16 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_PORT_CLASH] = {"CommsPortClash", 409, "Two nodes would use the same port."},
     [OH_E_STORAGE_CHANGE_BUSY] = {"StorageChangeInProgress", 409,
                                   "Another storage change is under way; retry when it has ended."},
+    [OH_E_IDEM_REUSED] = {"IdempotencyKeyReused", 422,
+                          "This Idempotency-Key was used for another operation or another "
+                          "request body; use a new key for a new request."},
+    [OH_E_IDEM_IN_FLIGHT] = {"IdempotencyKeyInFlight", 409,
+                             "A request with this Idempotency-Key was being processed at the "
+                             "same time; retry it to get its result."},
+    [OH_E_OUTCOME_UNKNOWN] = {"OutcomeUnknown", 503,
+                              "The database connection dropped while the change was being "
+                              "committed: it may or may not have been made. Read the resource "
+                              "before you retry, or retry with the same Idempotency-Key."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db/cluster_store.h"
 #include "db/storage_store.h"
 #include "events.h"
 #include "oh_crypto.h"
@@ -112,7 +113,7 @@ static db_status_t record_txn(db_conn_t *c, void *ctx)
 db_status_t oh_storage_record_checks(db_pool_t *pool, const oh_storage_check_t *v, size_t n)
 {
 	record_ctx_t x = {v, n};
-	return n ? db_txn(pool, DB_TXN_WRITE, record_txn, &x) : DB_OK;
+	return n ? db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, record_txn, &x) : DB_OK;
 }
 
 typedef struct {
@@ -155,7 +156,7 @@ db_status_t oh_storage_activate(db_pool_t *pool, const char *const paths[OH_FOLD
 }
 
 typedef struct {
-	const oh_task_spec_t *spec;
+	oh_task_spec_t spec; /* with its Id chosen before the transaction */
 	oh_task_t *out;
 	bool *existed;
 	char *busy;
@@ -167,32 +168,32 @@ static db_status_t change_txn(db_conn_t *c, void *ctx)
 	*x->existed = false;
 	x->busy[0] = '\0';
 	oh_task_clear(x->out);
-	/* The lock first: a replay of the same request waiting on it then
-	 * finds the first one's task by its key. */
-	db_status_t s = storage_store_lock_change(c);
+	db_status_t s = cluster_store_lock(c, "storage-change");
 	if (s == DB_OK)
 		s = storage_store_active_change(c, x->busy, 64);
-	if (s == DB_NO_ROWS) /* none under way: queue it, or find its replay */
-		return oh_task_create_tx(c, x->spec, x->out, x->existed);
-	if (s != DB_OK)
-		return s;
-	/* One is under way: this request's own, replayed, or another. */
-	if (x->spec->idempotency_key) {
-		s = oh_task_get_by_key_tx(c, x->spec->idempotency_key, x->out);
-		if (s == DB_OK)
-			*x->existed = true;
-		if (s != DB_NO_ROWS)
-			return s;
-	}
-	return DB_DUPLICATE;
+	if (s == DB_NO_ROWS) /* none under way: queue it */
+		return oh_task_create_tx(c, &x->spec, x->out, x->existed);
+	return s == DB_OK ? DB_DUPLICATE : s;
+}
+
+/* Whether the change a lost COMMIT was queueing exists. */
+static db_status_t change_verify(db_conn_t *c, void *ctx)
+{
+	change_ctx_t *x = ctx;
+	oh_task_clear(x->out);
+	return oh_task_get_tx(c, x->spec.id, x->out);
 }
 
 db_status_t oh_storage_change_queue(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
                                     bool *existed, char *busy_id)
 {
 	memset(out, 0, sizeof *out);
-	change_ctx_t x = {spec, out, existed, busy_id};
-	return db_txn(pool, DB_TXN_WRITE, change_txn, &x);
+	char id[64];
+	if (!oh_task_new_id(id, sizeof id))
+		return DB_ERROR;
+	change_ctx_t x = {*spec, out, existed, busy_id};
+	x.spec.id = id;
+	return db_txn_verified(pool, change_txn, change_verify, &x);
 }
 
 /* ---- the probe --------------------------------------------------------- */

@@ -75,8 +75,8 @@ db_status_t oh_storage_activate(db_pool_t *pool, const char *const paths[OH_FOLD
 
 /* Queues SPEC, a SetStoragePaths task, unless another storage change is
  * queued or running (one at a time, so changes cannot starve each other's
- * checks nor finish out of order).  With SPEC's idempotency key already
- * used, returns that task and sets *EXISTED.  Returns DB_OK with *OUT set,
+ * checks nor finish out of order), recording SPEC's idempotency key with
+ * it.  Returns DB_OK with *OUT set,
  * DB_DUPLICATE with the running change's Id in BUSY_ID (64 bytes), or a
  * failure. */
 db_status_t oh_storage_change_queue(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,

@@ -92,11 +92,14 @@ db_status_t oh_polling_set(db_pool_t *pool, const oh_polling_t *p, const oh_node
 
 /* ---- Tentacles ----------------------------------------------------------- */
 
+struct oh_idem;
+
 /* Registers T (id, registered_at filled in) and queues its RegisterTentacle
- * task (*TASK, to clear; the earlier one for a reused IDEMPOTENCY_KEY) in
- * one transaction with AUDIT.  Returns DB_OK, DB_DUPLICATE when the name is
- * in use, or a failure. */
-db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, const char *idempotency_key,
+ * task (*TASK, to clear) in one transaction with AUDIT and IDEM (the
+ * request's idempotency key, may be NULL).  Returns DB_OK, DB_DUPLICATE
+ * when the name is in use, DB_ABORT with IDEM->in_flight when another
+ * request took the key meanwhile, or a failure. */
+db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, struct oh_idem *idem,
                                  const struct oh_event_spec *audit, oh_task_t *task);
 
 db_status_t oh_tentacle_get(db_pool_t *pool, const char *id, oh_tentacle_t *out);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../lib/apikeys.h"
+#include "../lib/http_client.h"
 #include "../lib/nodes.h"
 #include "../lib/storage_paths.h"
 
@@ -92,6 +93,11 @@ static const opt_t opts[] = {
      "how often the node reads the cluster's storage paths (and retries a failed folder)"},
     {"storage-reverify-ms", L(storage_reverify_ms), "300000", 1000, 86400000,
      "how often the node proves again that it can use every storage folder"},
+    {"idempotency-ttl-hours", L(idempotency_ttl_hours), "24", 1, 8760,
+     "how long an Idempotency-Key is remembered"},
+    {"outbound-allow", S(outbound_allow), "", 0, 0,
+     "CIDRs, addresses and host names (*.suffix) that webhooks, chat replies and Tentacle "
+     "health checks may reach although they are loopback, link-local or private"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -286,6 +292,17 @@ bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 		         cfg->offline_timeout_ms, cfg->heartbeat_ms);
 		return false;
 	}
+	/* Leases are renewed every lease/4; an idle node that polls less often
+	 * than twice a lease would leave claimed work waiting that long. */
+	if (cfg->poll_ms * 2 >= cfg->lease_ms) {
+		snprintf(err, errlen, "poll-ms (%ld) must be less than half of lease-ms (%ld)",
+		         cfg->poll_ms, cfg->lease_ms);
+		return false;
+	}
+	oh_outbound_policy_t *policy = oh_outbound_policy_new(cfg->outbound_allow, err, errlen);
+	if (!policy)
+		return false;
+	oh_outbound_policy_free(policy);
 	if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
 		snprintf(err, errlen, "tls-cert and tls-key must be given together");
 		return false;

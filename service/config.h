@@ -49,6 +49,8 @@ typedef struct {
 	long webhook_timeout_ms;    /* per delivery attempt */
 	long storage_check_ms;      /* active storage paths are read this often */
 	long storage_reverify_ms;   /* every folder is proved again this often */
+	long idempotency_ttl_hours; /* an Idempotency-Key is remembered this long */
+	char *outbound_allow;       /* inner addresses user-aimed calls may reach */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

@@ -74,7 +74,8 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                      * rows instead of queueing behind them. */
                     [DB_STMT_CLAIM_TASKS] =
                         "UPDATE ServerTasks SET State = 'Executing', ServerNodeId = ?, "
-                        "LeaseOwner = ?, LeaseExpiresAt = ?, Attempt = Attempt + 1, "
+                        "LeaseOwner = ?, LeaseExpiresAt = ?, ClaimToken = ?, "
+                        "Attempt = Attempt + 1, "
                         "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
                         "WHERE Id IN (" CLAIM_CANDIDATES " FOR UPDATE SKIP LOCKED) "
                         "RETURNING Id, Name, Arguments, Attempt, MaxAttempts, IsSystem",
@@ -82,7 +83,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                     [DB_STMT_NODE_FLAGS_LOCKED] = "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
                                                   "FROM OctopusServerNodes WHERE Id = ? FOR SHARE",
                 },
-            .maps = {[DB_STMT_CLAIM_TASKS] = "0,1,2,3,3,3,0,4,5"},
+            .maps = {[DB_STMT_CLAIM_TASKS] = "0,1,2,6,3,3,3,0,4,5"},
         },
     [DB_DIALECT_SQLSERVER] =
         {
@@ -111,13 +112,14 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                      * rows other claimers hold, ROWLOCK keeps it to rows. */
                     [DB_STMT_CLAIM_TASKS] =
                         "WITH c AS (SELECT TOP (?) Id, Name, Arguments, State, IsSystem, "
-                        "ServerNodeId, LeaseOwner, LeaseExpiresAt, Attempt, MaxAttempts, "
+                        "ServerNodeId, LeaseOwner, LeaseExpiresAt, ClaimToken, Attempt, "
+                        "MaxAttempts, "
                         "StartTime, LastUpdatedTime FROM dbo.ServerTasks "
                         "WITH (UPDLOCK, READPAST, ROWLOCK) WHERE State = N'Queued' "
                         "AND NextRunAt <= ? AND (TargetNodeId IS NULL OR TargetNodeId = ?) "
                         "AND IsSystem = ? ORDER BY NextRunAt, QueueTime, Id) "
                         "UPDATE c SET State = N'Executing', ServerNodeId = ?, LeaseOwner = ?, "
-                        "LeaseExpiresAt = ?, Attempt = Attempt + 1, "
+                        "LeaseExpiresAt = ?, ClaimToken = ?, Attempt = Attempt + 1, "
                         "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
                         "OUTPUT INSERTED.Id, INSERTED.Name, INSERTED.Arguments, "
                         "INSERTED.Attempt, INSERTED.MaxAttempts, INSERTED.IsSystem;",
@@ -128,7 +130,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                         "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
                         "FROM dbo.OctopusServerNodes WITH (HOLDLOCK, ROWLOCK) WHERE Id = ?;",
                 },
-            .maps = {[DB_STMT_CLAIM_TASKS] = "5,3,0,4,0,1,2,3,3", [DB_STMT_PAGE] = "1,0"},
+            .maps = {[DB_STMT_CLAIM_TASKS] = "5,3,0,4,0,1,2,6,3,3", [DB_STMT_PAGE] = "1,0"},
         },
 };
 

@@ -15,9 +15,9 @@ typedef enum {
 	DB_STMT_SCHEMA_TABLE,   /* creates SchemaVersions when missing */
 	/* Claims queued tasks for a node.  Parameters: 0 node id, 1 lease
 	 * owner, 2 lease expiry, 3 now, 4 which kind (IsSystem: 1 system
-	 * tasks, 0 the others), 5 how many at most.  Returns Id, Name, Arguments,
-	 * Attempt, MaxAttempts, IsSystem of each claimed task (or, with
-	 * claim_is_select, the Ids of the candidates). */
+	 * tasks, 0 the others), 5 how many at most, 6 the claim's token.
+	 * Returns Id, Name, Arguments, Attempt, MaxAttempts, IsSystem of each
+	 * claimed task (or, with claim_is_select, the Ids of the candidates). */
 	DB_STMT_CLAIM_TASKS,
 	/* Appended to an ORDER BY query.  Parameters: 0 limit, 1 offset. */
 	DB_STMT_PAGE,
