@@ -46,4 +46,10 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
  * frees the server.  NULL is ignored. */
 void api_server_stop(api_server_t *srv);
 
+/* Waits until no request is being handled, or until DEADLINE_MONO
+ * (oh_mono_ms time): called once the node says it is stopping, so requests
+ * that were waiting (waitSeconds) get their answer before the server's
+ * connections close. */
+void api_server_quiesce(api_server_t *srv, int64_t deadline_mono);
+
 #endif

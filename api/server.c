@@ -29,6 +29,7 @@ struct api_server {
 	struct mg_context *ctx;
 	api_config_t cfg;
 	_Atomic uint64_t seq;
+	_Atomic int in_flight; /* requests inside dispatch */
 	oh_metrics_t *metrics; /* requests by route and status, latency */
 };
 
@@ -352,9 +353,19 @@ static void record_failure(api_req_t *req, const api_resp_t *resp)
 		       db_status_name(s));
 }
 
+static int dispatch_request(api_server_t *srv, struct mg_connection *conn);
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	api_server_t *srv = cbdata;
+	atomic_fetch_add(&srv->in_flight, 1);
+	int status = dispatch_request(srv, conn);
+	atomic_fetch_sub(&srv->in_flight, 1);
+	return status;
+}
+
+static int dispatch_request(api_server_t *srv, struct mg_connection *conn)
+{
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	int64_t t0 = now_us();
 	char rid[48];
@@ -492,11 +503,17 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
 	return 0;
 }
 
-static int allow_all(struct mg_connection *conn, void *cbdata)
+/* Every request, from the first one the listener accepts: as a callback
+ * given to mg_start2 (not a handler set after it, which left a moment when
+ * a node just started answered civetweb's own 404). */
+static int on_begin_request(struct mg_connection *conn)
 {
-	(void)conn;
-	(void)cbdata;
-	return 1;
+	const struct mg_context *ctx = mg_get_context(conn);
+	api_server_t *srv = ctx ? mg_get_user_data(ctx) : NULL;
+	if (!srv)
+		return 0;
+	int status = dispatch(conn, srv);
+	return status > 0 ? status : 500;
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
@@ -583,6 +600,7 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	                         "no",
 	                         NULL};
 	struct mg_callbacks cb = {0};
+	cb.begin_request = on_begin_request;
 	cb.http_error = on_http_error;
 	cb.log_message = on_log_message;
 	if (tls)
@@ -598,11 +616,17 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		free(srv);
 		return NULL;
 	}
-	mg_set_request_handler(srv->ctx, "/", dispatch, srv);
-	/* Authentication is octoha's own; without this civetweb would look for
-	 * an .htpasswd file on every request. */
-	mg_set_auth_handler(srv->ctx, "/", allow_all, NULL);
 	return srv;
+}
+
+void api_server_quiesce(api_server_t *srv, int64_t deadline_mono)
+{
+	if (!srv)
+		return;
+	while (atomic_load(&srv->in_flight) > 0 && oh_mono_ms() < deadline_mono) {
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 }
 
 void api_server_stop(api_server_t *srv)

@@ -28,7 +28,7 @@ build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes; clang only
 # recommends it, and recommends are not installed here.
 test_pkgs=(postgresql haproxy wrk nodejs npm clang libclang-rt-14-dev clang-format cppcheck
-	python3-jsonschema openssl iproute2 procps)
+	python3-jsonschema openssl iproute2 procps sqlfluff)
 
 missing_pkgs() {
 	local p

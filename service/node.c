@@ -269,7 +269,8 @@ typedef struct {
 	char node_id[sizeof(((oh_node_t *)0)->id)];
 } node_ctx_t;
 
-static void publish_from_row(node_ctx_t *n, const oh_node_t *row)
+/* Publishes ROW, read after oh_node_state_changes gave CHANGES_BEFORE. */
+static void publish_from_row(node_ctx_t *n, const oh_node_t *row, uint64_t changes_before)
 {
 	oh_node_snapshot_t *s = &n->snap;
 	snprintf(s->id, sizeof s->id, "%s", row->id);
@@ -281,13 +282,14 @@ static void publish_from_row(node_ctx_t *n, const oh_node_t *row)
 	s->last_ok_mono = oh_mono_ms();
 	s->db_ok = true;
 	s->registered = true;
-	oh_node_state_publish(n->state, s);
+	oh_node_state_publish_read(n->state, s, changes_before);
 }
 
 /* Registers the node.  Returns an exit code, SVC_EXIT_OK on success. */
 static int register_node(node_ctx_t *n, bool at_start)
 {
 	oh_reg_result_t res;
+	uint64_t changes = oh_node_state_changes(n->state);
 	db_status_t s = oh_nodes_register(n->core, &n->self, n->instance, n->prev_instance,
 	                                  n->cfg->offline_timeout_ms, &res);
 	if (s != DB_OK) {
@@ -296,7 +298,7 @@ static int register_node(node_ctx_t *n, bool at_start)
 	}
 	switch (res.outcome) {
 	case OH_REG_OK:
-		publish_from_row(n, &res.self);
+		publish_from_row(n, &res.self, changes);
 		oh_log(OH_LOG_INFO, at_start ? "node registered" : "node re-registered",
 		       "node=%s id=%s platform=%s task_cap=%d", oh_q(res.self.name),
 		       oh_q(res.self.id), res.self.platform, res.self.max_tasks);
@@ -353,10 +355,11 @@ static void *heartbeat_main(void *arg)
 		pthread_mutex_unlock(&n->mu);
 
 		oh_node_t row;
+		uint64_t changes = oh_node_state_changes(n->state);
 		db_status_t s = oh_nodes_heartbeat(n->core, n->node_id, n->instance,
 		                                   n->cfg->offline_timeout_ms, &row);
 		if (s == DB_OK) {
-			publish_from_row(n, &row);
+			publish_from_row(n, &row, changes);
 			if (!was_ok)
 				oh_log(OH_LOG_INFO, "heartbeat restored", NULL);
 			was_ok = true;
@@ -748,7 +751,8 @@ out:;
 	 * requests waiting on a task (waitSeconds) answer at once. */
 	if (n.state)
 		oh_node_state_set_shutting_down(n.state);
-	api_server_stop(srv); /* in-flight requests end */
+	api_server_quiesce(srv, oh_mono_ms() + STOP_SLACK_MS / 2); /* in-flight requests answer */
+	api_server_stop(srv);
 	bool workers_done = svc_workers_stop(workers, cfg->shutdown_grace_ms, deadline);
 	if (hb_started) {
 		pthread_mutex_lock(&n.mu);

@@ -79,8 +79,11 @@ void db_pool_free(db_pool_t *p)
 	free(p);
 }
 
-/* Takes a free slot and makes sure it holds an open connection. */
-static db_status_t acquire(db_pool_t *p, db_conn_t **out)
+/* Takes a free slot and makes sure it holds an open connection; with
+ * FRESH, a new one (the caller just met a dead connection: when the server
+ * ends every session, as a restart or failover does, the other idle ones
+ * are dead too, and a retry on them would only fail again). */
+static db_status_t acquire(db_pool_t *p, db_conn_t **out, bool fresh)
 {
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -117,6 +120,13 @@ static db_status_t acquire(db_pool_t *p, db_conn_t **out)
 	}
 	p->busy[slot] = true;
 	db_conn_t *c = p->conns[slot];
+	if (c && fresh) {
+		p->conns[slot] = NULL;
+		pthread_mutex_unlock(&p->mu);
+		db_disconnect(c);
+		c = NULL;
+		pthread_mutex_lock(&p->mu);
+	}
 	bool fail_fast =
 	    !c && p->last_connect_fail_ms && mono_ms() - p->last_connect_fail_ms < DB_FAIL_FAST_MS;
 	pthread_mutex_unlock(&p->mu);
@@ -188,7 +198,7 @@ static void release(db_pool_t *p, db_conn_t *c)
 db_status_t db_pool_probe(db_pool_t *p, db_dialect_id_t *dialect, char *errbuf, size_t errlen)
 {
 	db_conn_t *c;
-	db_status_t s = acquire(p, &c);
+	db_status_t s = acquire(p, &c, false);
 	if (s != DB_OK) {
 		pthread_mutex_lock(&p->mu);
 		snprintf(errbuf, errlen, "%s",
@@ -205,11 +215,11 @@ db_status_t db_pool_probe(db_pool_t *p, db_dialect_id_t *dialect, char *errbuf, 
  * body's failure, or the commit's outcome with *AT_COMMIT set when it was
  * the commit that failed. */
 static db_status_t attempt_txn(db_pool_t *p, db_txn_mode_t mode, db_txn_fn fn, void *ctx,
-                               bool *at_commit)
+                               bool fresh, bool *at_commit)
 {
 	*at_commit = false;
 	db_conn_t *c = NULL;
-	db_status_t s = acquire(p, &c);
+	db_status_t s = acquire(p, &c, fresh);
 	if (s != DB_OK)
 		return s;
 	s = db_begin_txn(c, mode != DB_TXN_READ);
@@ -253,7 +263,7 @@ static db_status_t verify_commit(db_pool_t *p, db_verify_fn verify, void *ctx)
 	db_status_t s = DB_ERROR;
 	for (int attempt = 0; attempt <= p->o.max_retries + 2; attempt++) {
 		bool at_commit;
-		s = attempt_txn(p, DB_TXN_READ, verify, ctx, &at_commit);
+		s = attempt_txn(p, DB_TXN_READ, verify, ctx, true, &at_commit);
 		if (!retryable(s))
 			return s;
 		backoff(attempt + 2);
@@ -265,9 +275,11 @@ static db_status_t run_txn(db_pool_t *p, db_txn_mode_t mode, db_txn_fn fn, db_ve
                            void *ctx)
 {
 	atomic_fetch_add(&p->txns, 1);
+	bool fresh = false;
 	for (int attempt = 0;; attempt++) {
 		bool at_commit = false;
-		db_status_t s = attempt_txn(p, mode, fn, ctx, &at_commit);
+		db_status_t s = attempt_txn(p, mode, fn, ctx, fresh, &at_commit);
+		fresh = s == DB_CONN_LOST;
 		/* A COMMIT that failed for anything but a refusal that rolled it
 		 * back (deadlock, serialization) may have been applied: the server
 		 * can commit and then lose the link before it answers. */

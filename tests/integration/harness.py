@@ -121,6 +121,11 @@ def key_headers(key, headers: Optional[dict] = None) -> dict:
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
 
 
+def parse_timestamp(value: str) -> float:
+    """A contract timestamp ("2026-01-02T03:04:05.678+00:00") as Unix seconds."""
+    return datetime.datetime.fromisoformat(value).timestamp()
+
+
 def node_id(name: str) -> str:
     return NODE_ID_PREFIX + name
 

@@ -540,10 +540,10 @@ static int file_lines(const char *path, bool *dup)
 	FILE *f = fopen(path, "r");
 	assert_non_null(f);
 	char line[2048];
-	static char ids[4000][32];
+	static char ids[8000][32];
 	int n = 0;
 	*dup = false;
-	while (fgets(line, sizeof line, f) && n < 4000) {
+	while (fgets(line, sizeof line, f) && n < 8000) {
 		char *id = strstr(line, "Events-");
 		assert_non_null(id);
 		snprintf(ids[n], sizeof ids[n], "%.*s", (int)strcspn(id, "\""), id);
@@ -554,6 +554,28 @@ static int file_lines(const char *path, bool *dup)
 	}
 	fclose(f);
 	return n;
+}
+
+typedef struct {
+	db_pool_t *p;
+	const char *dir;
+	int64_t cutoff;
+	bool ok;
+	oh_archive_result_t r;
+} archive_thread_t;
+
+static void *archive_main(void *arg)
+{
+	archive_thread_t *a = arg;
+	char err[512];
+	a->ok = oh_archive_run(a->p, a->dir, a->cutoff, NULL, &a->r, err, sizeof err);
+	return NULL;
+}
+
+static bool stop_at_once(void *ctx)
+{
+	(void)ctx;
+	return true;
 }
 
 /* More events in a day than one page; then a run that finds the day file
@@ -570,7 +592,7 @@ static void archive_pages_and_finishes_a_crashed_run(void **state)
 	oh_archive_result_t r;
 	char err[512] = "";
 	int64_t cutoff = ARCHIVE_DAY_MS + 86400 * 1000;
-	assert_true(oh_archive_run(p, dir, cutoff, &r, err, sizeof err));
+	assert_true(oh_archive_run(p, dir, cutoff, NULL, &r, err, sizeof err));
 	assert_int_equal(r.archived, 2500);
 	assert_int_equal(r.days, 1);
 	int64_t left = -1;
@@ -586,12 +608,39 @@ static void archive_pages_and_finishes_a_crashed_run(void **state)
 	 * beside 10 new ones of the same day. */
 	ev_range_t again = {tag, 2400, 2510};
 	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &again), DB_OK);
-	assert_true(oh_archive_run(p, dir, cutoff, &r, err, sizeof err));
+	assert_true(oh_archive_run(p, dir, cutoff, NULL, &r, err, sizeof err));
 	assert_int_equal(r.archived, 110);
 	assert_int_equal(db_txn(p, DB_TXN_READ, count_day, &left), DB_OK);
 	assert_int_equal(left, 0);
 	assert_int_equal(file_lines(path, &dup), 2510);
 	assert_false(dup);
+
+	/* Two runs at once on one folder (two ArchiveEvents tasks): one waits
+	 * for the other; each event is in the file once; no temporary file is
+	 * left behind.  Before, both wrote "<day>.tmp" opened with O_TRUNC. */
+	ev_range_t more = {tag, 3000, 3600};
+	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &more), DB_OK);
+	archive_thread_t th[2] = {{p, dir, cutoff, false, {0}}, {p, dir, cutoff, false, {0}}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, archive_main, &th[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_true(th[0].ok && th[1].ok);
+	assert_int_equal(th[0].r.archived + th[1].r.archived, 600);
+	assert_int_equal(file_lines(path, &dup), 3110);
+	assert_false(dup);
+	/* A run asked to stop between pages deletes nothing. */
+	ev_range_t last = {tag, 4000, 5200};
+	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &last), DB_OK);
+	oh_archive_stop_t stop = {stop_at_once, NULL};
+	assert_false(oh_archive_run(p, dir, cutoff, &stop, &r, err, sizeof err));
+	assert_int_equal(r.archived, 0);
+	assert_int_equal(db_txn(p, DB_TXN_READ, count_day, &left), DB_OK);
+	assert_int_equal(left, 1200);
+	assert_true(oh_archive_run(p, dir, cutoff, NULL, &r, err, sizeof err));
+	assert_int_equal(r.archived, 1200);
+	assert_int_equal(file_lines(path, &dup), 4310);
 
 	oh_archive_file_t *files = NULL;
 	size_t n = 0;
@@ -600,11 +649,13 @@ static void archive_pages_and_finishes_a_crashed_run(void **state)
 	assert_string_equal(files[0].day, "1970-01-04");
 	assert_true(files[0].checksum_ok);
 	free(files);
-	char sum[420];
+	char sum[420], lock[420];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
+	snprintf(lock, sizeof lock, "%s/.archive.lock", dir);
 	unlink(path);
 	unlink(sum);
-	rmdir(dir);
+	unlink(lock);
+	assert_int_equal(rmdir(dir), 0); /* nothing else left: no temporary file */
 }
 
 /* ---- connection loss and a saturated pool ------------------------------ */
