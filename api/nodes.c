@@ -261,7 +261,8 @@ void api_op_updateNode(const api_req_t *req, api_resp_t *resp)
 	oh_drain_request_t r = {.drain = json_is_boolean(m) ? json_is_true(m) : -1,
 	                        .task_cap =
 	                            json_is_integer(cap) ? (int)json_integer_value(cap) : -1,
-	                        .reason = "Maintenance mode set through PUT"};
+	                        .reason = "Maintenance mode set through PUT",
+	                        .force = json_is_true(json_object_get(req->body, "Force"))};
 	node_change(req, resp, &r);
 }
 

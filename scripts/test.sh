@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds octoha twice (normal, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test in both:
+# Installs what is missing, builds octoha three times (normal, Release, and
+# with AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test in
+# the normal and sanitizer builds:
 # unit tests, database tests on SQLite and on a PostgreSQL server this script
 # starts, black-box tests of the real server binary, the OpenAPI lint and the
 # format check.  Exits non-zero when anything fails.
@@ -21,6 +22,9 @@ py=()
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${py[@]}" >/dev/null
 cmake --build build -j"$jobs"
+echo "== build (Release, with the tests: -O2 brings warnings of its own)"
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release "${py[@]}" >/dev/null
+cmake --build build-release -j"$jobs"
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_SANITIZE=ON "${py[@]}" >/dev/null
 cmake --build build-asan -j"$jobs"

@@ -595,6 +595,16 @@ class AuthSqliteOwnNodeTests(AuthHelpers):
         self.assertNotEqual(r3.returncode, 0, f"--role Root is refused: {r3.stdout!r} {r3.stderr!r}")
         self.assertIsNone(bad, "no key printed for a refused role")
 
+    def test_admin_cli_on_a_fresh_data_directory(self):
+        """Issue 9.6: the first key of a cluster, made before any node ran,
+        failed with 'no such table: ApiKeys'."""
+        fresh = harness.make_tmp_dir("fresh-data")
+        key, r = harness.create_key_cli(unique_name("first"), "Admin", {"OCTOHA_DATA_DIR": str(fresh)})
+        self.assertEqual(r.returncode, 0, f"exit code; stderr: {r.stderr}")
+        self.assertIsNotNone(key, f"a key: {r.stdout!r} {r.stderr!r}")
+        n = self.start_node(db=None, data_dir=fresh)
+        self.api(n, "GET", APIKEYS, key=key, expect=200)
+
     def test_admin_cli_creation_audited(self):
         n = self.node()
         key, r = harness.create_key_cli(unique_name("cli-audit"), "Reader", {"OCTOHA_DATA_DIR": str(n.data_dir)})

@@ -773,6 +773,24 @@ class CapTests(SqliteTaskCase):
 
 
 class DrainSingleNodeTests(SqliteTaskCase):
+    def test_cap_zero_on_the_only_node_needs_force(self):
+        """Issue 9.6: a cap of 0 on the only node stopped the cluster, and its
+        SetTaskCap task later reported the cap of another change."""
+        n = self.solo(cap=3)
+        url = f"{NODES}/{n.id}"
+        r = self.api(n, "PUT", url, expect=409, body={"MaxConcurrentTasks": 0})
+        self.assert_error(r, 409, "LastNodeTakingWork", what="cap 0 on the only node")
+        self.assertEqual(self.get_node(n, n.id)["MaxConcurrentTasks"], 3, "the refusal changed nothing")
+        self.assertEqual(self.list_tasks(n, "?name=SetTaskCap")["TotalResults"], 0, "nothing queued")
+        zero = self.api(n, "PUT", url, expect=202, body={"MaxConcurrentTasks": 0, "Force": True}).json
+        self.assertEqual(self.get_node(n, n.id)["MaxConcurrentTasks"], 0, "Force sets it")
+        five = self.api(n, "PUT", url, expect=202, body={"MaxConcurrentTasks": 5}).json
+        for t, cap in ((zero, 0), (five, 5)):
+            done = self.wait_task(n, t["Id"], lambda x: x["State"] == "Success", 15, "SetTaskCap ends",
+                                  nodes=[n])
+            self.assertEqual(done["Result"]["MaxConcurrentTasks"], cap,
+                             f"each SetTaskCap reports the cap its request set: {done}")
+
     def test_drain_only_node_needs_force_then_undrain(self):
         n = self.solo(cap=3)
         drain_url = f"{NODES}/{n.id}/drain"
