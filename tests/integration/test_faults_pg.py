@@ -332,6 +332,31 @@ class SlowReaderTests(FaultCase):
         self.assertNotIn("heartbeat failed", a.log)
 
 
+class SlowDiskTests(FaultCase):
+    def test_slow_fdatasync_does_not_cost_leases(self):
+        """Issue 15.4: lease renewal ran on the dispatcher, which also wrote
+        and fdatasynced every ended task's last log line: with fdatasync
+        slowed to 40 ms, a burst of 150 ending tasks let another node take
+        over live tasks."""
+        shim = os.environ.get("OCTOHA_TEST_SLOWSYNC") or os.path.join(
+            os.path.dirname(harness.server_bin()), "libslowsync.so")
+        if not os.path.exists(shim):
+            self.skipTest(f"no {shim} (built by CMake beside the server)")
+        a = self.node(cap=200, LD_PRELOAD=shim, ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=0")
+        self.node(cap=20)  # b: would take a's tasks over if its leases lapsed
+        long_ids = [self.create_task(a, {"WaitMs": 8000}, TargetNodeId=a.id)["Id"] for _ in range(5)]
+        for tid in long_ids:
+            self.wait_state(a, tid, ("Executing",), 10, "a long task runs on a")
+        burst = [self.create_task(a, {"WaitMs": 0, "LogLines": 1}, TargetNodeId=a.id)["Id"]
+                 for _ in range(150)]
+        for tid in burst:
+            self.wait_state(a, tid, ("Success",), 60, "the burst ends")
+        for tid in long_ids:
+            t = self.wait_state(a, tid, ("Success",), 20, "the long task ends")
+            self.assertEqual((t["Attempt"], t["ServerNode"]), (1, a.id), f"never taken over: {t}")
+        self.assertNotIn("took over the tasks", "".join(n.log for n in self.nodes))
+
+
 class CancelRetryTests(FaultCase):
     def test_cancel_wins_over_a_retry(self):
         """Issue 15.6: a cancel just before a retryable failure left the task
