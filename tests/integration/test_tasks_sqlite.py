@@ -772,6 +772,23 @@ class CapTests(SqliteTaskCase):
         self.wait_all_done(n, ids, 20, nodes=[n])
 
 
+class RestartTests(SqliteTaskCase):
+    def test_killed_node_takes_its_tasks_over_at_once(self):
+        """Issue 9.4 on the embedded database: the node restarted at once
+        after kill -9 runs its own unfinished task again at once, not after
+        the offline timeout and the lease."""
+        n = self.solo(cap=2, OCTOHA_OFFLINE_TIMEOUT_MS="10000", OCTOHA_LEASE_MS="8000")
+        t = self.create_task(n, {"WaitMs": 3000})["Id"]
+        self.wait_task(n, t, lambda x: x["State"] == "Executing", 10, "running", nodes=[n])
+        n.kill()
+        t0 = time.monotonic()
+        n.start(wait=True, timeout=15)
+        done = self.wait_task(n, t, lambda x: x["State"] == "Success", 15, "run again", nodes=[n])
+        took = time.monotonic() - t0
+        self.assertEqual(done["Attempt"], 2, f"attempt 2: {done}")
+        self.assertLess(took, 3.0 + 4.0, f"restarted, rerun and done in {took:.1f} s, before the 8 s lease")
+
+
 class DrainSingleNodeTests(SqliteTaskCase):
     def test_cap_zero_on_the_only_node_needs_force(self):
         """Issue 9.6: a cap of 0 on the only node stopped the cluster, and its
