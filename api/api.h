@@ -34,6 +34,7 @@ typedef struct {
 	const unsigned char *secrets_key; /* 32 bytes: seals webhook secrets */
 	const char *slack_signing_secret; /* "" = Slack requests refused */
 	const char *chatops_users;        /* "U123=Operator,U456=Admin" */
+	int64_t max_package_bytes;        /* largest package upload; 0 = no limit */
 } api_config_t;
 
 typedef struct api_server api_server_t;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,12 @@ static const opt_t opts[] = {
      "how often the node reads the cluster's storage paths (and retries a failed folder)"},
     {"storage-reverify-ms", L(storage_reverify_ms), "300000", 1000, 86400000,
      "how often the node proves again that it can use every storage folder"},
+    {"max-package-bytes", L(max_package_bytes), "0", 0, LONG_MAX,
+     "largest package upload accepted, in bytes (0 = no limit)"},
+    {"package-retention-versions", L(package_keep_versions), "0", 0, 1000000,
+     "versions of each package id the built-in repository keeps (0 = all)"},
+    {"package-retention-every-ms", L(package_retention_ms), "3600000", 100, 86400000,
+     "how often the cluster queues package retention (and sweeps dead uploads)"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 

@@ -49,6 +49,9 @@ typedef struct {
 	long webhook_timeout_ms;    /* per delivery attempt */
 	long storage_check_ms;      /* active storage paths are read this often */
 	long storage_reverify_ms;   /* every folder is proved again this often */
+	long max_package_bytes;     /* largest package upload; 0 = no limit */
+	long package_keep_versions; /* package retention: versions kept per id; 0 = all */
+	long package_retention_ms;  /* how often package retention is queued */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

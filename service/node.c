@@ -530,6 +530,8 @@ int svc_run(const svc_config_t *cfg)
 	    .offline_timeout_ms = cfg->offline_timeout_ms,
 	    .retention_ms = cfg->task_retention_hours * 3600 * 1000,
 	    .archive_every_ms = cfg->archive_every_ms,
+	    .package_retention_ms = cfg->package_retention_ms,
+	    .package_keep_versions = cfg->package_keep_versions,
 	    .env = {.secrets_key = secrets_key,
 	            .storage = n.storage,
 	            .event_retention_ms = cfg->event_retention_hours * 3600 * 1000,
@@ -559,7 +561,8 @@ int svc_run(const svc_config_t *cfg)
 	                     .auth_cache_ms = cfg->auth_cache_ms,
 	                     .secrets_key = secrets_key,
 	                     .slack_signing_secret = cfg->slack_signing_secret,
-	                     .chatops_users = cfg->chatops_users};
+	                     .chatops_users = cfg->chatops_users,
+	                     .max_package_bytes = cfg->max_package_bytes};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {

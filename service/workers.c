@@ -12,6 +12,7 @@
 #include "../lib/chat_replies.h"
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
+#include "../lib/packages.h"
 #include "../lib/task_run.h"
 #include "../lib/tasks.h"
 #include "../lib/tentacles.h"
@@ -397,6 +398,15 @@ static void *dispatcher_main(void *arg)
 				                              w->cfg.offline_timeout_ms, coverage,
 				                              &refresh) == DB_OK &&
 				    refresh) {
+					pthread_mutex_lock(&w->mu);
+					w->woken = true;
+					pthread_mutex_unlock(&w->mu);
+				}
+				bool pq = false;
+				if (oh_packages_housekeeping(
+				        w->cfg.pool, w->cfg.package_retention_ms,
+				        w->cfg.package_keep_versions, &pq) == DB_OK &&
+				    pq) {
 					pthread_mutex_lock(&w->mu);
 					w->woken = true;
 					pthread_mutex_unlock(&w->mu);
