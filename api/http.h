@@ -147,4 +147,10 @@ void api_audit(const api_req_t *req, oh_event_spec_t *ev, const char *category, 
 /* The value of request header NAME, or NULL. */
 const char *api_header_in(const api_req_t *req, const char *name);
 
+/* ---- spaces (api/spaces.c) ---- */
+
+/* True when the path's spaceId names a space; else answers 404 naming it
+ * and returns false. */
+bool api_space_check(const api_req_t *req, api_resp_t *resp);
+
 #endif

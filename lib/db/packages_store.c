@@ -121,23 +121,6 @@ static db_status_t each_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
-/* Escapes LIKE's wildcards with '!' and wraps TEXT in '%'. */
-static void like_pattern(const char *text, char *out, size_t outlen)
-{
-	size_t n = 0;
-	if (outlen < 3)
-		return;
-	out[n++] = '%';
-	for (const char *p = text; *p && n + 3 < outlen; p++) {
-		char ch = (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
-		if (ch == '%' || ch == '_' || ch == '!')
-			out[n++] = '!';
-		out[n++] = ch;
-	}
-	out[n++] = '%';
-	out[n] = '\0';
-}
-
 db_status_t packages_store_list(db_conn_t *c, const packages_filter_t *f,
                                 void (*fn)(void *, const packages_row_t *), void *ctx,
                                 int64_t *total)
@@ -149,7 +132,7 @@ db_status_t packages_store_list(db_conn_t *c, const packages_filter_t *f,
 	snprintf(where, sizeof where, " FROM Packages p WHERE p.SpaceId = ?");
 	p[n++] = DBP_TEXT(f->space_id);
 	if (f->filter && *f->filter) {
-		like_pattern(f->filter, pattern, sizeof pattern);
+		db_like_pattern(f->filter, pattern, sizeof pattern);
 		strncat(where, " AND p.PackageKey LIKE ? ESCAPE '!'",
 		        sizeof where - strlen(where) - 1);
 		p[n++] = DBP_TEXT(pattern);
