@@ -7,6 +7,17 @@
 
 static const char ATTEMPT[] = "Attempt ";
 
+/* "Attempt <n> of <m> on node …", as the worker writes it first. */
+static bool is_attempt_start(const char *t, size_t len)
+{
+	size_t k = sizeof ATTEMPT - 1;
+	if (len <= k || memcmp(t, ATTEMPT, k) != 0 || !isdigit((unsigned char)t[k]))
+		return false;
+	while (k < len && isdigit((unsigned char)t[k]))
+		k++;
+	return len - k > 4 && memcmp(t + k, " of ", 4) == 0;
+}
+
 void oh_task_log_lines(const char *text, size_t len, void (*fn)(void *, const oh_log_line_t *),
                        void *ctx)
 {
@@ -40,9 +51,7 @@ void oh_task_log_lines(const char *text, size_t len, void (*fn)(void *, const oh
 				}
 			}
 		}
-		l.attempt_start = l.at > 0 && l.len > sizeof ATTEMPT - 1 &&
-		                  memcmp(l.text, ATTEMPT, sizeof ATTEMPT - 1) == 0 &&
-		                  isdigit((unsigned char)l.text[sizeof ATTEMPT - 1]);
+		l.attempt_start = l.at > 0 && is_attempt_start(l.text, l.len);
 		if (le > p)
 			fn(ctx, &l);
 		p = nl ? nl + 1 : end;

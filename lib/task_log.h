@@ -1,6 +1,7 @@
 /* Reading a task log back: each line as oh_task_log_fd wrote it,
  * "<time> <LEVEL> <text>", and where each attempt begins (the worker
- * writes "Attempt N of M on node X" first thing in every attempt). */
+ * writes "Attempt N of M on node X" first thing in every attempt; its
+ * "Attempt N ended: …" is not a start). */
 #ifndef OH_TASK_LOG_H
 #define OH_TASK_LOG_H
 
