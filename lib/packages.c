@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include "db/tasks_store.h"
 #include "events.h"
+#include "hash_pipe.h"
 #include "multipart.h"
 #include "nuspec.h"
 #include "oh_crypto.h"
@@ -47,7 +47,7 @@ typedef enum { UP_OK = 0, UP_INVALID, UP_TOO_LARGE, UP_NO_SPACE, UP_STORAGE } up
 typedef struct {
 	int fd;
 	int64_t size, max;
-	EVP_MD_CTX *sha1, *sha256;
+	oh_hash_pipe_t *hp; /* hashes what is written, on its own thread */
 	bool in_file;
 	int files;
 	oh_package_name_t name;
@@ -115,12 +115,7 @@ static int part_data(void *ctx, const char *data, size_t len)
 		         "Writing the package to the Packages folder failed: %s.", strerror(e));
 		return 1;
 	}
-	if (EVP_DigestUpdate(u->sha1, data, len) != 1 ||
-	    EVP_DigestUpdate(u->sha256, data, len) != 1) {
-		u->fail = UP_STORAGE;
-		snprintf(u->why, sizeof u->why, "Hashing the package failed.");
-		return 1;
-	}
+	oh_hash_pipe_add(u->hp, data, len);
 	return 0;
 }
 
@@ -142,12 +137,6 @@ static void drain(oh_reader_t *body, char *buf, int64_t max)
 			return;
 		got += r;
 	}
-}
-
-static void hex(const unsigned char *d, unsigned n, char *out)
-{
-	for (unsigned i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 static bool fsync_dir(const char *dir)
@@ -363,10 +352,8 @@ void oh_package_push(const oh_push_t *p, oh_reader_t *body, const char *content_
 	}
 	snprintf(tmp, sizeof tmp, "%s/%s" TEMP_SUFFIX, tmpdir, token);
 	u.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	u.sha1 = EVP_MD_CTX_new();
-	u.sha256 = EVP_MD_CTX_new();
-	if (u.fd < 0 || !u.sha1 || !u.sha256 || EVP_DigestInit_ex(u.sha1, EVP_sha1(), NULL) != 1 ||
-	    EVP_DigestInit_ex(u.sha256, EVP_sha256(), NULL) != 1) {
+	u.hp = u.fd >= 0 ? oh_hash_pipe_new(READ_CHUNK) : NULL;
+	if (u.fd < 0 || !u.hp) {
 		char m[OH_STORAGE_PATH_MAX + 200];
 		snprintf(m, sizeof m, "A temporary file cannot be created in %s: %s.", tmpdir,
 		         strerror(errno));
@@ -382,7 +369,11 @@ void oh_package_push(const oh_push_t *p, oh_reader_t *body, const char *content_
 	oh_mp_status_t ms = OH_MP_OK;
 	int64_t epilogue = 0;
 	for (;;) {
-		ssize_t r = body->read(body, buf, READ_CHUNK);
+		/* Epilogue bytes go to BUF; the body's to the hasher's buffers. */
+		char *rb = ms == OH_MP_DONE ? buf : oh_hash_pipe_buffer(u.hp);
+		ssize_t r = body->read(body, rb, READ_CHUNK);
+		if (rb != buf && r <= 0)
+			oh_hash_pipe_release(u.hp);
 		if (r < 0) {
 			set_out(out, OH_PUSH_CUT, NULL,
 			        "The upload failed before it was complete.");
@@ -398,7 +389,8 @@ void oh_package_push(const oh_push_t *p, oh_reader_t *body, const char *content_
 				break;
 			continue;
 		}
-		ms = oh_multipart_feed(mp, buf, (size_t)r);
+		ms = oh_multipart_feed(mp, rb, (size_t)r);
+		oh_hash_pipe_release(u.hp);
 		if (ms != OH_MP_OK && ms != OH_MP_DONE)
 			break;
 	}
@@ -446,12 +438,10 @@ void oh_package_push(const oh_push_t *p, oh_reader_t *body, const char *content_
 	}
 	close(u.fd);
 	u.fd = -1;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	EVP_DigestFinal_ex(u.sha1, md, &mdlen);
-	hex(md, mdlen, row->sha1);
-	EVP_DigestFinal_ex(u.sha256, md, &mdlen);
-	hex(md, mdlen, row->sha256);
+	if (!oh_hash_pipe_finish(u.hp, row->sha1, row->sha256)) {
+		set_out(out, OH_PUSH_STORAGE, NULL, "Hashing the package failed.");
+		goto done;
+	}
 	row->size = u.size;
 	snprintf(row->space_id, sizeof row->space_id, "%s", p->space_id);
 	snprintf(row->published_by, sizeof row->published_by, "%s",
@@ -533,8 +523,7 @@ done:
 		unlink(tmp);
 	if (final[0])
 		unlink(final);
-	EVP_MD_CTX_free(u.sha1);
-	EVP_MD_CTX_free(u.sha256);
+	oh_hash_pipe_free(u.hp);
 	oh_multipart_free(mp);
 	free(row);
 	free(buf);
