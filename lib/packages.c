@@ -853,6 +853,7 @@ db_status_t oh_packages_retain(db_pool_t *pool, oh_storage_t *storage, const cha
 
 typedef struct {
 	int64_t every_ms, keep;
+	bool used; /* this node's Packages folder holds uploads */
 	bool *queued;
 } hk_t;
 
@@ -867,6 +868,12 @@ static db_status_t hk_txn(db_conn_t *c, void *vctx)
 		s = tasks_store_take_slot(c, "package-retention", now, h->every_ms, &won);
 	if (s != DB_OK || !won)
 		return s;
+	if (!h->used) {
+		int64_t n = 0;
+		s = packages_store_count(c, &n);
+		if (s != DB_OK || n == 0)
+			return s;
+	}
 	json_t *args = oh_json_check(json_object());
 	oh_json_set_new(args, "SpaceId", json_string(OH_DEFAULT_SPACE_ID));
 	oh_json_set_new(args, "KeepVersions", json_integer(h->keep));
@@ -886,10 +893,18 @@ static db_status_t hk_txn(db_conn_t *c, void *vctx)
 	return s;
 }
 
-db_status_t oh_packages_housekeeping(db_pool_t *pool, int64_t every_ms, int64_t keep, bool *queued)
+db_status_t oh_packages_housekeeping(db_pool_t *pool, oh_storage_t *storage, int64_t every_ms,
+                                     int64_t keep, bool *queued)
 {
 	bool q = false;
-	hk_t h = {every_ms > 0 ? every_ms : 3600000, keep, &q};
+	char dir[OH_STORAGE_PATH_MAX + 1], sub[OH_STORAGE_PATH_MAX + 64];
+	oh_storage_path(storage, OH_FOLDER_PACKAGES, dir, sizeof dir);
+	struct stat st;
+	snprintf(sub, sizeof sub, "%s/" UPLOADS_DIR, dir);
+	bool used = stat(sub, &st) == 0;
+	snprintf(sub, sizeof sub, "%s/" OH_DEFAULT_SPACE_ID, dir);
+	used = used || stat(sub, &st) == 0;
+	hk_t h = {every_ms > 0 ? every_ms : 3600000, keep, used, &q};
 	db_status_t s = db_txn(pool, DB_TXN_WRITE, hk_txn, &h);
 	if (queued)
 		*queued = s == DB_OK && q;

@@ -122,8 +122,11 @@ db_status_t oh_packages_retain(db_pool_t *pool, oh_storage_t *storage, const cha
 
 /* Cluster housekeeping: once per EVERY_MS for the whole cluster (the
  * slot of whichever node gets there first), queues a PackageRetention task
- * for SPACE_ID keeping KEEP versions (0 = all; it still sweeps).  *QUEUED
- * says whether it did. */
-db_status_t oh_packages_housekeeping(db_pool_t *pool, int64_t every_ms, int64_t keep, bool *queued);
+ * keeping KEEP versions (0 = all; it still sweeps), but only once the
+ * repository was used (a package recorded, or this node's Packages folder
+ * STORAGE holds uploads): no empty task an hour on a cluster without
+ * packages.  *QUEUED says whether it did. */
+db_status_t oh_packages_housekeeping(db_pool_t *pool, oh_storage_t *storage, int64_t every_ms,
+                                     int64_t keep, bool *queued);
 
 #endif

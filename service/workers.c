@@ -404,7 +404,7 @@ static void *dispatcher_main(void *arg)
 				}
 				bool pq = false;
 				if (oh_packages_housekeeping(
-				        w->cfg.pool, w->cfg.package_retention_ms,
+				        w->cfg.pool, w->cfg.storage, w->cfg.package_retention_ms,
 				        w->cfg.package_keep_versions, &pq) == DB_OK &&
 				    pq) {
 					pthread_mutex_lock(&w->mu);

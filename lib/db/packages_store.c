@@ -209,6 +209,11 @@ db_status_t packages_store_beyond(db_conn_t *c, const char *space_id, const char
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
+db_status_t packages_store_count(db_conn_t *c, int64_t *n)
+{
+	return db_query_int(c, "SELECT COUNT(*) FROM Packages", NULL, 0, n);
+}
+
 db_status_t packages_store_file_used(db_conn_t *c, const char *file_name, bool *used)
 {
 	int64_t n = 0;

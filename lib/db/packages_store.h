@@ -73,6 +73,9 @@ db_status_t packages_store_beyond(db_conn_t *c, const char *space_id, const char
                                   int64_t keep, void (*fn)(void *, const packages_row_t *),
                                   void *ctx);
 
+/* Counts every package version in *N. */
+db_status_t packages_store_count(db_conn_t *c, int64_t *n);
+
 /* Sets *USED when a row names FILE_NAME. */
 db_status_t packages_store_file_used(db_conn_t *c, const char *file_name, bool *used);
 
