@@ -18,7 +18,7 @@ bool api_space_check(const api_req_t *req, api_resp_t *resp)
 	return false;
 }
 
-static void link(json_t *links, const char *name, const char *href)
+static void add_link(json_t *links, const char *name, const char *href)
 {
 	oh_json_set_new(links, name, json_string(href));
 }
@@ -29,7 +29,7 @@ static void space_links(json_t *links, const char *space)
 	char buf[300];
 #define SPACE_LINK(name, fmt)                                                                      \
 	snprintf(buf, sizeof buf, fmt, space);                                                     \
-	link(links, name, buf)
+	add_link(links, name, buf)
 	SPACE_LINK("SpaceHome", "/api/%s");
 	SPACE_LINK("Machines",
 	           "/api/%s/machines{/id}{?skip,take,thumbprint,partialName,commStyles}");
@@ -55,18 +55,18 @@ void api_op_getRoot(const api_req_t *req, api_resp_t *resp)
 	oh_json_set_new(o, "ApiVersion", json_string("3.0.0"));
 	oh_json_set_new(o, "InstallationId", json_string(install));
 	json_t *l = oh_json_check(json_object());
-	link(l, "Self", "/api");
-	link(l, "Spaces", "/api/spaces{/id}{?skip,take,partialName}");
-	link(l, "Tasks", "/api/tasks{/id}{?skip,take,ids,partialName,states,node,name,active}");
-	link(l, "OctopusServerNodes", "/api/octopusservernodes{/id}{?skip,take}");
-	link(l, "OctopusServerClusterSummary", "/api/octopusservernodes/summary");
+	add_link(l, "Self", "/api");
+	add_link(l, "Spaces", "/api/spaces{/id}{?skip,take,partialName}");
+	add_link(l, "Tasks", "/api/tasks{/id}{?skip,take,ids,partialName,states,node,name,active}");
+	add_link(l, "OctopusServerNodes", "/api/octopusservernodes{/id}{?skip,take}");
+	add_link(l, "OctopusServerClusterSummary", "/api/octopusservernodes/summary");
 	/* octoha's server status is its health resource. */
-	link(l, "ServerStatus", "/api/serverstatus/health");
-	link(l, "ServerHealthStatus", "/api/serverstatus/health");
-	link(l, "Events", "/api/events{?skip,take,from,to,user,regarding,operation,category}");
-	link(l, "ServerFolders", "/api/configuration/server-folders/values");
-	link(l, "Tentacles", "/api/tentacles{/id}{?skip,take,needsReRegistration}");
-	link(l, "ClusterTopology", "/api/cluster/topology");
+	add_link(l, "ServerStatus", "/api/serverstatus/health");
+	add_link(l, "ServerHealthStatus", "/api/serverstatus/health");
+	add_link(l, "Events", "/api/events{?skip,take,from,to,user,regarding,operation,category}");
+	add_link(l, "ServerFolders", "/api/configuration/server-folders/values");
+	add_link(l, "Tentacles", "/api/tentacles{/id}{?skip,take,needsReRegistration}");
+	add_link(l, "ClusterTopology", "/api/cluster/topology");
 	space_links(l, "{spaceId}");
 	oh_json_set_new(o, "Links", l);
 	api_json(resp, 200, o);
@@ -83,8 +83,8 @@ static json_t *space_json(void)
 	oh_json_set_new(o, "SpaceManagersTeams", json_array());
 	oh_json_set_new(o, "SpaceManagersTeamMembers", json_array());
 	json_t *l = oh_json_check(json_object());
-	link(l, "Self", "/api/spaces/" OH_DEFAULT_SPACE_ID);
-	link(l, "SpaceHome", "/api/" OH_DEFAULT_SPACE_ID);
+	add_link(l, "Self", "/api/spaces/" OH_DEFAULT_SPACE_ID);
+	add_link(l, "SpaceHome", "/api/" OH_DEFAULT_SPACE_ID);
 	oh_json_set_new(o, "Links", l);
 	return o;
 }
@@ -124,10 +124,10 @@ void api_op_getSpaceRoot(const api_req_t *req, api_resp_t *resp)
 	if (!api_space_check(req, resp))
 		return;
 	json_t *l = oh_json_check(json_object());
-	link(l, "Self", "/api/" OH_DEFAULT_SPACE_ID);
+	add_link(l, "Self", "/api/" OH_DEFAULT_SPACE_ID);
 	space_links(l, OH_DEFAULT_SPACE_ID);
-	link(l, "Tasks",
-	     "/api/" OH_DEFAULT_SPACE_ID "/tasks{/id}{?skip,take,ids,partialName,states}");
+	add_link(l, "Tasks",
+	         "/api/" OH_DEFAULT_SPACE_ID "/tasks{/id}{?skip,take,ids,partialName,states}");
 	json_t *o = oh_json_check(json_object());
 	oh_json_set_new(o, "Links", l);
 	api_json(resp, 200, o);

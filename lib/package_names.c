@@ -125,7 +125,7 @@ bool oh_package_name_parse(const char *name, oh_package_name_t *out, char *why, 
 			 * the version at most OH_PACKAGE_VERSION_MAX (validated). */
 			memcpy(out->id, buf, i + 1);
 			memcpy(out->version, buf + i + 1, strlen(buf + i + 1) + 1);
-			for (size_t k = 0; ext[k] && k < OH_PACKAGE_EXT_MAX; k++)
+			for (size_t k = 0; k < OH_PACKAGE_EXT_MAX && ext[k]; k++)
 				out->ext[k] = ext[k];
 			return true;
 		}

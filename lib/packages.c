@@ -835,7 +835,8 @@ db_status_t oh_packages_retain(db_pool_t *pool, oh_storage_t *storage, const cha
 					snprintf(what, sizeof what, "%s %s", old.v[j].package_id,
 					         old.v[j].version);
 					say(log, log_ctx,
-					    "Deleted %s: more than %lld newer versions are kept.",
+					    "Deleted %s: only the newest %lld versions of a "
+					    "package are kept.",
 					    what, (long long)keep);
 				}
 			}
