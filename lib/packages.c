@@ -495,7 +495,12 @@ void oh_package_push(const oh_push_t *p, oh_reader_t *body, const char *content_
 	db_status_t s = DB_ABORT;
 	for (int attempt = 0; attempt < PUSH_RETRIES; attempt++) {
 		s = db_txn(p->pool, DB_TXN_WRITE, write_txn, &x);
-		if (!(s == DB_ABORT && x.conflict))
+		/* Another replace moved the row first, or (OverwriteExisting)
+		 * another upload inserted this version between our read and our
+		 * insert: read again and replace that one. */
+		bool again = (s == DB_ABORT && x.conflict) ||
+		             (s == DB_DUPLICATE && p->mode == OH_OVERWRITE_REPLACE);
+		if (!again)
 			break;
 	}
 	if (s == DB_OK) {

@@ -74,6 +74,12 @@ def rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
+def sanitized(pid: int) -> bool:
+    """True when process PID runs with AddressSanitizer's runtime."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 class PackageCase(TaskTestCase):
     """Helpers for package uploads (no tests of its own)."""
 
@@ -564,7 +570,11 @@ class LargeUploadTests(PackageCase):
         growth_mib = (peak[0] - base) / 1024
         print(f"\n{self.SIZE / 2**30:.2f} GiB upload: node RSS {base / 1024:.1f} MiB before, "
               f"peak {peak[0] / 1024:.1f} MiB (growth {growth_mib:.1f} MiB)", file=sys.stderr)
-        self.assertLess(growth_mib, 48, "the upload streams: RSS does not grow with the body")
+        # Under AddressSanitizer the RSS holds its shadow memory and the
+        # quarantine of freed blocks, not the node's: there only a body held
+        # in memory (2 GiB) would show, so the bound is looser.
+        limit = 256 if sanitized(node.pid) else 48
+        self.assertLess(growth_mib, limit, "the upload streams: RSS does not grow with the body")
         self.api(node, "DELETE", f"{PACKAGES}/{j['Id']}", expect=200)  # the disk use is cleaned
         self.assertEqual(self.files(node), [])
 

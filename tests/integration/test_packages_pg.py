@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The package repository across two nodes on one PostgreSQL database with
 a shared Packages folder (issue 11): uploads of one version racing on both
-nodes with FailIfExists give exactly one 201, one 409 and one file; a
-package uploaded through one node is listed and downloaded through the
-other."""
+nodes with FailIfExists give exactly one 201, one 409 and one file; with
+OverwriteExisting one 201 and one 200, one file; a package uploaded
+through one node is listed and downloaded through the other."""
 import hashlib
 import os
 import sys
@@ -56,6 +56,34 @@ class TwoNodePackageTests(PackageCase):
             self.assertEqual(hashlib.sha1(stored).hexdigest(), winner["Hash"], "the file is the winner's")
             listed = self.listing(self.b, f"?nuGetPackageId=Race&filter=Race")
             self.assertEqual(len([i for i in listed["Items"] if i["Version"] == f"{rnd}.0.0"]), 1)
+
+    def test_racing_overwrites_both_succeed_one_file(self):
+        """OverwriteExisting on both nodes at once: one creates (201), the
+        other replaces it (200); one file, the row's.  (Before the fix the
+        second insert's duplicate was answered 409.)"""
+        for rnd in range(ROUNDS):
+            name = f"Over.{rnd}.0.0.zip"
+            bodies = [multipart([("fileToUpload", name, os.urandom(2 * 1024 * 1024))]) for _ in range(2)]
+            results = [None, None]
+            gate = threading.Barrier(2)
+
+            def upload(i, node):
+                gate.wait()
+                results[i] = node.request("POST", f"{PACKAGES}/raw?overwriteMode=OverwriteExisting",
+                                          body=bodies[i], headers=mp_headers(), timeout=60)
+            threads = [threading.Thread(target=upload, args=(i, n)) for i, n in enumerate((self.a, self.b))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(sorted(r.status for r in results), [200, 201],
+                             f"round {rnd}: {[r.describe(300) for r in results]}")
+            self.wait_no_temp(self.a)
+            files = [f for f in self.files(self.a) if f.startswith(f"{SPACE}/Over/Over.{rnd}.0.0_")]
+            self.assertEqual(len(files), 1, f"round {rnd}: one file: {files}")
+            row = self.api(self.b, "GET", f"{PACKAGES}/packages-Over.{rnd}.0.0", expect=200).json
+            stored = (self.packages_dir(self.a) / files[0]).read_bytes()
+            self.assertEqual(hashlib.sha1(stored).hexdigest(), row["Hash"], "the file is the row's")
 
     def test_uploaded_through_one_node_served_by_the_other(self):
         data = os.urandom(2 * 1024 * 1024 + 17)
