@@ -35,6 +35,7 @@ typedef struct {
 	const char *slack_signing_secret; /* "" = Slack requests refused */
 	const char *chatops_users;        /* "U123=Operator,U456=Admin" */
 	int64_t idempotency_ttl_ms;       /* how long an Idempotency-Key is remembered */
+	int64_t max_package_bytes;        /* largest package upload; 0 = no limit */
 } api_config_t;
 
 typedef struct api_server api_server_t;

@@ -16,6 +16,7 @@ typedef struct {
 	api_handler_fn handler;
 	const char *meta_json; /* {"parameters": [...], "requestBody": {...}}, refs resolved */
 	oh_role_t role;        /* the least role allowed; OH_ROLE_NONE = no key needed */
+	bool stream_body;      /* x-octoha-stream-body: the handler reads the body itself */
 } api_route_t;
 
 extern const api_route_t api_routes[];

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../lib/idempotency.h"
 #include "../lib/metrics.h"
@@ -18,6 +19,7 @@
 #include "../lib/oh_log.h"
 #include "../lib/oh_schema.h"
 #include "auth.h"
+#include "body_stream.h"
 #include "http.h"
 #include "router.h"
 
@@ -64,6 +66,10 @@ static void write_response(struct mg_connection *conn, const char *rid, api_resp
 	}
 	if (!body)
 		len = 0;
+	if (resp->has_file) { /* a download: the file follows the headers */
+		len = (size_t)resp->file_len;
+		ctype = resp->content_type ? resp->content_type : "application/octet-stream";
+	}
 	char head[1024];
 	int hn = snprintf(head, sizeof head,
 	                  "HTTP/1.1 %d %s\r\n"
@@ -75,7 +81,10 @@ static void write_response(struct mg_connection *conn, const char *rid, api_resp
 	                  resp->status, reason(resp->status), ctype, len, rid, resp->headers);
 	if (hn < 0 || (size_t)hn >= sizeof head)
 		hn = 0;
-	if (len > 0 && (size_t)hn + len <= 4096) {
+	if (resp->has_file) {
+		if (mg_write(conn, head, (size_t)hn) == hn && len > 0)
+			api_write_file(conn, resp->file_fd, resp->file_off, resp->file_len);
+	} else if (len > 0 && (size_t)hn + len <= 4096) {
 		char buf[4096];
 		memcpy(buf, head, (size_t)hn);
 		memcpy(buf + hn, body, len);
@@ -205,7 +214,8 @@ static json_t *check_params(struct mg_connection *conn, const json_t *meta,
 				return NULL;
 			}
 		} else if (strcmp(in, "query") == 0) {
-			char raw[1024];
+			/* As long as a URI may be: a list (ids=…) can be long. */
+			char raw[API_MAX_URI + 1];
 			int got = ri->query_string
 			              ? mg_get_var(ri->query_string, strlen(ri->query_string), name,
 			                           raw, sizeof raw)
@@ -397,16 +407,22 @@ static int dispatch_request(api_server_t *srv, struct mg_connection *conn)
 		api_error(&resp, OH_E_URI_TOO_LONG, NULL, NULL);
 		goto respond;
 	}
+	memcpy(pathbuf, path, strlen(path) + 1);
+	char allow[128];
+	api_match_t match =
+	    api_route_match(ri->request_method, pathbuf, &route, &req, allow, sizeof allow);
+	/* Only an operation that streams its body (an upload) takes one over
+	 * the JSON limit: its handler reads the body itself. */
+	bool streams = match == API_MATCH_OK && api_routes[route].stream_body;
 	/* A declared body over the limit is refused before anything else, so
-	 * no route, method or resource is looked at for it. */
-	if (ri->content_length > 0 && (unsigned long long)ri->content_length > srv->cfg.max_body) {
+	 * no method or resource is looked at for it. */
+	if (!streams && ri->content_length > 0 &&
+	    (unsigned long long)ri->content_length > srv->cfg.max_body) {
 		api_header(&resp, "Connection", "close");
 		api_error(&resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
 		goto respond;
 	}
-	memcpy(pathbuf, path, strlen(path) + 1);
-	char allow[128];
-	switch (api_route_match(ri->request_method, pathbuf, &route, &req, allow, sizeof allow)) {
+	switch (match) {
 	case API_MATCH_NO_PATH:
 		api_error(&resp, OH_E_NOT_FOUND, "There is no resource at this path.", NULL);
 		goto respond;
@@ -429,8 +445,13 @@ static int dispatch_request(api_server_t *srv, struct mg_connection *conn)
 		audit_failure = false; /* recorded as a refusal */
 		goto respond;
 	}
-	if (!check_body(conn, ri, &srv->cfg, meta, &body, &raw_body, &raw_len, &resp))
+	api_body_stream_t stream;
+	if (streams) {
+		api_body_stream_init(&stream, conn);
+		req.body_in = &stream.reader;
+	} else if (!check_body(conn, ri, &srv->cfg, meta, &body, &raw_body, &raw_len, &resp)) {
 		goto respond;
+	}
 	req.raw_body = raw_body;
 	req.raw_body_len = raw_len;
 	const char *idem_key = NULL;
@@ -467,6 +488,8 @@ respond:
 	int status = resp.status;
 	json_decref(resp.json);
 	free(resp.raw_owned);
+	if (resp.has_file)
+		close(resp.file_fd);
 	json_decref(body);
 	json_decref(query);
 	free(raw_body);

@@ -34,6 +34,8 @@ const char *const oh_event_categories[] = {
     "TentacleNotPollingAllNodes",
     "AccessDenied",
     "RequestFailed",
+    "PackagePushed",
+    "PackageDeleted",
     NULL,
 };
 

@@ -55,6 +55,15 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
                               "The database connection dropped while the change was being "
                               "committed: it may or may not have been made. Read the resource "
                               "before you retry, or retry with the same Idempotency-Key."},
+    [OH_E_PACKAGE_EXISTS] = {"PackageExists", 409, "This package version already exists."},
+    [OH_E_INSUFFICIENT_STORAGE] = {"InsufficientStorage", 507,
+                                   "The Packages folder is full; nothing of the upload was kept."},
+    [OH_E_RANGE_NOT_SATISFIABLE] = {"RangeNotSatisfiable", 416,
+                                    "The requested range is outside the file."},
+    [OH_E_STORAGE_UNAVAILABLE] = {"StorageUnavailable", 503,
+                                  "A storage folder cannot be used right now; see the node's log."},
+    [OH_E_INVALID_PACKAGE] = {"InvalidPackage", 400,
+                              "The upload is not a package this server takes."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

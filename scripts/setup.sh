@@ -7,7 +7,7 @@
 #
 #   scripts/setup.sh build   compiler, libraries, ODBC drivers, civetweb
 #   scripts/setup.sh test    the above plus PostgreSQL, HAProxy, wrk, curl,
-#                            Node.js and the OpenAPI linter
+#                            Node.js, the OpenAPI linter and Octopus's client
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +24,7 @@ as_root() {
 build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 	libjansson-dev libcurl4-openssl-dev libssl-dev unixodbc-dev unixodbc
 	libsqliteodbc odbc-postgresql tdsodbc libcmocka-dev python3 python3-yaml
-	curl)
+	curl libzip-dev libexpat1-dev)
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes; clang only
 # recommends it, and recommends are not installed here.
 test_pkgs=(postgresql haproxy wrk nodejs npm clang libclang-rt-14-dev clang-format cppcheck
@@ -145,6 +145,30 @@ install_linter() {
 	return 1
 }
 
+# Octopus's official client, pinned in tests/client/package-lock.json, for
+# tests/integration/test_octopus_client.py; retried as the linter is.
+install_client_tests() {
+	if [ -f "$here/tests/client/node_modules/@octopusdeploy/api-client/package.json" ]; then
+		return 0
+	fi
+	log "installing Octopus's client for the tests (npm ci in tests/client)"
+	local out attempt
+	out=$(mktemp)
+	for attempt in 1 2 3; do
+		if (cd "$here/tests/client" && npm ci --no-audit --no-fund >"$out" 2>&1); then
+			rm -f "$out"
+			return 0
+		fi
+		log "npm ci in tests/client failed (attempt $attempt of 3)"
+		if [ "$attempt" -lt 3 ]; then
+			sleep $((attempt * 5))
+		fi
+	done
+	cat "$out" >&2
+	rm -f "$out"
+	return 1
+}
+
 case $mode in
 build)
 	apt_install "${build_pkgs[@]}"
@@ -156,6 +180,7 @@ test)
 	quiet_psqlodbc
 	build_civetweb
 	install_linter
+	install_client_tests
 	;;
 *)
 	echo "usage: $0 build|test" >&2

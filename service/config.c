@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,12 @@ static const opt_t opts[] = {
     {"outbound-allow", S(outbound_allow), "", 0, 0,
      "CIDRs, addresses and host names (*.suffix) that webhooks, chat replies and Tentacle "
      "health checks may reach although they are loopback, link-local or private"},
+    {"max-package-bytes", L(max_package_bytes), "0", 0, LONG_MAX,
+     "largest package upload accepted, in bytes (0 = no limit)"},
+    {"package-retention-versions", L(package_keep_versions), "0", 0, 1000000,
+     "versions of each package id the built-in repository keeps (0 = all)"},
+    {"package-retention-every-ms", L(package_retention_ms), "3600000", 100, 86400000,
+     "how often the cluster queues package retention (and sweeps dead uploads)"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 

@@ -51,6 +51,9 @@ typedef struct {
 	long storage_reverify_ms;   /* every folder is proved again this often */
 	long idempotency_ttl_hours; /* an Idempotency-Key is remembered this long */
 	char *outbound_allow;       /* inner addresses user-aimed calls may reach */
+	long max_package_bytes;     /* largest package upload; 0 = no limit */
+	long package_keep_versions; /* package retention: versions kept per id; 0 = all */
+	long package_retention_ms;  /* how often package retention is queued */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

@@ -689,6 +689,8 @@ int svc_run(const svc_config_t *cfg)
 	    .offline_timeout_ms = cfg->offline_timeout_ms,
 	    .retention_ms = cfg->task_retention_hours * 3600 * 1000,
 	    .archive_every_ms = cfg->archive_every_ms,
+	    .package_retention_ms = cfg->package_retention_ms,
+	    .package_keep_versions = cfg->package_keep_versions,
 	    .env = {.secrets_key = secrets_key,
 	            .storage = n.storage,
 	            .event_retention_ms = cfg->event_retention_hours * 3600 * 1000,
@@ -720,7 +722,9 @@ int svc_run(const svc_config_t *cfg)
 	                     .secrets_key = secrets_key,
 	                     .slack_signing_secret = cfg->slack_signing_secret,
 	                     .chatops_users = cfg->chatops_users,
-	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000};
+	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000,
+
+	                     .max_package_bytes = cfg->max_package_bytes};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {

@@ -113,7 +113,7 @@ db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
 	/* The WHERE clause is assembled from fixed fragments; every value is a
 	 * bound parameter. */
 	char where[512] = " WHERE 1 = 1";
-	db_param_t p[OH_TS__COUNT + 2];
+	db_param_t p[OH_TS__COUNT + 3];
 	size_t n = 0;
 	if (f->states) {
 		strcat(where, " AND State IN (");
@@ -133,6 +133,12 @@ db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
 	if (f->name && *f->name) {
 		strcat(where, " AND Name = ?");
 		p[n++] = DBP_TEXT(f->name);
+	}
+	char like[410];
+	if (f->partial_name && *f->partial_name) {
+		db_like_pattern(f->partial_name, like, sizeof like);
+		strcat(where, " AND LOWER(Description) LIKE ? ESCAPE '!'");
+		p[n++] = DBP_TEXT(like);
 	}
 	char sql[1024];
 	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ServerTasks%s", where);

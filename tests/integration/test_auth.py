@@ -143,7 +143,7 @@ class AuthSqliteTests(AuthHelpers):
         r = self.api(self.node, "GET", "/api/openapi.yaml", expect=200, key=None)
         self.assertIn(b"openapi:", r.body, "the spec is served without a key")
 
-    def test_spec_marks_only_ping_and_spec_public(self):
+    def test_spec_marks_only_root_ping_and_spec_public(self):
         checker = harness.spec_checker()
         public = []
         for path, item in checker.paths.items():
@@ -154,8 +154,10 @@ class AuthSqliteTests(AuthHelpers):
                     public.append((method.upper(), path))
                 else:
                     self.assertIn(op.get("x-octoha-role"), ROLES, f"{method.upper()} {path} declares its role")
-        self.assertEqual(sorted(public), [("GET", "/api/octopusservernodes/ping"), ("GET", "/api/openapi.yaml")],
-                         "only ping and the spec are public")
+        # The root document is public as in Octopus (its clients read it before anything else).
+        self.assertEqual(sorted(public), [("GET", "/api"), ("GET", "/api/octopusservernodes/ping"),
+                                          ("GET", "/api/openapi.yaml")],
+                         "only the root document, ping and the spec are public")
 
     # -- refusals
 

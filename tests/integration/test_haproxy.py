@@ -418,5 +418,50 @@ class HAProxyDrainTest(harness.OctohaTestCase):
         self.assertTrue(all(n.running for n in nodes), "all nodes still running")
 
 
+class HAProxyUploadTest(HAProxyDrainTest):
+    """A large package upload through docker/haproxy.cfg (issue 11): the body
+    streams through to a node, and any node serves the download."""
+
+    SIZE = 256 * 1024 * 1024
+
+    def test_drain_under_load(self):  # the parent's test runs once, there
+        self.skipTest("runs in HAProxyDrainTest")
+
+    def test_large_upload_through_the_load_balancer(self):
+        import hashlib
+        from test_octopus_client import share_folders
+        nodes = self.start_cluster()
+        share_folders(self, nodes[0], nodes, harness.make_tmp_dir("lb-shared"))
+        self.proxy = HAProxy([f"127.0.0.1:{n.port}" for n in nodes])
+        self.addCleanup(self.proxy.stop)
+        self.proxy.start()
+        self.wait_servers({s: "UP" for s in SERVERS}, 10, "HAProxy to see all three nodes UP")
+        boundary = "lbBoundary42"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"fileToUpload\"; "
+                f"filename=\"Through.Lb.1.0.0.zip\"\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        block = os.urandom(1 << 20)
+        sha1 = hashlib.sha1()
+        conn = http.client.HTTPConnection("127.0.0.1", self.proxy.port, timeout=120)
+        conn.putrequest("POST", "/api/Spaces-1/packages/raw")
+        conn.putheader(harness.API_KEY_HEADER, harness.ADMIN_KEY)
+        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Content-Length", str(len(head) + self.SIZE + len(tail)))
+        conn.endheaders()
+        conn.send(head)
+        for _ in range(self.SIZE // len(block)):
+            conn.send(block)
+            sha1.update(block)
+        conn.send(tail)
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 201, f"{body[:300]!r}\n{self.proxy.log_tail()}")
+        # Round-robin: three downloads reach three nodes, each serves it.
+        for _ in range(3):
+            r = self.lb("GET", "/api/Spaces-1/packages/packages-Through.Lb.1.0.0/raw", expect=200, timeout=60)
+            self.assertEqual((len(r.body), hashlib.sha1(r.body).hexdigest()), (self.SIZE, sha1.hexdigest()))
+
+
 if __name__ == "__main__":
     harness.main()
