@@ -1,5 +1,8 @@
 #include "oh_error.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "oh_json.h"
 
 static const oh_error_def_t defs[OH_E__COUNT] = {
@@ -54,17 +57,32 @@ const oh_error_def_t *oh_error_def(oh_ec_t ec)
 	return &defs[ec];
 }
 
+/* A JSON string of TEXT; bytes that are not UTF-8 (a message that quotes
+ * client input cut short) become '?' rather than failing. */
+static json_t *safe_string(const char *text)
+{
+	if (oh_utf8_valid(text, strlen(text)))
+		return oh_json_check(json_string(text));
+	char *copy = strdup(text);
+	if (!copy)
+		abort();
+	oh_utf8_sanitize(copy);
+	json_t *j = oh_json_check(json_string(copy));
+	free(copy);
+	return j;
+}
+
 json_t *oh_error_body(oh_ec_t ec, const char *message, const char *field)
 {
 	const oh_error_def_t *d = oh_error_def(ec);
 	const char *msg = message ? message : d->hint;
 	json_t *body = oh_json_check(json_object());
-	oh_json_set_new(body, "ErrorMessage", json_string(msg));
+	oh_json_set_new(body, "ErrorMessage", safe_string(msg));
 	json_t *errors = oh_json_check(json_array());
-	oh_json_check_rc(json_array_append_new(errors, oh_json_check(json_string(msg))));
+	oh_json_check_rc(json_array_append_new(errors, safe_string(msg)));
 	oh_json_set_new(body, "Errors", errors);
 	oh_json_set_new(body, "Code", json_string(d->code));
 	if (field)
-		oh_json_set_new(body, "Field", json_string(field));
+		oh_json_set_new(body, "Field", safe_string(field));
 	return body;
 }
