@@ -18,10 +18,12 @@
 #include "../lib/oh_schema.h"
 #include "auth.h"
 #include "http.h"
+#include "http_rules.h"
+#include "options.h"
 #include "router.h"
 
-#define API_MAX_URI        8192
 #define API_MAX_JSON_DEPTH 32
+#define API_MAX_HEADERS    64 /* civetweb's MG_MAX_HEADERS */
 #define PING_PATH          "/api/octopusservernodes/ping"
 
 struct api_server {
@@ -44,9 +46,19 @@ static const char *reason(int status)
 	return r ? r : "";
 }
 
+/* Whether RESP tells the client the connection closes after it. */
+static bool closes(const api_resp_t *resp)
+{
+	return strstr(resp->headers, "Connection: close\r\n") != NULL;
+}
+
 /* Writes RESP in full: status line, headers and body in as few writes as
- * possible (one for small bodies). */
-static void write_response(struct mg_connection *conn, const char *rid, api_resp_t *resp)
+ * possible (one for small bodies).  For HEAD (RFC 9110 §9.3.2) everything
+ * but the body: the same status and headers, Content-Length included.  A
+ * 204 carries no Content-Length (§8.6).  A response that says
+ * "Connection: close" is the last on its connection: civetweb then reads
+ * nothing more from it. */
+static void write_response(struct mg_connection *conn, const char *rid, api_resp_t *resp, bool head)
 {
 	const char *body = resp->raw;
 	size_t len = resp->raw_len;
@@ -62,28 +74,42 @@ static void write_response(struct mg_connection *conn, const char *rid, api_resp
 	}
 	if (!body)
 		len = 0;
-	char head[1024];
-	int hn = snprintf(head, sizeof head,
+	bool no_content = resp->status == 204 || resp->status == 304;
+	char head_buf[1024], framing[80] = "";
+	if (!no_content)
+		snprintf(framing, sizeof framing, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+		         ctype, len);
+	int hn = snprintf(head_buf, sizeof head_buf,
 	                  "HTTP/1.1 %d %s\r\n"
-	                  "Content-Type: %s\r\n"
-	                  "Content-Length: %zu\r\n"
+	                  "%s"
 	                  "Cache-Control: no-store\r\n"
 	                  "X-Request-Id: %s\r\n"
 	                  "%s\r\n",
-	                  resp->status, reason(resp->status), ctype, len, rid, resp->headers);
-	if (hn < 0 || (size_t)hn >= sizeof head)
+	                  resp->status, reason(resp->status), framing, rid, resp->headers);
+	if (hn < 0 || (size_t)hn >= sizeof head_buf)
 		hn = 0;
+	if (head || no_content)
+		len = 0;
+	if (closes(resp))
+		mg_disable_connection_keep_alive(conn);
 	if (len > 0 && (size_t)hn + len <= 4096) {
 		char buf[4096];
-		memcpy(buf, head, (size_t)hn);
+		memcpy(buf, head_buf, (size_t)hn);
 		memcpy(buf + hn, body, len);
 		mg_write(conn, buf, (size_t)hn + len);
 	} else {
-		mg_write(conn, head, (size_t)hn);
+		mg_write(conn, head_buf, (size_t)hn);
 		if (len > 0)
 			mg_write(conn, body, len);
 	}
 	free(dumped);
+}
+
+/* Makes RESP the last answer on its connection. */
+static void close_after(api_resp_t *resp)
+{
+	if (!closes(resp))
+		api_header(resp, "Connection", "close");
 }
 
 static bool is_type(const char *ct, const char *want)
@@ -111,42 +137,57 @@ const char *api_header_in(const api_req_t *req, const char *name)
 	return req->conn ? mg_get_header(req->conn, name) : NULL;
 }
 
-/* Reads the body up to MAX+1 bytes.  Returns the malloc'd body (NUL
- * terminated) and its length in *LEN, or NULL on OOM; *TOO_BIG when it
- * exceeded MAX. */
-static char *read_body(struct mg_connection *conn, size_t max, size_t *len, bool *too_big)
+typedef enum { BODY_OK, BODY_OOM, BODY_TOO_BIG, BODY_CUT } body_read_t;
+
+/* Reads the body up to MAX+1 bytes into *OUT (malloc'd, NUL terminated) and
+ * its length into *LEN.  BODY_CUT when the body ended before its
+ * Content-Length, or a chunked body broke off or was malformed (the client
+ * closed its side, or stalled past the request timeout): such a body is
+ * never handed on.  BODY_TOO_BIG when it exceeded MAX. */
+static body_read_t read_body(struct mg_connection *conn, long long content_length, size_t max,
+                             char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
-	*too_big = false;
+	*out = NULL;
+	*len = 0;
 	if (!buf)
-		return NULL;
+		return BODY_OOM;
+	body_read_t result = BODY_OK;
 	for (;;) {
 		if (n + 1 >= cap) {
 			if (cap > max + 1) {
-				*too_big = true;
+				result = BODY_TOO_BIG;
 				break;
 			}
 			cap *= 2;
 			char *nb = realloc(buf, cap);
 			if (!nb) {
 				free(buf);
-				return NULL;
+				return BODY_OOM;
 			}
 			buf = nb;
 		}
 		int r = mg_read(conn, buf + n, cap - n - 1);
-		if (r <= 0)
+		if (r < 0) {
+			result = BODY_CUT;
+			break;
+		}
+		if (r == 0)
 			break;
 		n += (size_t)r;
 		if (n > max) {
-			*too_big = true;
+			result = BODY_TOO_BIG;
 			break;
 		}
 	}
+	if (result == BODY_OK && content_length >= 0 &&
+	    (unsigned long long)n != (unsigned long long)content_length)
+		result = BODY_CUT;
 	buf[n] = '\0';
+	*out = buf;
 	*len = n;
-	return buf;
+	return result;
 }
 
 /* Coerces a raw query value to the parameter schema's type. */
@@ -171,6 +212,42 @@ static json_t *coerce(const json_t *schema, const char *raw)
 	return json_string(raw);
 }
 
+/* NULL when the LEN bytes at S are text a parameter may hold, else what is
+ * wrong with them.  A decoded NUL would cut the value short for every C
+ * string that follows, and bytes that are not UTF-8 cannot be validated (or
+ * stored) as text: both are refused, never skipped. */
+static const char *text_problem(const char *s, size_t len)
+{
+	if (memchr(s, '\0', len))
+		return "must not contain NUL characters";
+	if (!oh_utf8_valid(s, len))
+		return "is not valid UTF-8 text";
+	return NULL;
+}
+
+/* Fills RESP with the ValidationFailed error for parameter NAME. */
+static void param_error(api_resp_t *resp, const char *name, const char *why)
+{
+	char msg[200];
+	snprintf(msg, sizeof msg, "%s %s.", name, why);
+	api_error(resp, OH_E_VALIDATION, msg, name);
+}
+
+/* Checks that every path parameter REQ's route filled is text (see
+ * text_problem).  Runs before authentication, since a refused request's
+ * audit record names the resource.  False with RESP filled if not. */
+static bool check_path_text(const api_req_t *req, api_resp_t *resp)
+{
+	for (size_t i = 0; i < req->n_path; i++) {
+		const char *why = text_problem(req->path_values[i], req->path_lens[i]);
+		if (why) {
+			param_error(resp, req->path_names[i], why);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Validates path and query parameters of route META.  Returns the typed
  * query object (owned) or NULL with RESP filled. */
 static json_t *check_params(struct mg_connection *conn, const json_t *meta,
@@ -189,7 +266,13 @@ static json_t *check_params(struct mg_connection *conn, const json_t *meta,
 			continue;
 		json_t *value = NULL;
 		if (strcmp(in, "path") == 0) {
-			value = json_string(api_path_param(req, name));
+			size_t k = 0;
+			while (k < req->n_path && strcmp(req->path_names[k], name) != 0)
+				k++;
+			if (k == req->n_path)
+				continue; /* the template has no such parameter */
+			/* check_path_text made sure it is text. */
+			value = oh_json_check(json_stringn(req->path_values[k], req->path_lens[k]));
 		} else if (strcmp(in, "header") == 0) {
 			const char *h = mg_get_header(conn, name);
 			if (!h)
@@ -213,8 +296,14 @@ static json_t *check_params(struct mg_connection *conn, const json_t *meta,
 				json_decref(query);
 				return NULL;
 			}
+			const char *why = got >= 0 ? text_problem(raw, (size_t)got) : NULL;
+			if (why) {
+				param_error(resp, name, why);
+				json_decref(query);
+				return NULL;
+			}
 			if (got >= 0) {
-				value = coerce(schema, raw);
+				value = oh_json_check(coerce(schema, raw));
 			} else if (json_object_get(schema, "default")) {
 				value = json_deep_copy(json_object_get(schema, "default"));
 			} else if (json_is_true(json_object_get(p, "required"))) {
@@ -229,7 +318,7 @@ static json_t *check_params(struct mg_connection *conn, const json_t *meta,
 			continue;
 		}
 		if (!value)
-			continue;
+			continue; /* an optional query parameter that was not given */
 		oh_schema_error_t err;
 		if (!oh_schema_validate(schema, value, name, &err)) {
 			json_decref(value);
@@ -270,7 +359,7 @@ static bool check_body(struct mg_connection *conn, const struct mg_request_info 
 		return true;
 	}
 	if (cl > 0 && (unsigned long long)cl > cfg->max_body) {
-		api_header(resp, "Connection", "close");
+		close_after(resp);
 		api_error(resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
 		return false;
 	}
@@ -283,16 +372,21 @@ static bool check_body(struct mg_connection *conn, const struct mg_request_info 
 		return false;
 	}
 	size_t len = 0;
-	bool too_big = false;
-	char *raw = read_body(conn, cfg->max_body, &len, &too_big);
-	if (!raw) {
-		api_error(resp, OH_E_INTERNAL, NULL, NULL);
-		return false;
-	}
-	if (too_big) {
+	char *raw = NULL;
+	switch (read_body(conn, te ? -1 : cl, cfg->max_body, &raw, &len)) {
+	case BODY_OK: break;
+	case BODY_OOM: api_error(resp, OH_E_INTERNAL, NULL, NULL); return false;
+	case BODY_TOO_BIG:
 		free(raw);
-		api_header(resp, "Connection", "close");
+		close_after(resp);
 		api_error(resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
+		return false;
+	case BODY_CUT:
+		free(raw);
+		close_after(resp);
+		api_error(resp, OH_E_BAD_REQUEST,
+		          "The request body ended before its Content-Length (or its last chunk).",
+		          NULL);
 		return false;
 	}
 	if (form) { /* handed over as it came: its signature covers the bytes */
@@ -336,7 +430,10 @@ static void record_failure(api_req_t *req, const api_resp_t *resp)
 	char msg[300];
 	snprintf(msg, sizeof msg, "%s %s failed: %s", req->method, req->path,
 	         code ? code : "error");
+	oh_utf8_sanitize(msg); /* the path is as the client sent it */
 	const char *id = api_path_param(req, "id");
+	if (text_problem(id, strlen(id)) || strlen(id) > 200)
+		id = ""; /* an id that was refused for what it is is not a resource */
 	oh_event_spec_t ev = {.actor = &req->actor,
 	                      .category = "RequestFailed",
 	                      .operation = req->operation_id,
@@ -350,6 +447,29 @@ static void record_failure(api_req_t *req, const api_resp_t *resp)
 		       db_status_name(s));
 }
 
+/* RFC 9112 framing of the request REQ (see api_framing_check).  False with
+ * RESP filled, and the connection to be closed, when it is refused. */
+static bool check_framing(const struct mg_request_info *ri, size_t max_body, api_resp_t *resp)
+{
+	api_header_t h[API_MAX_HEADERS];
+	size_t n = 0;
+	for (int i = 0; i < ri->num_headers && n < API_MAX_HEADERS; i++)
+		h[n++] = (api_header_t){ri->http_headers[i].name, ri->http_headers[i].value};
+	const char *why = NULL;
+	switch (api_framing_check(h, n, ri->http_version, max_body, &why)) {
+	case API_FRAMING_OK: return true;
+	case API_FRAMING_BAD:
+		close_after(resp);
+		api_error(resp, OH_E_BAD_REQUEST, why, NULL);
+		return false;
+	case API_FRAMING_TOO_LARGE:
+		close_after(resp);
+		api_error(resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
+		return false;
+	}
+	return true;
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	api_server_t *srv = cbdata;
@@ -358,6 +478,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	char rid[48];
 	snprintf(rid, sizeof rid, "%s-%llx", srv->cfg.instance_tag,
 	         (unsigned long long)atomic_fetch_add(&srv->seq, 1));
+	/* The path as sent (civetweb decodes nothing: decode_url is off), with
+	 * dot segments removed; decoded segment by segment below. */
 	const char *path = ri->local_uri ? ri->local_uri : "";
 	api_req_t req = {.cfg = &srv->cfg,
 	                 .method = ri->request_method,
@@ -375,25 +497,46 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	char *raw_body = NULL;
 	size_t raw_len = 0;
 	bool audit_failure = false;
+	bool head = strcmp(ri->request_method, "HEAD") == 0;
 	size_t route = 0, counted_route = OH_METRICS_UNMATCHED;
-	char pathbuf[API_MAX_URI + 1];
+	api_path_t *segs = malloc(sizeof *segs);
 	size_t urilen = strlen(ri->request_uri ? ri->request_uri : "") +
 	                (ri->query_string ? strlen(ri->query_string) + 1 : 0);
 
+	if (!segs) {
+		api_error(&resp, OH_E_INTERNAL, NULL, NULL);
+		goto respond;
+	}
 	if (urilen > API_MAX_URI || strlen(path) > API_MAX_URI) {
 		api_error(&resp, OH_E_URI_TOO_LONG, NULL, NULL);
 		goto respond;
 	}
-	/* A declared body over the limit is refused before anything else, so
-	 * no route, method or resource is looked at for it. */
-	if (ri->content_length > 0 && (unsigned long long)ri->content_length > srv->cfg.max_body) {
-		api_header(&resp, "Connection", "close");
-		api_error(&resp, OH_E_PAYLOAD_TOO_LARGE, NULL, NULL);
+	/* A message that could be framed two ways, or a declared body over
+	 * the limit, is refused before anything else, so no route, method or
+	 * resource is looked at for it, and nothing more is read from its
+	 * connection. */
+	if (!check_framing(ri, srv->cfg.max_body, &resp))
+		goto respond;
+	switch (api_path_decode(path, segs)) {
+	case API_PATH_OK: break;
+	case API_PATH_BAD_ESCAPE:
+		api_error(&resp, OH_E_BAD_REQUEST,
+		          "The path has a '%' that is not followed by two hex digits.", NULL);
+		goto respond;
+	case API_PATH_TOO_LONG: api_error(&resp, OH_E_URI_TOO_LONG, NULL, NULL); goto respond;
+	case API_PATH_TOO_DEEP:
+	case API_PATH_RELATIVE:
+		api_error(&resp, OH_E_NOT_FOUND, "There is no resource at this path.", NULL);
 		goto respond;
 	}
-	memcpy(pathbuf, path, strlen(path) + 1);
 	char allow[128];
-	switch (api_route_match(ri->request_method, pathbuf, &route, &req, allow, sizeof allow)) {
+	if (segs->n == 0 && strcmp(ri->request_method, "OPTIONS") == 0) {
+		/* No resource lives at "/", but a load balancer's plain check
+		 * (HAProxy's option httpchk) asks it whether the server is up. */
+		api_options(&req, "OPTIONS", &resp);
+		goto respond;
+	}
+	switch (api_route_match(ri->request_method, segs, &route, &req, allow, sizeof allow)) {
 	case API_MATCH_NO_PATH:
 		api_error(&resp, OH_E_NOT_FOUND, "There is no resource at this path.", NULL);
 		goto respond;
@@ -401,12 +544,15 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		api_header(&resp, "Allow", allow);
 		api_error(&resp, OH_E_METHOD_NOT_ALLOWED, NULL, NULL);
 		goto respond;
+	case API_MATCH_OPTIONS: api_options(&req, allow, &resp); goto respond;
 	case API_MATCH_OK: break;
 	}
 	counted_route = route;
 	const json_t *meta = api_route_meta(route);
 	req.operation_id = api_routes[route].operation_id;
-	audit_failure = strcmp(ri->request_method, "GET") != 0;
+	audit_failure = strcmp(api_routes[route].method, "GET") != 0;
+	if (!check_path_text(&req, &resp))
+		goto respond;
 	/* A Slack slash command is signed instead of carrying a key; its
 	 * handler checks the signature. */
 	bool slack =
@@ -433,7 +579,7 @@ respond:
 	/* Counted before the answer leaves, so a client that has its answer
 	 * finds it counted in its next scrape. */
 	oh_metrics_observe(srv->metrics, counted_route, resp.status, now_us() - t0);
-	write_response(conn, rid, &resp);
+	write_response(conn, rid, &resp, head);
 	if (audit_failure && resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
 	    resp.status != 403)
 		record_failure(&req, &resp);
@@ -452,15 +598,19 @@ respond:
 	json_decref(body);
 	json_decref(query);
 	free(raw_body);
+	free(segs);
 	return status;
 }
 
-/* Errors civetweb raises itself (malformed request line, oversized headers)
- * get the same body shape as ours. */
+/* Errors civetweb raises itself (malformed request line, oversized headers,
+ * an HTTP version other than 1.0 and 1.1, a Content-Length that is not a
+ * number) get the same body shape as ours.  civetweb closes the connection
+ * after each. */
 static int on_http_error(struct mg_connection *conn, int status, const char *msg)
 {
 	(void)msg;
 	oh_ec_t ec = OH_E_BAD_REQUEST;
+	const char *text = NULL;
 	if (status == 404)
 		ec = OH_E_NOT_FOUND;
 	else if (status == 405)
@@ -469,17 +619,26 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
 		ec = OH_E_PAYLOAD_TOO_LARGE;
 	else if (status == 414 || status == 431)
 		ec = OH_E_URI_TOO_LONG;
-	else if (status >= 500)
+	else if (status == 505)
+		ec = OH_E_HTTP_VERSION;
+	else if (status == 411) {
+		/* civetweb's answer to a negative or non-numeric Content-Length:
+		 * the request is malformed, not missing a length. */
+		status = 400;
+		text = "Content-Length must be a decimal number of bytes.";
+	} else if (status >= 500)
 		ec = OH_E_INTERNAL;
 	api_resp_t resp = {0};
-	api_error(&resp, ec, NULL, NULL);
+	api_error(&resp, ec, text, NULL);
 	resp.status = status;
-	api_header(&resp, "Connection", "close");
+	close_after(&resp);
 	const struct mg_context *ctx = mg_get_context(conn);
 	api_server_t *srv = ctx ? mg_get_user_data(ctx) : NULL;
 	if (srv)
 		oh_metrics_count(srv->metrics, OH_METRICS_UNMATCHED, status);
-	write_response(conn, "-", &resp);
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	bool head = ri && ri->request_method && strcmp(ri->request_method, "HEAD") == 0;
+	write_response(conn, "-", &resp, head);
 	json_decref(resp.json);
 	oh_log(OH_LOG_INFO, "request rejected by the HTTP layer", "status=%d", status);
 	return 0;
@@ -558,23 +717,14 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	else
 		snprintf(ports, sizeof ports, "%s%s", cfg->listen, tls ? "s" : "");
 	snprintf(threads, sizeof threads, "%d", cfg->threads > 0 ? cfg->threads : 64);
-	const char *options[] = {"listening_ports",
-	                         ports,
-	                         "num_threads",
-	                         threads,
-	                         "enable_keep_alive",
-	                         "yes",
-	                         "keep_alive_timeout_ms",
-	                         "30000",
-	                         "request_timeout_ms",
-	                         "30000",
-	                         "tcp_nodelay",
-	                         "1",
-	                         "max_request_size",
-	                         "16384",
-	                         "enable_auth_domain_check",
-	                         "no",
-	                         NULL};
+	const char *options[] = {"listening_ports", ports, "num_threads", threads,
+	                         "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000",
+	                         "request_timeout_ms", "30000", "tcp_nodelay", "1",
+	                         "max_request_size", "16384", "enable_auth_domain_check", "no",
+	                         /* The dispatcher decodes the path segment by
+	                          * segment: decoded whole, a "%00" would cut it
+	                          * and a "%2F" would move a route boundary. */
+	                         "decode_url", "no", NULL};
 	struct mg_callbacks cb = {0};
 	cb.http_error = on_http_error;
 	cb.log_message = on_log_message;

@@ -1,8 +1,5 @@
 #include "oh_error.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "oh_json.h"
 
 static const oh_error_def_t defs[OH_E__COUNT] = {
@@ -48,6 +45,11 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_PORT_CLASH] = {"CommsPortClash", 409, "Two nodes would use the same port."},
     [OH_E_STORAGE_CHANGE_BUSY] = {"StorageChangeInProgress", 409,
                                   "Another storage change is under way; retry when it has ended."},
+    [OH_E_HTTP_VERSION] = {"HttpVersionNotSupported", 505,
+                           "This server speaks HTTP/1.1 (and 1.0) only."},
+    [OH_E_TOO_MANY_CONNECTIONS] = {"TooManyConnections", 503,
+                                   "Your address has too many connections open to this node; "
+                                   "close some and retry."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)
@@ -57,32 +59,17 @@ const oh_error_def_t *oh_error_def(oh_ec_t ec)
 	return &defs[ec];
 }
 
-/* A JSON string of TEXT; bytes that are not UTF-8 (a message that quotes
- * client input cut short) become '?' rather than failing. */
-static json_t *safe_string(const char *text)
-{
-	if (oh_utf8_valid(text, strlen(text)))
-		return oh_json_check(json_string(text));
-	char *copy = strdup(text);
-	if (!copy)
-		abort();
-	oh_utf8_sanitize(copy);
-	json_t *j = oh_json_check(json_string(copy));
-	free(copy);
-	return j;
-}
-
 json_t *oh_error_body(oh_ec_t ec, const char *message, const char *field)
 {
 	const oh_error_def_t *d = oh_error_def(ec);
 	const char *msg = message ? message : d->hint;
 	json_t *body = oh_json_check(json_object());
-	oh_json_set_new(body, "ErrorMessage", safe_string(msg));
+	oh_json_set_new(body, "ErrorMessage", oh_json_string_safe(msg));
 	json_t *errors = oh_json_check(json_array());
-	oh_json_check_rc(json_array_append_new(errors, safe_string(msg)));
+	oh_json_check_rc(json_array_append_new(errors, oh_json_string_safe(msg)));
 	oh_json_set_new(body, "Errors", errors);
 	oh_json_set_new(body, "Code", json_string(d->code));
 	if (field)
-		oh_json_set_new(body, "Field", safe_string(field));
+		oh_json_set_new(body, "Field", oh_json_string_safe(field));
 	return body;
 }

@@ -33,6 +33,8 @@ typedef enum {
 	OH_E_NOT_POLLING,
 	OH_E_PORT_CLASH,
 	OH_E_STORAGE_CHANGE_BUSY,
+	OH_E_HTTP_VERSION,         /* 505: the request line names a version other than 1.0/1.1 */
+	OH_E_TOO_MANY_CONNECTIONS, /* 503: the client address holds its share of the workers */
 	OH_E__COUNT
 } oh_ec_t;
 

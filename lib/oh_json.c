@@ -191,3 +191,16 @@ void oh_utf8_sanitize(char *s)
 		i += n;
 	}
 }
+
+json_t *oh_json_string_safe(const char *text)
+{
+	if (oh_utf8_valid(text, strlen(text)))
+		return oh_json_check(json_string(text));
+	char *copy = strdup(text);
+	if (!copy)
+		abort();
+	oh_utf8_sanitize(copy);
+	json_t *j = oh_json_check(json_string(copy));
+	free(copy);
+	return j;
+}

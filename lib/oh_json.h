@@ -43,6 +43,12 @@ bool oh_utf8_valid(const char *s, size_t len);
  * "...".  Returns DST. */
 char *oh_utf8_copy(char *dst, size_t size, const char *src);
 
+/* A new JSON string of TEXT in which bytes that are not part of valid UTF-8
+ * became '?' (text that came from a client or a database row, cut or not
+ * UTF-8 at all, must not make a response impossible to build).  Aborts on
+ * allocation failure. */
+json_t *oh_json_string_safe(const char *text);
+
 /* Replaces every byte of S that is not part of a valid UTF-8 sequence with
  * '?', so S can go into a JSON string. */
 void oh_utf8_sanitize(char *s);
