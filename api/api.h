@@ -34,6 +34,9 @@ typedef struct {
 	const unsigned char *secrets_key; /* 32 bytes: seals webhook secrets */
 	const char *slack_signing_secret; /* "" = Slack requests refused */
 	const char *chatops_users;        /* "U123=Operator,U456=Admin" */
+	const char *health_listen;        /* "host:port" serving only ping and /metrics, or "" */
+	int request_timeout_ms;           /* request headers must arrive within this */
+	int max_conns_per_client;         /* per address on the API port; 0 = no cap */
 } api_config_t;
 
 typedef struct api_server api_server_t;

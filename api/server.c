@@ -17,6 +17,7 @@
 #include "../lib/oh_log.h"
 #include "../lib/oh_schema.h"
 #include "auth.h"
+#include "conn_gate.h"
 #include "http.h"
 #include "http_rules.h"
 #include "options.h"
@@ -26,12 +27,24 @@
 #define API_MAX_HEADERS    64 /* civetweb's MG_MAX_HEADERS */
 #define PING_PATH          "/api/octopusservernodes/ping"
 
+/* What a request handler's callback data points at: the server, and
+ * whether the request came to the health listener. */
+typedef struct {
+	api_server_t *srv;
+	bool health;
+} api_listener_t;
+
 struct api_server {
-	struct mg_context *ctx;
+	struct mg_context *ctx;        /* the API listener(s) */
+	struct mg_context *health_ctx; /* ping and /metrics only, or NULL */
 	api_config_t cfg;
 	_Atomic uint64_t seq;
 	oh_metrics_t *metrics; /* requests by route and status, latency */
+	api_listener_t api_l, health_l;
 };
+
+#define HEALTH_THREADS    4
+#define HEALTH_TIMEOUT_MS 2000
 
 static int64_t now_us(void)
 {
@@ -470,9 +483,18 @@ static bool check_framing(const struct mg_request_info *ri, size_t max_body, api
 	return true;
 }
 
+/* The paths the health listener serves: the ping, the metrics, and "/"
+ * for a balancer's plain OPTIONS check. */
+static bool health_path(const char *path)
+{
+	return strcmp(path, PING_PATH) == 0 || strcmp(path, "/metrics") == 0 ||
+	       strcmp(path, "/") == 0;
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
-	api_server_t *srv = cbdata;
+	const api_listener_t *listener = cbdata;
+	api_server_t *srv = listener->srv;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	int64_t t0 = now_us();
 	char rid[48];
@@ -517,6 +539,13 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	 * connection. */
 	if (!check_framing(ri, srv->cfg.max_body, &resp))
 		goto respond;
+	if (listener->health && !health_path(path)) {
+		api_error(
+		    &resp, OH_E_NOT_FOUND,
+		    "This port serves only the ping and /metrics; the API is on the main port.",
+		    NULL);
+		goto respond;
+	}
 	switch (api_path_decode(path, segs)) {
 	case API_PATH_OK: break;
 	case API_PATH_BAD_ESCAPE:
@@ -589,8 +618,9 @@ respond:
 		lvl = OH_LOG_WARN;
 	if (oh_log_enabled(lvl)) {
 		double ms = (double)(now_us() - t0) / 1000.0;
-		oh_log(lvl, "request", "rid=%s method=%s path=%s status=%d dur_ms=%.3f remote=%s",
-		       rid, oh_q(ri->request_method), oh_q(path), resp.status, ms, ri->remote_addr);
+		oh_log(lvl, "request", "rid=%s method=%s path=%s status=%d dur_ms=%.3f remote=%s%s",
+		       rid, oh_q(ri->request_method), oh_q(path), resp.status, ms, ri->remote_addr,
+		       listener->health ? " listener=health" : "");
 	}
 	int status = resp.status;
 	json_decref(resp.json);
@@ -690,6 +720,71 @@ static oh_metrics_t *new_metrics(void)
 	return m;
 }
 
+/* The port of a "host:port" listen address, or 0. */
+static int port_of(const char *listen)
+{
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
+	return colon ? atoi(colon + 1) : 0;
+}
+
+/* A connection to the API listener closed: its place in the gate is free. */
+static void on_connection_close(const struct mg_connection *conn)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	api_gate_release(ri ? ri->remote_addr : NULL);
+}
+
+/* Starts the health listener: its own civetweb context and few threads, a
+ * short request timeout, serving the ping and /metrics only.  NULL with
+ * ERR set on failure. */
+static struct mg_context *start_health(api_server_t *srv, bool tls, char *err, size_t errlen)
+{
+	const api_config_t *cfg = &srv->cfg;
+	char ports[300], threads[16], timeout[16];
+	snprintf(ports, sizeof ports, "%s%s", cfg->health_listen, tls ? "s" : "");
+	snprintf(threads, sizeof threads, "%d", HEALTH_THREADS);
+	int t = cfg->request_timeout_ms > 0 && cfg->request_timeout_ms < HEALTH_TIMEOUT_MS
+	            ? cfg->request_timeout_ms
+	            : HEALTH_TIMEOUT_MS;
+	snprintf(timeout, sizeof timeout, "%d", t);
+	const char *options[] = {"listening_ports",
+	                         ports,
+	                         "num_threads",
+	                         threads,
+	                         "enable_keep_alive",
+	                         "yes",
+	                         "keep_alive_timeout_ms",
+	                         timeout,
+	                         "request_timeout_ms",
+	                         timeout,
+	                         "tcp_nodelay",
+	                         "1",
+	                         "max_request_size",
+	                         "16384",
+	                         "enable_auth_domain_check",
+	                         "no",
+	                         "decode_url",
+	                         "no",
+	                         NULL};
+	struct mg_callbacks cb = {0};
+	cb.http_error = on_http_error;
+	cb.log_message = on_log_message;
+	if (tls)
+		cb.init_ssl = on_init_ssl;
+	struct mg_init_data init = {
+	    .callbacks = &cb, .user_data = srv, .configuration_options = options};
+	char why[256] = "";
+	struct mg_error_data ed = {.text = why, .text_buffer_size = sizeof why};
+	struct mg_context *ctx = mg_start2(&init, &ed);
+	if (!ctx) {
+		snprintf(err, errlen, "health listener %s: %s", cfg->health_listen, why);
+		return NULL;
+	}
+	mg_set_request_handler(ctx, "/", dispatch, &srv->health_l);
+	mg_set_auth_handler(ctx, "/", allow_all, NULL);
+	return ctx;
+}
+
 api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen)
 {
 	api_server_t *srv = calloc(1, sizeof *srv);
@@ -698,6 +793,8 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		return NULL;
 	}
 	srv->cfg = *cfg;
+	srv->api_l = (api_listener_t){srv, false};
+	srv->health_l = (api_listener_t){srv, true};
 	srv->metrics = new_metrics();
 	if (!srv->metrics) {
 		snprintf(err, errlen, "out of memory");
@@ -710,24 +807,44 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		return NULL;
 	}
 	bool tls = cfg->tls_cert && *cfg->tls_cert && cfg->tls_key && *cfg->tls_key;
-	char ports[600], threads[16];
+	bool redirect = tls && cfg->redirect_listen && *cfg->redirect_listen;
+	int nthreads = cfg->threads > 0 ? cfg->threads : 64;
+	char ports[600], threads[16], timeout[16];
 	/* civetweb answers the "r" port with a redirect to the first "s" one. */
-	if (tls && cfg->redirect_listen && *cfg->redirect_listen)
+	if (redirect)
 		snprintf(ports, sizeof ports, "%ss,%sr", cfg->listen, cfg->redirect_listen);
 	else
 		snprintf(ports, sizeof ports, "%s%s", cfg->listen, tls ? "s" : "");
-	snprintf(threads, sizeof threads, "%d", cfg->threads > 0 ? cfg->threads : 64);
+	snprintf(threads, sizeof threads, "%d", nthreads);
+	/* How long a request's headers may take to arrive (civetweb counts
+	 * from the request's first byte, so a client trickling them in is
+	 * cut off too), and how long a body read or a write may stall. */
+	snprintf(timeout, sizeof timeout, "%d",
+	         cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 5000);
 	const char *options[] = {"listening_ports", ports, "num_threads", threads,
 	                         "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000",
-	                         "request_timeout_ms", "30000", "tcp_nodelay", "1",
+	                         "request_timeout_ms", timeout, "tcp_nodelay", "1",
 	                         "max_request_size", "16384", "enable_auth_domain_check", "no",
 	                         /* The dispatcher decodes the path segment by
 	                          * segment: decoded whole, a "%00" would cut it
 	                          * and a "%2F" would move a route boundary. */
 	                         "decode_url", "no", NULL};
+	/* The per-client cap is in place before the first connection: each
+	 * accepted one is counted until civetweb's close callback. */
+	int gate_ports[2] = {port_of(cfg->listen), port_of(cfg->redirect_listen)};
+	bool gate_tls[2] = {tls, false};
+	if (!api_gate_open(gate_ports, gate_tls, redirect ? 2 : 1, cfg->max_conns_per_client,
+	                   cfg->trusted_proxies, (size_t)nthreads + 64)) {
+		snprintf(err, errlen, "out of memory");
+		api_router_free();
+		oh_metrics_free(srv->metrics);
+		free(srv);
+		return NULL;
+	}
 	struct mg_callbacks cb = {0};
 	cb.http_error = on_http_error;
 	cb.log_message = on_log_message;
+	cb.connection_close = on_connection_close;
 	if (tls)
 		cb.init_ssl = on_init_ssl;
 	struct mg_init_data init = {
@@ -735,16 +852,28 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	struct mg_error_data ed = {.text = err, .text_buffer_size = errlen};
 	mg_init_library(tls ? MG_FEATURES_TLS : 0);
 	srv->ctx = mg_start2(&init, &ed);
+	if (srv->ctx && cfg->health_listen && *cfg->health_listen) {
+		srv->health_ctx = start_health(srv, tls, err, errlen);
+		if (!srv->health_ctx) {
+			mg_stop(srv->ctx);
+			srv->ctx = NULL;
+		}
+	}
 	if (!srv->ctx) {
+		api_gate_close();
 		api_router_free();
 		oh_metrics_free(srv->metrics);
 		free(srv);
+		mg_exit_library();
 		return NULL;
 	}
-	mg_set_request_handler(srv->ctx, "/", dispatch, srv);
+	mg_set_request_handler(srv->ctx, "/", dispatch, &srv->api_l);
 	/* Authentication is octoha's own; without this civetweb would look for
 	 * an .htpasswd file on every request. */
 	mg_set_auth_handler(srv->ctx, "/", allow_all, NULL);
+	if (srv->health_ctx)
+		oh_log(OH_LOG_INFO, "health listener ready", "health_listen=%s threads=%d",
+		       oh_q(cfg->health_listen), HEALTH_THREADS);
 	return srv;
 }
 
@@ -752,7 +881,10 @@ void api_server_stop(api_server_t *srv)
 {
 	if (!srv)
 		return;
+	if (srv->health_ctx)
+		mg_stop(srv->health_ctx);
 	mg_stop(srv->ctx);
+	api_gate_close();
 	api_router_free();
 	oh_metrics_free(srv->metrics);
 	free(srv);

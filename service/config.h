@@ -49,6 +49,9 @@ typedef struct {
 	long webhook_timeout_ms;    /* per delivery attempt */
 	long storage_check_ms;      /* active storage paths are read this often */
 	long storage_reverify_ms;   /* every folder is proved again this often */
+	char *health_listen;     /* "" = no health listener; else host:port for ping and /metrics */
+	long request_timeout_ms; /* headers (and each body read or write) must come this fast */
+	long max_conns_per_client; /* connections one address may hold on the API port; 0 = any */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

@@ -559,7 +559,10 @@ int svc_run(const svc_config_t *cfg)
 	                     .auth_cache_ms = cfg->auth_cache_ms,
 	                     .secrets_key = secrets_key,
 	                     .slack_signing_secret = cfg->slack_signing_secret,
-	                     .chatops_users = cfg->chatops_users};
+	                     .chatops_users = cfg->chatops_users,
+	                     .health_listen = cfg->health_listen,
+	                     .request_timeout_ms = (int)cfg->request_timeout_ms,
+	                     .max_conns_per_client = (int)cfg->max_conns_per_client};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
