@@ -608,10 +608,14 @@ respond:
 	/* Counted before the answer leaves, so a client that has its answer
 	 * finds it counted in its next scrape. */
 	oh_metrics_observe(srv->metrics, counted_route, resp.status, now_us() - t0);
-	write_response(conn, rid, &resp, head);
+	/* Recorded before the answer leaves, as refusals are: a client that
+	 * has its answer finds the event, and a client sending one failing
+	 * request after another waits for each record instead of leaving a
+	 * growing queue of them behind its back. */
 	if (audit_failure && resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
 	    resp.status != 403)
 		record_failure(&req, &resp);
+	write_response(conn, rid, &resp, head);
 	bool is_ping = strcmp(path, PING_PATH) == 0;
 	oh_log_level_t lvl = is_ping ? OH_LOG_DEBUG : OH_LOG_INFO;
 	if (resp.status >= 500)
