@@ -212,10 +212,13 @@ class HealthPortTests(harness.OctohaTestCase):
                 status, secs, _ = timed_get(self.node.port, PING, source=OTHER_ADDR)
                 self.assertEqual(status, 200, "ping on the API port from another address")
                 api_other.append(secs * 1000)
-            # Wait until the node has closed every idle connection: the ones
-            # over the cap at once, the others at the request timeout.
+            # The ones over the cap were answered 503 and closed at once.
+            open_socks = [s for s in socks if not closed_by_server(s)]
+            held = len(open_socks)
+            self.assertLessEqual(held, CAP, "the node holds at most the cap from one address")
+            # Wait until the node has closed every idle connection: the others
+            # at the request timeout.
             t_wait = time.monotonic()
-            open_socks = list(socks)
             while open_socks and time.monotonic() - t_wait < REQUEST_TIMEOUT_MS / 1000 + 20:
                 open_socks = [s for s in open_socks if not closed_by_server(s)]
                 if open_socks:
@@ -230,16 +233,49 @@ class HealthPortTests(harness.OctohaTestCase):
             for s in socks:
                 s.close()
         summary = (
-            f"{IDLE} idle connections opened in {opened:.2f}s; "
+            f"{IDLE} idle connections opened in {opened:.2f}s ({held} held by the node, "
+            f"{IDLE - held} over the cap answered 503 and closed at once); "
             f"ping on the health port: median {statistics.median(health):.1f} ms, max {max(health):.1f} ms "
             f"over {len(health)} pings; ping on the API port from {OTHER_ADDR}: median "
-            f"{statistics.median(api_other):.1f} ms, max {max(api_other):.1f} ms; idle connections all closed by "
-            f"the node {timed_out_after:.2f}s later; then authenticated GET {NODES}: {get_ms:.1f} ms"
+            f"{statistics.median(api_other):.1f} ms, max {max(api_other):.1f} ms; the held ones timed out and were "
+            f"closed by the node {timed_out_after:.2f}s later; then authenticated GET {NODES}: {get_ms:.1f} ms"
         )
         sys.stderr.write(f"\ntest_health_port: {summary}\n")
         self.assertLess(statistics.median(health), 100, f"ping on the health port within 100 ms: {summary}")
         self.assertLess(max(api_other), 1000, f"the API port still serves other addresses: {summary}")
         self.assertLess(get_ms, 1000, f"an authenticated GET within 1 s once the idle ones timed out: {summary}")
+
+
+class HealthPortWithoutCapTests(harness.OctohaTestCase):
+    def test_health_port_answers_while_every_api_thread_is_held(self):
+        """Without the cap, 1,000 idle connections hold every API worker;
+        the health listener's own threads still answer the ping."""
+        hp = harness.free_port()
+        node = self.start_node(db=harness.default_db(harness.make_tmp_dir("nocap-db")), log_level="info",
+                               env={"OCTOHA_HEALTH_LISTEN": f"127.0.0.1:{hp}",
+                                    "OCTOHA_REQUEST_TIMEOUT_MS": "30000",
+                                    "OCTOHA_MAX_CONNECTIONS_PER_CLIENT": "0"})
+        socks = open_idle(node.port, IDLE, timeout=5)
+        try:
+            time.sleep(0.5)
+            health = []
+            for _ in range(20):
+                status, secs, _ = timed_get(hp, PING)
+                self.assertEqual(status, 200, "ping on the health port")
+                health.append(secs * 1000)
+            try:
+                status, secs, _ = timed_get(node.port, PING, source=OTHER_ADDR, timeout=1.0)
+                api = f"answered {status} in {secs * 1000:.0f} ms"
+            except OSError as e:
+                api = f"no answer within 1 s ({e!r})"
+        finally:
+            for s in socks:
+                s.close()
+        summary = (f"without the cap, {IDLE} idle connections on the API port: ping on the health port median "
+                   f"{statistics.median(health):.1f} ms, max {max(health):.1f} ms; the API port's ping from "
+                   f"{OTHER_ADDR}: {api}")
+        sys.stderr.write(f"\ntest_health_port: {summary}\n")
+        self.assertLess(statistics.median(health), 100, summary)
 
 
 class HealthPortTlsTests(harness.OctohaTestCase):
