@@ -36,6 +36,9 @@ typedef struct {
 	const char *chatops_users;        /* "U123=Operator,U456=Admin" */
 	int64_t idempotency_ttl_ms;       /* how long an Idempotency-Key is remembered */
 	int64_t max_package_bytes;        /* largest package upload; 0 = no limit */
+	const char *health_listen;        /* "host:port" serving only ping and /metrics, or "" */
+	int request_timeout_ms;           /* request headers must arrive within this */
+	int max_conns_per_client;         /* per address on the API port; 0 = no cap */
 } api_config_t;
 
 typedef struct api_server api_server_t;

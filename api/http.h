@@ -24,7 +24,8 @@ typedef struct {
 	const char *remote_addr;
 	size_t n_path;
 	const char *path_names[API_MAX_PATH_PARAMS];
-	const char *path_values[API_MAX_PATH_PARAMS];
+	const char *path_values[API_MAX_PATH_PARAMS]; /* decoded; checked UTF-8 without NUL */
+	size_t path_lens[API_MAX_PATH_PARAMS];        /* bytes, as decoded */
 	const json_t *query;  /* object of typed, validated query values, defaults applied */
 	const json_t *body;   /* validated JSON body or NULL; owned by the dispatcher */
 	struct oh_idem *idem; /* the request's Idempotency-Key, or NULL (owned by the dispatcher) */

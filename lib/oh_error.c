@@ -64,6 +64,11 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
                                   "A storage folder cannot be used right now; see the node's log."},
     [OH_E_INVALID_PACKAGE] = {"InvalidPackage", 400,
                               "The upload is not a package this server takes."},
+    [OH_E_HTTP_VERSION] = {"HttpVersionNotSupported", 505,
+                           "This server speaks HTTP/1.1 (and 1.0) only."},
+    [OH_E_TOO_MANY_CONNECTIONS] = {"TooManyConnections", 503,
+                                   "Your address has too many connections open to this node; "
+                                   "close some and retry."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)
@@ -78,12 +83,12 @@ json_t *oh_error_body(oh_ec_t ec, const char *message, const char *field)
 	const oh_error_def_t *d = oh_error_def(ec);
 	const char *msg = message ? message : d->hint;
 	json_t *body = oh_json_check(json_object());
-	oh_json_set_new(body, "ErrorMessage", json_string(msg));
+	oh_json_set_new(body, "ErrorMessage", oh_json_string_safe(msg));
 	json_t *errors = oh_json_check(json_array());
-	oh_json_check_rc(json_array_append_new(errors, oh_json_check(json_string(msg))));
+	oh_json_check_rc(json_array_append_new(errors, oh_json_string_safe(msg)));
 	oh_json_set_new(body, "Errors", errors);
 	oh_json_set_new(body, "Code", json_string(d->code));
 	if (field)
-		oh_json_set_new(body, "Field", json_string(field));
+		oh_json_set_new(body, "Field", oh_json_string_safe(field));
 	return body;
 }

@@ -41,6 +41,8 @@ typedef enum {
 	OH_E_RANGE_NOT_SATISFIABLE,
 	OH_E_STORAGE_UNAVAILABLE,
 	OH_E_INVALID_PACKAGE,
+	OH_E_HTTP_VERSION,         /* 505: the request line names a version other than 1.0/1.1 */
+	OH_E_TOO_MANY_CONNECTIONS, /* 503: the client address holds its share of the workers */
 	OH_E__COUNT
 } oh_ec_t;
 

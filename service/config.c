@@ -105,6 +105,15 @@ static const opt_t opts[] = {
      "versions of each package id the built-in repository keeps (0 = all)"},
     {"package-retention-every-ms", L(package_retention_ms), "3600000", 100, 86400000,
      "how often the cluster queues package retention (and sweeps dead uploads)"},
+    {"health-listen", S(health_listen), "", 0, 0,
+     "host:port of a second listener with threads of its own that serves only the ping and "
+     "/metrics, so busy or idle API clients cannot delay them (empty = none)"},
+    {"request-timeout-ms", L(request_timeout_ms), "5000", 500, 600000,
+     "a request's headers must arrive within this, and each read or write of a body may stall "
+     "no longer"},
+    {"max-connections-per-client", L(max_conns_per_client), "32", 0, 100000,
+     "connections one client address may hold open on the API port (trusted proxies are not "
+     "counted; 0 = no cap)"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -318,6 +327,20 @@ bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 	if (!colon || colon == cfg->listen || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
 		snprintf(err, errlen, "listen must be host:port, not '%s'", cfg->listen);
 		return false;
+	}
+	if (cfg->health_listen[0]) {
+		const char *hc = strrchr(cfg->health_listen, ':');
+		if (!hc || hc == cfg->health_listen || atoi(hc + 1) <= 0 || atoi(hc + 1) > 65535) {
+			snprintf(err, errlen, "health-listen must be host:port, not '%s'",
+			         cfg->health_listen);
+			return false;
+		}
+		if (atoi(hc + 1) == atoi(colon + 1)) {
+			snprintf(err, errlen,
+			         "health-listen must use another port than listen (%s)",
+			         cfg->listen);
+			return false;
+		}
 	}
 	if (cfg->node_name[0] == '\0') {
 		free(cfg->node_name);

@@ -54,6 +54,9 @@ typedef struct {
 	long max_package_bytes;     /* largest package upload; 0 = no limit */
 	long package_keep_versions; /* package retention: versions kept per id; 0 = all */
 	long package_retention_ms;  /* how often package retention is queued */
+	char *health_listen;     /* "" = no health listener; else host:port for ping and /metrics */
+	long request_timeout_ms; /* headers (and each body read or write) must come this fast */
+	long max_conns_per_client; /* connections one address may hold on the API port; 0 = any */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

@@ -138,8 +138,9 @@ static db_pool_t *open_pool(const svc_config_t *cfg)
 }
 
 /* Waits until the database answers (it may start after us in a container).
- * Returns false when it stays unreachable. */
-static bool wait_for_db(db_pool_t *pool)
+ * Returns false when it stays unreachable. A shell command (`announce`
+ * false) keeps stderr for its own messages: success is not logged there. */
+static bool wait_for_db(db_pool_t *pool, bool announce)
 {
 	int64_t deadline = oh_mono_ms() + STARTUP_DB_WAIT_MS;
 	for (int attempt = 0;; attempt++) {
@@ -147,7 +148,9 @@ static bool wait_for_db(db_pool_t *pool)
 		char err[512];
 		db_status_t s = db_pool_probe(pool, &d, err, sizeof err);
 		if (s == DB_OK) {
-			oh_log(OH_LOG_INFO, "database reachable", "dialect=%s", db_dialect_name(d));
+			if (announce)
+				oh_log(OH_LOG_INFO, "database reachable", "dialect=%s",
+				       db_dialect_name(d));
 			return true;
 		}
 		if (s == DB_ERROR || oh_mono_ms() > deadline) {
@@ -214,7 +217,7 @@ int svc_database(const svc_config_t *cfg, bool upgrade)
 	if (!pool)
 		return SVC_EXIT_FAILURE;
 	int rc = SVC_EXIT_OK;
-	if (!wait_for_db(pool)) {
+	if (!wait_for_db(pool, true)) {
 		rc = SVC_EXIT_FAILURE;
 	} else if (upgrade) {
 		rc = check_schema(pool, true);
@@ -244,7 +247,7 @@ db_pool_t *svc_command_pool(const svc_config_t *cfg)
 	db_pool_t *pool = db_pool_new(&o);
 	/* The same schema rule as `run`: a command on a fresh data directory
 	 * (the first API key of a cluster) brings the schema up first. */
-	if (pool && (!wait_for_db(pool) ||
+	if (pool && (!wait_for_db(pool, false) ||
 	             check_schema(pool, strcmp(cfg->db_upgrade, "auto") == 0) != SVC_EXIT_OK)) {
 		db_pool_free(pool);
 		return NULL;
@@ -627,7 +630,7 @@ int svc_run(const svc_config_t *cfg)
 	n.state = oh_node_state_new();
 	if (!n.pool || !n.core || !n.state || !n.storage || !oh_random_hex(n.instance, 16))
 		goto out;
-	if (!wait_for_db(n.pool))
+	if (!wait_for_db(n.pool, true))
 		goto out;
 	rc = check_schema(n.pool, strcmp(cfg->db_upgrade, "auto") == 0);
 	if (rc != SVC_EXIT_OK)
@@ -723,8 +726,11 @@ int svc_run(const svc_config_t *cfg)
 	                     .slack_signing_secret = cfg->slack_signing_secret,
 	                     .chatops_users = cfg->chatops_users,
 	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000,
+	                     .max_package_bytes = cfg->max_package_bytes,
 
-	                     .max_package_bytes = cfg->max_package_bytes};
+	                     .health_listen = cfg->health_listen,
+	                     .request_timeout_ms = (int)cfg->request_timeout_ms,
+	                     .max_conns_per_client = (int)cfg->max_conns_per_client};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
