@@ -28,6 +28,13 @@ bool oh_http_post(const char *url, const char *content_type, const char *body, s
  * Returns as oh_http_post. */
 bool oh_http_get(const char *url, long timeout_ms, oh_http_result_t *out);
 
+/* GETs URL as oh_http_get and keeps the answer's body: *BODY (malloc'd,
+ * NUL-terminated, owned by the caller) and *LEN.  A body over MAX_BYTES
+ * ends the call (false, OUT->error says so).  Returns true with the body
+ * for any HTTP status; false, *BODY NULL, otherwise. */
+bool oh_http_get_body(const char *url, long timeout_ms, size_t max_bytes, char **body, size_t *len,
+                      oh_http_result_t *out);
+
 typedef enum {
 	OH_PIN_UNSEEN = 0, /* no certificate came back (no TLS connection) */
 	OH_PIN_MATCH,      /* the server's certificate has the expected thumbprint */

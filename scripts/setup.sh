@@ -24,7 +24,7 @@ as_root() {
 build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 	libjansson-dev libcurl4-openssl-dev libssl-dev unixodbc-dev unixodbc
 	libsqliteodbc odbc-postgresql tdsodbc libcmocka-dev python3 python3-yaml
-	curl)
+	curl libcjose-dev)
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes; clang only
 # recommends it, and recommends are not installed here.
 test_pkgs=(postgresql haproxy wrk nodejs npm clang libclang-rt-14-dev clang-format cppcheck
