@@ -18,6 +18,7 @@
 #include "../lib/oh_schema.h"
 #include "auth.h"
 #include "http.h"
+#include "portal.h"
 #include "router.h"
 
 #define API_MAX_URI        8192
@@ -62,7 +63,7 @@ static void write_response(struct mg_connection *conn, const char *rid, api_resp
 	}
 	if (!body)
 		len = 0;
-	char head[1024];
+	char head[2048];
 	int hn = snprintf(head, sizeof head,
 	                  "HTTP/1.1 %d %s\r\n"
 	                  "Content-Type: %s\r\n"
@@ -430,10 +431,14 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		api_error(&resp, OH_E_INTERNAL, NULL, NULL);
 
 respond:
+	api_cors(&req, &resp);
 	/* Counted before the answer leaves, so a client that has its answer
 	 * finds it counted in its next scrape. */
 	oh_metrics_observe(srv->metrics, counted_route, resp.status, now_us() - t0);
-	write_response(conn, rid, &resp);
+	if (resp.stream)
+		api_stream_serve(&req, rid, &resp); /* until the client or the node goes */
+	else
+		write_response(conn, rid, &resp);
 	if (audit_failure && resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
 	    resp.status != 403)
 		record_failure(&req, &resp);
@@ -545,7 +550,17 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		free(srv);
 		return NULL;
 	}
+	srv->cfg.streams = NULL;
+	bool cors_ok = api_cors_check(cfg->cors_origins, err, errlen);
+	if (cors_ok && !(srv->cfg.streams = api_streams_new(&srv->cfg)))
+		snprintf(err, errlen, "out of memory");
+	if (!srv->cfg.streams) {
+		oh_metrics_free(srv->metrics);
+		free(srv);
+		return NULL;
+	}
 	if (!api_router_init(err, errlen)) {
+		api_streams_free(srv->cfg.streams);
 		oh_metrics_free(srv->metrics);
 		free(srv);
 		return NULL;
@@ -558,6 +573,8 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	else
 		snprintf(ports, sizeof ports, "%s%s", cfg->listen, tls ? "s" : "");
 	snprintf(threads, sizeof threads, "%d", cfg->threads > 0 ? cfg->threads : 64);
+	/* civetweb would answer every CORS preflight itself, with "*": the
+	 * empty access_control_* options leave that to api/cors.c. */
 	const char *options[] = {"listening_ports",
 	                         ports,
 	                         "num_threads",
@@ -574,6 +591,12 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	                         "16384",
 	                         "enable_auth_domain_check",
 	                         "no",
+	                         "access_control_allow_origin",
+	                         "",
+	                         "access_control_allow_methods",
+	                         "",
+	                         "access_control_allow_headers",
+	                         "",
 	                         NULL};
 	struct mg_callbacks cb = {0};
 	cb.http_error = on_http_error;
@@ -587,6 +610,7 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	srv->ctx = mg_start2(&init, &ed);
 	if (!srv->ctx) {
 		api_router_free();
+		api_streams_free(srv->cfg.streams);
 		oh_metrics_free(srv->metrics);
 		free(srv);
 		return NULL;
@@ -602,7 +626,9 @@ void api_server_stop(api_server_t *srv)
 {
 	if (!srv)
 		return;
+	api_streams_close(srv->cfg.streams); /* streams end now: the stop never waits for one */
 	mg_stop(srv->ctx);
+	api_streams_free(srv->cfg.streams);
 	api_router_free();
 	oh_metrics_free(srv->metrics);
 	free(srv);

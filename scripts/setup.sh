@@ -27,8 +27,9 @@ build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 	curl libcjose-dev)
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes; clang only
 # recommends it, and recommends are not installed here.
+# python3-cryptography makes the keys of the tests' local OIDC issuer.
 test_pkgs=(postgresql haproxy wrk nodejs npm clang libclang-rt-14-dev clang-format cppcheck
-	python3-jsonschema openssl iproute2 procps)
+	python3-jsonschema openssl iproute2 procps python3-cryptography)
 
 missing_pkgs() {
 	local p

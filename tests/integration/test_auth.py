@@ -154,8 +154,10 @@ class AuthSqliteTests(AuthHelpers):
                     public.append((method.upper(), path))
                 else:
                     self.assertIn(op.get("x-octoha-role"), ROLES, f"{method.upper()} {path} declares its role")
-        self.assertEqual(sorted(public), [("GET", "/api/octopusservernodes/ping"), ("GET", "/api/openapi.yaml")],
-                         "only ping and the spec are public")
+        self.assertEqual(sorted(public), [("GET", "/api/authentication/oidc"), ("GET", "/api/octopusservernodes/ping"),
+                                          ("GET", "/api/openapi.yaml"), ("GET", "/app"), ("GET", "/app/"),
+                                          ("GET", "/app/{asset}")],
+                         "only ping, the spec, the sign-in settings and the status page's files are public")
 
     # -- refusals
 

@@ -1,0 +1,131 @@
+/* CORS for portals that call the API from a page of another origin.  Only
+ * the origins an operator lists are answered; credentials are headers
+ * (X-Octopus-ApiKey, Authorization), never cookies, so no
+ * Access-Control-Allow-Credentials is sent. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "portal.h"
+#include "router.h"
+
+#define MAX_ORIGIN 200
+
+/* What a portal's requests carry beyond the CORS-safelisted headers:
+ * keys, tokens, JSON bodies, idempotency keys, and a stream's resume
+ * position. */
+#define ALLOW_HEADERS                                                                              \
+	"X-Octopus-ApiKey, Authorization, Content-Type, Idempotency-Key, Last-Event-ID"
+#define EXPOSE_HEADERS "Location, Retry-After, ETag, X-Request-Id"
+#define MAX_AGE        "600"
+
+/* True when [S, S+N) is scheme://host[:port] with nothing after. */
+static bool origin_form_ok(const char *s, size_t n)
+{
+	size_t skip;
+	if (n > 7 && strncasecmp(s, "http://", 7) == 0)
+		skip = 7;
+	else if (n > 8 && strncasecmp(s, "https://", 8) == 0)
+		skip = 8;
+	else
+		return false;
+	if (n > MAX_ORIGIN)
+		return false;
+	bool port = false, digits = false;
+	for (size_t i = skip; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (port) {
+			if (!isdigit(c))
+				return false;
+			digits = true;
+		} else if (c == ':') {
+			if (i == skip)
+				return false;
+			port = true;
+		} else if (!isalnum(c) && c != '-' && c != '.' && c != '[' && c != ']') {
+			return false; /* a path, query, user info or space */
+		}
+	}
+	return !port || digits;
+}
+
+bool api_cors_check(const char *origins, char *err, size_t errlen)
+{
+	const char *p = origins ? origins : "";
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *end = p;
+		while (*end && *end != ',' && *end != ' ')
+			end++;
+		if (end > p && !origin_form_ok(p, (size_t)(end - p))) {
+			snprintf(
+			    err, errlen,
+			    "cors-origins: '%.*s' is not an origin (scheme://host[:port], http or "
+			    "https, no path and no trailing slash; '*' is not accepted)",
+			    (int)(end - p > MAX_ORIGIN ? MAX_ORIGIN : end - p), p);
+			return false;
+		}
+		p = end;
+	}
+	return true;
+}
+
+/* True when ORIGIN is one of LIST's (host names compare without case). */
+static bool listed(const char *list, const char *origin)
+{
+	size_t n = strlen(origin);
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *end = p;
+		while (*end && *end != ',' && *end != ' ')
+			end++;
+		if ((size_t)(end - p) == n && n > 0 && strncasecmp(p, origin, n) == 0)
+			return true;
+		p = end;
+	}
+	return false;
+}
+
+void api_cors(const api_req_t *req, api_resp_t *resp)
+{
+	const char *list = req->cfg->cors_origins;
+	if (!list || !*list)
+		return;
+	api_header(resp, "Vary", "Origin");
+	const char *origin = api_header_in(req, "Origin");
+	if (!origin || !listed(list, origin))
+		return;
+	api_header(resp, "Access-Control-Allow-Origin", origin);
+	bool preflight = strcmp(req->method, "OPTIONS") == 0 &&
+	                 api_header_in(req, "Access-Control-Request-Method") != NULL;
+	if (!preflight) {
+		api_header(resp, "Access-Control-Expose-Headers", EXPOSE_HEADERS);
+		return;
+	}
+	/* The methods are the path's own, from the route table: asking for a
+	 * method no route has matches none. */
+	char pathbuf[8193], allow[128] = "";
+	size_t route;
+	api_req_t probe = {0};
+	if (strlen(req->path) >= sizeof pathbuf)
+		return;
+	memcpy(pathbuf, req->path, strlen(req->path) + 1);
+	if (api_route_match("", pathbuf, &route, &probe, allow, sizeof allow) !=
+	    API_MATCH_NO_METHOD)
+		return; /* no such path: the answer stays the 404 it is */
+	json_decref(resp->json);
+	resp->json = NULL;
+	free(resp->raw_owned);
+	resp->raw_owned = NULL;
+	resp->raw = NULL;
+	resp->raw_len = 0;
+	resp->status = 204;
+	api_header(resp, "Access-Control-Allow-Methods", allow);
+	api_header(resp, "Access-Control-Allow-Headers", ALLOW_HEADERS);
+	api_header(resp, "Access-Control-Max-Age", MAX_AGE);
+}
