@@ -24,6 +24,7 @@
     seen: new Set(),
     seenOrder: [],
     tasks: new Map(),
+    nodes: new Map(),
     taskFilter: { states: '', name: '' },
     log: null,
     timers: {},
@@ -327,32 +328,66 @@
     clear(warn);
     for (const w of t.Warnings || []) warn.append(el('li', { text: w.Message }));
 
+    // A row whose node did not change stays as it is (only Last seen is
+    // updated), so a refresh neither moves the keyboard focus nor pulls a
+    // button from under the pointer.
     const body = $('nodes-table').tBodies[0];
+    const old = new Map([...body.querySelectorAll('tr[data-node]')].map((tr) => [tr.dataset.node, tr]));
     clear(body);
-    const op = canOperate();
-    $('nodes-table').querySelector('th.op').hidden = !op;
+    $('nodes-table').querySelector('th.op').hidden = !canOperate();
+    state.nodes = new Map();
     for (const n of nodes) {
-      const cap = n.MaxConcurrentTasks;
-      const tr = el('tr', { 'data-node': n.Id, 'data-state': n.State },
-        cell('Node', el('strong', { text: n.Name }), el('span', { class: 'sub', text: n.PublicUrl })),
-        cell('State', badge(STATE_TEXT[n.State] || n.State, n.State)),
-        cell('Running tasks', el('span', { class: 'num', text: n.RunningTasks + ' / ' + cap }),
-          el('meter', { min: 0, max: Math.max(cap, 1), value: Math.min(n.RunningTasks, Math.max(cap, 1)), 'aria-label': n.RunningTasks + ' of ' + cap + ' task slots in use' })),
-        cell('Last seen', el('span', { title: when(n.LastSeen), text: ago(n.LastSeen) })),
-        cell('Version', n.Version));
-      if (op) {
-        const actions = el('div', { class: 'v' });
-        if (n.State === 'Online')
-          actions.append(el('button', { type: 'button', class: 'small', 'data-action': 'drain', 'aria-label': 'Drain ' + n.Name, text: 'Drain', onclick: () => drainNode(n) }));
-        else if (n.State === 'Draining' || n.State === 'Drained')
-          actions.append(el('button', { type: 'button', class: 'small', 'data-action': 'undrain', 'aria-label': 'Undrain ' + n.Name, text: 'Undrain', onclick: () => undrainNode(n) }));
-        if (n.State !== 'Offline')
-          actions.append(el('button', { type: 'button', class: 'small secondary', 'data-action': 'taskcap', 'aria-label': 'Set the task cap of ' + n.Name, text: 'Task cap', onclick: () => setTaskCap(n) }));
-        tr.append(el('td', { class: 'actions', 'data-label': 'Actions' }, actions));
+      state.nodes.set(n.Id, n);
+      let tr = old.get(n.Id);
+      if (tr && tr.dataset.key === nodeKey(n)) {
+        const seen = tr.querySelector('.seen');
+        seen.textContent = ago(n.LastSeen);
+        seen.title = when(n.LastSeen);
+      } else {
+        tr = nodeRow(n);
       }
       body.append(tr);
     }
     if (!nodes.length) body.append(el('tr', { class: 'empty' }, el('td', { colspan: 6, text: 'No nodes are registered.' })));
+  }
+
+  function nodeKey(n) {
+    return JSON.stringify([n.Name, n.PublicUrl, n.State, n.MaxConcurrentTasks, n.RunningTasks, n.Version]);
+  }
+
+  function nodeRow(n) {
+    const cap = n.MaxConcurrentTasks;
+    const tr = el('tr', { 'data-node': n.Id, 'data-state': n.State, 'data-key': nodeKey(n) },
+      cell('Node', el('strong', { text: n.Name }), el('span', { class: 'sub', text: n.PublicUrl })),
+      cell('State', badge(STATE_TEXT[n.State] || n.State, n.State)),
+      cell('Running tasks', el('span', { class: 'num', text: n.RunningTasks + ' / ' + cap }),
+        el('meter', { min: 0, max: Math.max(cap, 1), value: Math.min(n.RunningTasks, Math.max(cap, 1)), 'aria-label': n.RunningTasks + ' of ' + cap + ' task slots in use' })),
+      cell('Last seen', el('span', { class: 'seen', title: when(n.LastSeen), text: ago(n.LastSeen) })),
+      cell('Version', n.Version));
+    if (canOperate()) {
+      const actions = el('div', { class: 'v' });
+      if (n.State === 'Online')
+        actions.append(el('button', { type: 'button', class: 'small', 'data-action': 'drain', 'aria-label': 'Drain ' + n.Name, text: 'Drain', onclick: () => drainNode(n) }));
+      else if (n.State === 'Draining' || n.State === 'Drained')
+        actions.append(el('button', { type: 'button', class: 'small', 'data-action': 'undrain', 'aria-label': 'Undrain ' + n.Name, text: 'Undrain', onclick: () => undrainNode(n) }));
+      if (n.State !== 'Offline')
+        actions.append(el('button', { type: 'button', class: 'small secondary', 'data-action': 'taskcap', 'aria-label': 'Set the task cap of ' + n.Name, text: 'Task cap', onclick: () => setTaskCap(n) }));
+      tr.append(el('td', { class: 'actions', 'data-label': 'Actions' }, actions));
+    }
+    return tr;
+  }
+
+  // A node's new state from an event, shown at once (with the controls
+  // that go with it) until the view is read again.
+  function showNodeState(id, st) {
+    const n = state.nodes && state.nodes.get(id);
+    const tr = $('nodes-table').querySelector('tr[data-node="' + CSS.escape(id) + '"]');
+    if (!n || !tr || n.State === 'Offline' || (st === 'Draining' && n.State === 'Drained')) return;
+    n.State = st;
+    const had = tr.contains(document.activeElement);
+    const row = nodeRow(n);
+    tr.replaceWith(row);
+    if (had) (row.querySelector('button') || row).focus();
   }
 
   function taskKey(t) {
@@ -378,10 +413,11 @@
 
   function renderTasks() {
     const body = $('tasks-table').tBodies[0];
+    const old = new Map([...body.querySelectorAll('tr[data-task]')].map((tr) => [tr.dataset.key, tr]));
     clear(body);
     const list = [...state.tasks.values()].filter(taskMatches)
       .sort((a, b) => (a.QueueTime < b.QueueTime ? 1 : a.QueueTime > b.QueueTime ? -1 : 0)).slice(0, 50);
-    for (const t of list) body.append(taskRow(t));
+    for (const t of list) body.append(old.get(taskKey(t)) || taskRow(t)); // unchanged rows stay
     if (!list.length) body.append(el('tr', { class: 'empty' }, el('td', { colspan: 6, text: 'No tasks match.' })));
   }
 
@@ -394,7 +430,7 @@
     if (canOperate() && !t.IsCompleted && t.State !== 'Cancelling')
       buttons.append(el('button', { type: 'button', class: 'small danger', 'data-action': 'cancel', 'aria-label': 'Cancel ' + t.Id, text: 'Cancel', onclick: () => cancelTask(t) }));
     const actions = el('td', { class: 'actions', 'data-label': 'Actions' }, buttons);
-    return el('tr', { 'data-task': t.Id, 'data-state': t.State },
+    return el('tr', { 'data-task': t.Id, 'data-state': t.State, 'data-key': taskKey(t) },
       cell('Task', el('strong', { text: t.Name }), el('span', { class: 'sub mono', text: t.Id }), el('span', { class: 'sub', text: t.Description })),
       stateCell,
       cell('Node', shortNode(t.ServerNode)),
@@ -629,6 +665,10 @@
     }
     const c = e.Category || '';
     const r = e.ResourceId || '';
+    // These events are facts about the node's state: shown at once, and the
+    // view is read again for the rest (running tasks, capacity).
+    const now = { NodeDrainRequested: 'Draining', NodeDrained: 'Drained', NodeUndrained: 'Online' }[c];
+    if (now && e.Result === 'Success') showNodeState(r, now);
     if (c.startsWith('Node') || r.startsWith('OctopusServerNodes-')) soon('cluster');
     if (c.startsWith('Storage')) { soon('storage'); soon('cluster'); }
     if (c.startsWith('Tentacle') || c === 'PollingChanged') { soon('tentacles'); soon('cluster'); }

@@ -90,6 +90,26 @@ async function waitNodeState(page, id, want, timeout) {
 // A drained node is Draining while tasks still run on it, then Drained.
 const MAINTENANCE = ['Draining', 'Drained'];
 
+// Clicks (or focuses and presses Enter on) SELECTOR once it is there; a
+// row the page redraws under the pointer is looked up again.
+async function press(page, selector, keyboard) {
+  for (let i = 0; ; i++) {
+    try {
+      await page.waitForSelector(selector, { visible: true, timeout: 5000 });
+      if (keyboard) {
+        await page.focus(selector);
+        await page.keyboard.press('Enter');
+      } else {
+        await page.click(selector);
+      }
+      return;
+    } catch (e) {
+      if (i >= 3 || !/detached|not clickable|No element/.test(String(e))) throw e;
+      await sleep(100);
+    }
+  }
+}
+
 async function signInWithKey(page, key) {
   await page.goto(ENV.a + '/app/', { waitUntil: 'load' });
   await page.waitForSelector('#key', { visible: true });
@@ -159,8 +179,7 @@ async function operator(browser) {
   await shot(page, '03-cluster-drained.png', 'cluster: node B Drained (amber, with text) after a drain made through node B, and its Undrain button');
 
   // Undrain from the page, from the keyboard, with the confirmation.
-  await page.focus(`#nodes-table tr[data-node="${ENV.bId}"] button[data-action="undrain"]`);
-  await page.keyboard.press('Enter');
+  await press(page, `#nodes-table tr[data-node="${ENV.bId}"] button[data-action="undrain"]`, true);
   await page.waitForSelector('#confirm[open]');
   await shot(page, '04-undrain-confirm.png', 'the confirmation before an undrain');
   await page.click('#confirm-ok');
@@ -168,7 +187,7 @@ async function operator(browser) {
     () => fail('undrain from the page did not show Online'));
 
   // Drain from the page with a reason and a deadline.
-  await page.click(`#nodes-table tr[data-node="${ENV.bId}"] button[data-action="drain"]`);
+  await press(page, `#nodes-table tr[data-node="${ENV.bId}"] button[data-action="drain"]`);
   await page.waitForSelector('#confirm[open] #cf-reason');
   await page.type('#cf-reason', 'patching from the page');
   await page.type('#cf-deadline', '600');
@@ -180,7 +199,7 @@ async function operator(browser) {
   check(drained.IsInMaintenanceMode === true, 'the node really is in maintenance mode');
   const evs = await api(ENV.a, 'GET', `/api/events?regarding=${ENV.bId}&category=NodeDrainRequested&take=1`, ENV.adminKey);
   check(JSON.stringify(evs.Items[0].Details || {}).includes('patching from the page'), 'the reason reached the node');
-  await page.click(`#nodes-table tr[data-node="${ENV.bId}"] button[data-action="undrain"]`);
+  await press(page, `#nodes-table tr[data-node="${ENV.bId}"] button[data-action="undrain"]`);
   await page.waitForSelector('#confirm[open]');
   await page.click('#confirm-ok');
   await waitNodeState(page, ENV.bId, 'Online', 5000).catch(() => fail('second undrain did not show Online'));
@@ -192,7 +211,7 @@ async function operator(browser) {
   await page.waitForSelector(`#tasks-table tr[data-task="${task.Id}"][data-state="Executing"]`, { timeout: 5000 })
     .then(() => check(true, 'a task queued through node B shows up Executing, live'),
       () => fail('the new task did not appear Executing'));
-  await page.click(`#tasks-table tr[data-task="${task.Id}"] button[data-action="log"]`);
+  await press(page, `#tasks-table tr[data-task="${task.Id}"] button[data-action="log"]`);
   await page.waitForFunction(() => document.querySelector('#log-text').textContent.split('\n').filter(Boolean).length >= 2, { timeout: 8000 })
     .then(() => check(true, 'the log viewer shows the task log and follows it'), () => fail('no log lines'));
   const before = await page.$eval('#log-text', (p) => p.textContent.length);
@@ -200,7 +219,7 @@ async function operator(browser) {
   const after = await page.$eval('#log-text', (p) => p.textContent.length);
   check(after > before, `the log grows while following (${before} -> ${after} characters)`);
   await shot(page, '06-tasks-log.png', 'tasks: the running Diagnostic task, its log followed');
-  await page.click(`#tasks-table tr[data-task="${task.Id}"] button[data-action="cancel"]`);
+  await press(page, `#tasks-table tr[data-task="${task.Id}"] button[data-action="cancel"]`);
   await page.waitForSelector('#confirm[open]');
   await page.click('#confirm-ok');
   await page.waitForSelector(`#tasks-table tr[data-task="${task.Id}"][data-state="Canceled"]`, { timeout: 10000 })
@@ -285,8 +304,8 @@ async function singleSignOn(browser) {
   check(who === 'Portal User' && role === 'Operator', `signed in as the issuer's user with the mapped role: ${who} ${role}`);
   const url = await page.evaluate(() => location.href);
   check(!url.includes('code=') && !url.includes('state='), `the code is gone from the address bar: ${url}`);
-  const drains = await page.$$('#nodes-table button[data-action="drain"]');
-  check(drains.length === 2, 'an Operator token is offered the drain buttons');
+  const controls = await page.$$('#nodes-table button[data-action="drain"], #nodes-table button[data-action="undrain"]');
+  check(controls.length === 2, 'an Operator token is offered drain (or undrain) on each node');
   await shot(page, '14-oidc-signed-in.png', 'signed in through the OIDC issuer: the token user, Operator');
   report(g);
   await ctx.close();
