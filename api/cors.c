@@ -21,34 +21,41 @@
 #define EXPOSE_HEADERS "Location, Retry-After, ETag, X-Request-Id"
 #define MAX_AGE        "600"
 
-/* True when [S, S+N) is scheme://host[:port] with nothing after. */
+/* True when [S, S+N) is scheme://host[:port] with nothing after; the host
+ * a name, an IPv4 address or a bracketed IPv6 address. */
 static bool origin_form_ok(const char *s, size_t n)
 {
-	size_t skip;
+	size_t i;
 	if (n > 7 && strncasecmp(s, "http://", 7) == 0)
-		skip = 7;
+		i = 7;
 	else if (n > 8 && strncasecmp(s, "https://", 8) == 0)
-		skip = 8;
+		i = 8;
 	else
 		return false;
 	if (n > MAX_ORIGIN)
 		return false;
-	bool port = false, digits = false;
-	for (size_t i = skip; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (port) {
-			if (!isdigit(c))
-				return false;
-			digits = true;
-		} else if (c == ':') {
-			if (i == skip)
-				return false;
-			port = true;
-		} else if (!isalnum(c) && c != '-' && c != '.' && c != '[' && c != ']') {
-			return false; /* a path, query, user info or space */
-		}
+	size_t host = i;
+	if (s[i] == '[') { /* [v6 address] */
+		for (i++; i < n && (isxdigit((unsigned char)s[i]) || s[i] == ':' || s[i] == '.');
+		     i++)
+			;
+		if (i == n || s[i] != ']' || i == host + 1)
+			return false;
+		i++;
+	} else {
+		for (; i < n && (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '.'); i++)
+			;
+		if (i == host)
+			return false;
 	}
-	return !port || digits;
+	if (i == n)
+		return true;
+	if (s[i] != ':' || i + 1 == n)
+		return false; /* a path, query, user info or space, or an empty port */
+	for (i++; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
 }
 
 bool api_cors_check(const char *origins, char *err, size_t errlen)
