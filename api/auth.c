@@ -194,10 +194,16 @@ static bool refusal_admit(const char *source, int64_t now, int64_t *earlier, int
 	return admit;
 }
 
-static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message)
+/* Answers EC (MESSAGE may be NULL for the hint) and records the refusal;
+ * DETAIL (may be NULL) goes into the audit message after the code. */
+static void refuse_because(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message,
+                           const char *detail)
 {
 	api_error(resp, ec, message, NULL);
-	if (resp->status == 401)
+	if (ec == OH_E_TOKEN_INVALID)
+		api_header(resp, "WWW-Authenticate",
+		           "Bearer realm=\"octoha\", error=\"invalid_token\"");
+	else if (resp->status == 401)
 		api_header(resp, "WWW-Authenticate", "Bearer realm=\"octoha\"");
 	const char *addr = req->actor.forwarded[0] ? req->actor.forwarded : req->actor.remote;
 	const char *source = req->actor.key_id[0] ? req->actor.key_id : addr;
@@ -218,9 +224,10 @@ static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *mes
 	}
 	if (!admit)
 		return;
-	char msg[300];
-	int n = snprintf(msg, sizeof msg, "%s %s refused: %s", req->method, req->path,
-	                 oh_error_def(ec)->code);
+	char msg[400];
+	int n = snprintf(msg, sizeof msg, "%s %s refused: %s%s%s%s", req->method, req->path,
+	                 oh_error_def(ec)->code, detail ? " (" : "", detail ? detail : "",
+	                 detail ? ")" : "");
 	if (earlier > 0 && n > 0 && (size_t)n < sizeof msg)
 		snprintf(msg + n, sizeof msg - (size_t)n,
 		         " (and %lld more from this caller since its last recorded refusal)",
@@ -240,6 +247,63 @@ static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *mes
 		       db_status_name(s));
 }
 
+static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message)
+{
+	refuse_because(req, resp, ec, message, NULL);
+}
+
+static bool check_role(api_req_t *req, api_resp_t *resp, oh_role_t need, oh_role_t have,
+                       const char *what)
+{
+	req->role = have;
+	if (have >= need)
+		return true;
+	char msg[200];
+	snprintf(msg, sizeof msg, "This operation needs the %s role; the %s has %s.",
+	         oh_role_name(need), what, oh_role_name(have));
+	refuse(req, resp, OH_E_ROLE_NOT_ALLOWED, msg);
+	return false;
+}
+
+/* A bearer JWT: checked against the configured OIDC issuer. */
+static bool authenticate_token(api_req_t *req, api_resp_t *resp, oh_role_t need, const char *token)
+{
+	if (!req->cfg->oidc) {
+		refuse_because(req, resp, OH_E_TOKEN_INVALID,
+		               "This node accepts no bearer tokens: no OIDC issuer is configured.",
+		               "no issuer configured");
+		return false;
+	}
+	oh_oidc_identity_t id;
+	oh_oidc_status_t st = oh_oidc_verify(req->cfg->oidc, token, (int64_t)time(NULL), &id);
+	if (st == OH_OIDC_UNAVAILABLE) {
+		api_header(resp, "Retry-After", "5");
+		api_error(resp, OH_E_IDP_UNAVAILABLE, NULL, NULL);
+		return false;
+	}
+	if (st == OH_OIDC_NO_ROLE) {
+		/* The token is genuine: the refusal names who it was. */
+		snprintf(req->actor.key_id, sizeof req->actor.key_id, "%s", id.id);
+		snprintf(req->actor.key_name, sizeof req->actor.key_name, "%s", id.name);
+		refuse_because(
+		    req, resp, OH_E_ROLE_NOT_ALLOWED,
+		    "The token grants no octoha role: none of its role claim's values is "
+		    "mapped (see oidc-roles).",
+		    "no role mapped");
+		return false;
+	}
+	if (st != OH_OIDC_OK) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "The bearer token was refused: %s.",
+		         oh_oidc_status_text(st));
+		refuse_because(req, resp, OH_E_TOKEN_INVALID, msg, oh_oidc_status_text(st));
+		return false;
+	}
+	snprintf(req->actor.key_id, sizeof req->actor.key_id, "%s", id.id);
+	snprintf(req->actor.key_name, sizeof req->actor.key_name, "%s", id.name);
+	return check_role(req, resp, need, id.role, "token");
+}
+
 bool api_authenticate(api_req_t *req, api_resp_t *resp, oh_role_t need, const char *query)
 {
 	if (key_in_query(query)) {
@@ -252,6 +316,9 @@ bool api_authenticate(api_req_t *req, api_resp_t *resp, oh_role_t need, const ch
 		key = authz + 7;
 		while (*key == ' ')
 			key++;
+		/* A key is API-…; a token is three base64url parts. */
+		if (oh_oidc_is_jwt(key))
+			return authenticate_token(req, resp, need, key);
 	}
 	if (!key || !*key) {
 		refuse(req, resp, OH_E_KEY_MISSING, NULL);
@@ -278,15 +345,7 @@ bool api_authenticate(api_req_t *req, api_resp_t *resp, oh_role_t need, const ch
 	}
 	snprintf(req->actor.key_id, sizeof req->actor.key_id, "%s", k.id);
 	snprintf(req->actor.key_name, sizeof req->actor.key_name, "%s", k.name);
-	req->role = k.role;
-	if (k.role < need) {
-		char msg[200];
-		snprintf(msg, sizeof msg, "This operation needs the %s role; the key has %s.",
-		         oh_role_name(need), oh_role_name(k.role));
-		refuse(req, resp, OH_E_ROLE_NOT_ALLOWED, msg);
-		return false;
-	}
-	return true;
+	return check_role(req, resp, need, k.role, "key");
 }
 
 bool api_slack_signature_ok(const char *secret, const char *ts, const char *sig, const char *body,

@@ -51,13 +51,16 @@ typedef struct {
 	size_t raw_len;
 	char *raw_owned;          /* or a malloc'd raw body, freed by the dispatcher */
 	const char *content_type; /* for raw bodies */
-	char headers[512];        /* extra header lines, each ending in \r\n */
+	char headers[1024];       /* extra header lines, each ending in \r\n */
 	/* Or a body streamed from a file: FILE_LEN bytes of FILE_FD from
 	 * FILE_OFF.  The dispatcher owns FILE_FD once HAS_FILE is set and
 	 * closes it after writing. */
 	bool has_file;
 	int file_fd;
 	int64_t file_off, file_len;
+	/* An event stream to serve in place of a body (api/events_stream.c):
+	 * the dispatcher hands it to api_stream_serve, which owns it. */
+	void *stream;
 } api_resp_t;
 
 /* The value of path parameter NAME, or "" if there is none. */
@@ -82,7 +85,8 @@ void api_db_error(api_resp_t *resp, db_status_t status);
 json_t *api_page(const char *item_type, const char *base, json_t *items, long long total,
                  long long skip, long long take);
 
-/* Appends a header line ("Name: value") to the response. */
+/* Appends a header line ("Name: value") to the response; a line that does
+ * not fit in full is left out. */
 void api_header(api_resp_t *resp, const char *name, const char *value);
 
 /* ---- tasks (api/task_json.c) ---- */

@@ -24,6 +24,7 @@
 #include "http.h"
 #include "http_rules.h"
 #include "options.h"
+#include "portal.h"
 #include "router.h"
 
 #define API_MAX_JSON_DEPTH 32
@@ -96,7 +97,7 @@ static void write_response(struct mg_connection *conn, const char *rid, api_resp
 		ctype = resp->content_type ? resp->content_type : "application/octet-stream";
 	}
 	bool no_content = resp->status == 204 || resp->status == 304;
-	char head_buf[1024], framing[200] = "";
+	char head_buf[2048], framing[200] = "";
 	if (!no_content)
 		snprintf(framing, sizeof framing, "Content-Type: %s\r\nContent-Length: %zu\r\n",
 		         ctype, len);
@@ -541,6 +542,7 @@ static int dispatch_request(const api_listener_t *listener, struct mg_connection
 	api_auth_actor(&srv->cfg, ri->remote_addr, mg_get_header(conn, "X-Forwarded-For"),
 	               &req.actor);
 	api_resp_t resp = {0};
+	char allow[128] = ""; /* the path's methods, when the router matched it */
 	json_t *body = NULL, *query = NULL;
 	char *raw_body = NULL;
 	size_t raw_len = 0;
@@ -584,7 +586,6 @@ static int dispatch_request(const api_listener_t *listener, struct mg_connection
 		api_error(&resp, OH_E_NOT_FOUND, "There is no resource at this path.", NULL);
 		goto respond;
 	}
-	char allow[128];
 	if (segs->n == 0 && strcmp(ri->request_method, "OPTIONS") == 0) {
 		/* No resource lives at "/", but a load balancer's plain check
 		 * (HAProxy's option httpchk) asks it whether the server is up. */
@@ -652,6 +653,7 @@ static int dispatch_request(const api_listener_t *listener, struct mg_connection
 	api_idem_end(&req, &resp);
 
 respond:
+	api_cors(&req, &resp, allow);
 	/* Counted before the answer leaves, so a client that has its answer
 	 * finds it counted in its next scrape. */
 	oh_metrics_observe(srv->metrics, counted_route, resp.status, now_us() - t0);
@@ -662,7 +664,10 @@ respond:
 	if (audit_failure && resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
 	    resp.status != 403)
 		record_failure(&req, &resp);
-	write_response(conn, rid, &resp, head);
+	if (resp.stream)
+		api_stream_serve(&req, rid, &resp); /* until the client or the node goes */
+	else
+		write_response(conn, rid, &resp, head);
 	bool is_ping = strcmp(path, PING_PATH) == 0;
 	oh_log_level_t lvl = is_ping ? OH_LOG_DEBUG : OH_LOG_INFO;
 	if (resp.status >= 500)
@@ -870,7 +875,17 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 		free(srv);
 		return NULL;
 	}
+	srv->cfg.streams = NULL;
+	bool cors_ok = api_cors_check(cfg->cors_origins, err, errlen);
+	if (cors_ok && !(srv->cfg.streams = api_streams_new(&srv->cfg)))
+		snprintf(err, errlen, "out of memory");
+	if (!srv->cfg.streams) {
+		oh_metrics_free(srv->metrics);
+		free(srv);
+		return NULL;
+	}
 	if (!api_router_init(err, errlen)) {
+		api_streams_free(srv->cfg.streams);
 		oh_metrics_free(srv->metrics);
 		free(srv);
 		return NULL;
@@ -897,7 +912,12 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	                         /* The dispatcher decodes the path segment by
 	                          * segment: decoded whole, a "%00" would cut it
 	                          * and a "%2F" would move a route boundary. */
-	                         "decode_url", "no", NULL};
+	                         "decode_url", "no",
+	                         /* civetweb would answer every CORS preflight
+	                          * itself, with "*": empty access_control_*
+	                          * options leave that to api/cors.c. */
+	                         "access_control_allow_origin", "", "access_control_allow_methods",
+	                         "", "access_control_allow_headers", "", NULL};
 	/* The per-client cap is in place before the first connection: each
 	 * accepted one is counted until civetweb's close callback. */
 	int gate_ports[2] = {port_of(cfg->listen), port_of(cfg->redirect_listen)};
@@ -906,6 +926,7 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	                   cfg->trusted_proxies, (size_t)nthreads + 64)) {
 		snprintf(err, errlen, "out of memory");
 		api_router_free();
+		api_streams_free(srv->cfg.streams);
 		oh_metrics_free(srv->metrics);
 		free(srv);
 		return NULL;
@@ -932,6 +953,7 @@ api_server_t *api_server_start(const api_config_t *cfg, char *err, size_t errlen
 	if (!srv->ctx) {
 		api_gate_close();
 		api_router_free();
+		api_streams_free(srv->cfg.streams);
 		oh_metrics_free(srv->metrics);
 		free(srv);
 		mg_exit_library();
@@ -947,6 +969,7 @@ void api_server_quiesce(api_server_t *srv, int64_t deadline_mono)
 {
 	if (!srv)
 		return;
+	api_streams_close(srv->cfg.streams); /* event streams never end by themselves */
 	while (atomic_load(&srv->in_flight) > 0 && oh_mono_ms() < deadline_mono) {
 		struct timespec ts = {0, 20 * 1000000L};
 		nanosleep(&ts, NULL);
@@ -957,10 +980,12 @@ void api_server_stop(api_server_t *srv)
 {
 	if (!srv)
 		return;
+	api_streams_close(srv->cfg.streams); /* streams end now: the stop never waits for one */
 	if (srv->health_ctx)
 		mg_stop(srv->health_ctx);
 	mg_stop(srv->ctx);
 	api_gate_close();
+	api_streams_free(srv->cfg.streams);
 	api_router_free();
 	oh_metrics_free(srv->metrics);
 	free(srv);

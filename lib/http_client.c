@@ -462,3 +462,62 @@ bool oh_http_get_pinned(const char *url, const char *thumbprint, long timeout_ms
 	snprintf(seen, 41, "%s", p.seen);
 	return ok;
 }
+
+typedef struct {
+	char *buf;
+	size_t len, max;
+	bool too_big;
+} body_ctx_t;
+
+static size_t keep(char *ptr, size_t size, size_t n, void *vctx)
+{
+	body_ctx_t *b = vctx;
+	size_t add = size * n;
+	if (b->len + add > b->max) {
+		b->too_big = true;
+		return 0; /* stops the transfer */
+	}
+	char *nb = realloc(b->buf, b->len + add + 1);
+	if (!nb)
+		return 0;
+	b->buf = nb;
+	memcpy(b->buf + b->len, ptr, add);
+	b->len += add;
+	b->buf[b->len] = '\0';
+	return add;
+}
+
+bool oh_http_get_body(const char *url, long timeout_ms, size_t max_bytes, char **body, size_t *len,
+                      oh_http_result_t *out)
+{
+	memset(out, 0, sizeof *out);
+	*body = NULL;
+	*len = 0;
+	CURL *h = curl_easy_init();
+	if (!h) {
+		snprintf(out->error, sizeof out->error, "libcurl could not start a transfer");
+		return false;
+	}
+	body_ctx_t b = {.max = max_bytes};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	guard_t g;
+	guard_init(&g, NULL, url); /* the operator's own address: no policy */
+	common_opts(h, url, timeout_ms, errbuf, &g);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	bool ok = perform(h, errbuf, &g, out);
+	if (b.too_big) {
+		snprintf(out->error, sizeof out->error, "the answer is larger than %zu bytes",
+		         max_bytes);
+		ok = false;
+	}
+	if (!ok) {
+		free(b.buf);
+		return false;
+	}
+	*body = b.buf ? b.buf : strdup("");
+	*len = b.len;
+	return *body != NULL;
+}

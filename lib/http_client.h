@@ -64,6 +64,14 @@ bool oh_http_post(const char *url, const char *content_type, const char *body, s
 bool oh_http_get(const char *url, long timeout_ms, const oh_outbound_policy_t *policy,
                  oh_http_result_t *out);
 
+/* GETs URL as oh_http_get without an outbound policy (for addresses the
+ * operator configured, such as the OIDC issuer) and keeps the answer's body: *BODY (malloc'd,
+ * NUL-terminated, owned by the caller) and *LEN.  A body over MAX_BYTES
+ * ends the call (false, OUT->error says so).  Returns true with the body
+ * for any HTTP status; false, *BODY NULL, otherwise. */
+bool oh_http_get_body(const char *url, long timeout_ms, size_t max_bytes, char **body, size_t *len,
+                      oh_http_result_t *out);
+
 typedef enum {
 	OH_PIN_UNSEEN = 0, /* no certificate came back (no TLS connection) */
 	OH_PIN_MATCH,      /* the server's certificate has the expected thumbprint */

@@ -69,6 +69,13 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_TOO_MANY_CONNECTIONS] = {"TooManyConnections", 503,
                                    "Your address has too many connections open to this node; "
                                    "close some and retry."},
+    [OH_E_TOKEN_INVALID] = {"TokenInvalid", 401, "The bearer token is not valid."},
+    [OH_E_IDP_UNAVAILABLE] = {"IdentityProviderUnavailable", 503,
+                              "The identity provider's signing keys cannot be fetched right now; "
+                              "try again shortly."},
+    [OH_E_TOO_MANY_STREAMS] = {"TooManyStreams", 503,
+                               "This node serves as many event streams as it allows; retry "
+                               "later or through another node."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

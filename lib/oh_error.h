@@ -43,6 +43,9 @@ typedef enum {
 	OH_E_INVALID_PACKAGE,
 	OH_E_HTTP_VERSION,         /* 505: the request line names a version other than 1.0/1.1 */
 	OH_E_TOO_MANY_CONNECTIONS, /* 503: the client address holds its share of the workers */
+	OH_E_TOKEN_INVALID,
+	OH_E_IDP_UNAVAILABLE,
+	OH_E_TOO_MANY_STREAMS,
 	OH_E__COUNT
 } oh_ec_t;
 

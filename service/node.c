@@ -589,6 +589,7 @@ int svc_run(const svc_config_t *cfg)
 	int rc = SVC_EXIT_FAILURE;
 	unsigned char secrets_key[32] = {0};
 	api_server_t *srv = NULL;
+	oh_oidc_t *oidc = NULL;
 	svc_workers_t *workers = NULL;
 	oh_outbound_policy_t *outbound = NULL;
 	pthread_t hb, sto;
@@ -703,6 +704,24 @@ int svc_run(const svc_config_t *cfg)
 	if (!workers)
 		goto out;
 
+	if (cfg->oidc_issuer[0]) {
+		char oerr[300];
+		oh_oidc_opts_t oo = {.issuer = cfg->oidc_issuer,
+		                     .audience = cfg->oidc_audience,
+		                     .role_claim = cfg->oidc_role_claim,
+		                     .role_map = cfg->oidc_roles,
+		                     .leeway_s = cfg->oidc_leeway_seconds,
+		                     .keys_max_age_ms = cfg->oidc_keys_max_age_ms,
+		                     .refresh_min_ms = cfg->oidc_refresh_min_ms,
+		                     .http_timeout_ms = 5000};
+		oidc = oh_oidc_new(&oo, oerr, sizeof oerr);
+		if (!oidc) {
+			oh_log(OH_LOG_ERROR, "cannot use the OIDC settings", "error=%s",
+			       oh_q(oerr));
+			goto out;
+		}
+	}
+
 	char tag[9];
 	snprintf(tag, sizeof tag, "%.8s", n.instance);
 	api_config_t acfg = {.pool = n.pool,
@@ -727,10 +746,16 @@ int svc_run(const svc_config_t *cfg)
 	                     .chatops_users = cfg->chatops_users,
 	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000,
 	                     .max_package_bytes = cfg->max_package_bytes,
-
 	                     .health_listen = cfg->health_listen,
 	                     .request_timeout_ms = (int)cfg->request_timeout_ms,
-	                     .max_conns_per_client = (int)cfg->max_conns_per_client};
+	                     .max_conns_per_client = (int)cfg->max_conns_per_client,
+	                     .cors_origins = cfg->cors_origins,
+	                     .stream_max = (int)cfg->stream_max,
+	                     .stream_heartbeat_ms = cfg->stream_heartbeat_ms,
+	                     .stream_poll_ms = cfg->stream_poll_ms,
+	                     .oidc = oidc,
+	                     .oidc_client_id = cfg->oidc_client_id,
+	                     .oidc_scopes = cfg->oidc_scopes};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
@@ -763,6 +788,7 @@ out:;
 		oh_node_state_set_shutting_down(n.state);
 	api_server_quiesce(srv, oh_mono_ms() + STOP_SLACK_MS / 2); /* in-flight requests answer */
 	api_server_stop(srv);
+	oh_oidc_free(oidc);
 	bool workers_done = svc_workers_stop(workers, cfg->shutdown_grace_ms, deadline);
 	if (hb_started) {
 		pthread_mutex_lock(&n.mu);

@@ -670,3 +670,20 @@ db_status_t tasks_store_renew_some(db_conn_t *c, const char *owner, int64_t leas
 	bind_pairs(p, 2, ids, attempts, n);
 	return db_exec(c, renew_sql, p, 2 + 2 * PAIR_CHUNK, NULL);
 }
+
+db_status_t tasks_store_changed(db_conn_t *c, int64_t after_time, const char *after_id,
+                                int64_t limit, void (*fn)(void *, oh_task_t *), void *ctx)
+{
+	/* The first bound lets IX_ServerTasks_Updated seek; the second is the
+	 * keyset position within it. */
+	db_param_t p[] = {DBP_INT(after_time), DBP_INT(after_time), DBP_INT(after_time),
+	                  DBP_TEXT(after_id)};
+	list_ctx_t x = {fn, ctx};
+	db_status_t s =
+	    db_query_page(c,
+	                  "SELECT " TASK_COLUMNS " FROM ServerTasks "
+	                  "WHERE LastUpdatedTime >= ? AND (LastUpdatedTime > ? OR "
+	                  "(LastUpdatedTime = ? AND Id > ?)) ORDER BY LastUpdatedTime, Id",
+	                  p, 4, limit, 0, list_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}

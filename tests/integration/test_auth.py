@@ -155,9 +155,12 @@ class AuthSqliteTests(AuthHelpers):
                 else:
                     self.assertIn(op.get("x-octoha-role"), ROLES, f"{method.upper()} {path} declares its role")
         # The root document is public as in Octopus (its clients read it before anything else).
-        self.assertEqual(sorted(public), [("GET", "/api"), ("GET", "/api/octopusservernodes/ping"),
-                                          ("GET", "/api/openapi.yaml")],
-                         "only the root document, ping and the spec are public")
+        self.assertEqual(sorted(public), [("GET", "/api"), ("GET", "/api/authentication/oidc"),
+                                          ("GET", "/api/octopusservernodes/ping"),
+                                          ("GET", "/api/openapi.yaml"), ("GET", "/app"), ("GET", "/app/"),
+                                          ("GET", "/app/{asset}")],
+                         "only the root document, ping, the spec, the sign-in settings and the status "
+                         "page's files are public")
 
     # -- refusals
 
