@@ -11,6 +11,7 @@
 #include "../lib/events.h"
 #include "../lib/metrics.h"
 #include "../lib/oh_error.h"
+#include "../lib/oh_reader.h"
 #include "api.h"
 
 #define API_MAX_PATH_PARAMS 4
@@ -23,18 +24,23 @@ typedef struct {
 	const char *remote_addr;
 	size_t n_path;
 	const char *path_names[API_MAX_PATH_PARAMS];
-	const char *path_values[API_MAX_PATH_PARAMS];
-	const json_t *query;         /* object of typed, validated query values, defaults applied */
-	const json_t *body;          /* validated JSON body or NULL; owned by the dispatcher */
-	const char *idempotency_key; /* the Idempotency-Key header, validated, or NULL */
-	const char *operation_id;    /* the route's operationId */
-	oh_actor_t actor;            /* who asks: the key's id and name, addresses */
-	oh_role_t role;              /* the key's role; OH_ROLE_NONE on public routes */
-	const char *content_type;    /* the request's Content-Type, or NULL */
-	const char *raw_body;        /* a non-JSON body (form posts), NUL-terminated */
+	const char *path_values[API_MAX_PATH_PARAMS]; /* decoded; checked UTF-8 without NUL */
+	size_t path_lens[API_MAX_PATH_PARAMS];        /* bytes, as decoded */
+	const json_t *query;  /* object of typed, validated query values, defaults applied */
+	const json_t *body;   /* validated JSON body or NULL; owned by the dispatcher */
+	struct oh_idem *idem; /* the request's Idempotency-Key, or NULL (owned by the dispatcher) */
+	const char *operation_id; /* the route's operationId */
+	oh_actor_t actor;         /* who asks: the key's id and name, addresses */
+	oh_role_t role;           /* the key's role; OH_ROLE_NONE on public routes */
+	const char *content_type; /* the request's Content-Type, or NULL */
+	const char *raw_body;     /* a non-JSON body (form posts), NUL-terminated */
 	size_t raw_body_len;
-	const char *accept;    /* the Accept header, or NULL */
-	void *conn;            /* civetweb connection, for headers only */
+	const char *accept; /* the Accept header, or NULL */
+	void *conn;         /* civetweb connection, for headers only */
+	/* The body as a stream, for operations with x-octoha-stream-body (the
+	 * dispatcher has read none of it); NULL otherwise.  Valid during the
+	 * handler. */
+	oh_reader_t *body_in;
 	oh_metrics_t *metrics; /* this server's request counters (GET /metrics) */
 } api_req_t;
 
@@ -45,7 +51,16 @@ typedef struct {
 	size_t raw_len;
 	char *raw_owned;          /* or a malloc'd raw body, freed by the dispatcher */
 	const char *content_type; /* for raw bodies */
-	char headers[512];        /* extra header lines, each ending in \r\n */
+	char headers[1024];       /* extra header lines, each ending in \r\n */
+	/* Or a body streamed from a file: FILE_LEN bytes of FILE_FD from
+	 * FILE_OFF.  The dispatcher owns FILE_FD once HAS_FILE is set and
+	 * closes it after writing. */
+	bool has_file;
+	int file_fd;
+	int64_t file_off, file_len;
+	/* An event stream to serve in place of a body (api/events_stream.c):
+	 * the dispatcher hands it to api_stream_serve, which owns it. */
+	void *stream;
 } api_resp_t;
 
 /* The value of path parameter NAME, or "" if there is none. */
@@ -60,7 +75,8 @@ void api_json(api_resp_t *resp, int status, json_t *body);
 /* Sets the registry's error EC with MESSAGE (NULL for the hint) and FIELD. */
 void api_error(api_resp_t *resp, oh_ec_t ec, const char *message, const char *field);
 
-/* Maps a failed database call to 503 (unreachable, busy) or 500 (a bug). */
+/* Maps a failed database call to 503 with Retry-After (unreachable, busy,
+ * a commit of unknown outcome) or 500 (a bug). */
 void api_db_error(api_resp_t *resp, db_status_t status);
 
 /* Octopus's paged collection around ITEMS (stolen): ItemType, TotalResults,
@@ -88,7 +104,8 @@ void api_paging_unknown_after(api_resp_t *resp, const char *what);
 void api_page_next(const api_req_t *req, json_t *page, const char *base, size_t n,
                    const api_paging_t *pg, const char *last_id);
 
-/* Appends a header line ("Name: value") to the response. */
+/* Appends a header line ("Name: value") to the response; a line that does
+ * not fit in full is left out. */
 void api_header(api_resp_t *resp, const char *name, const char *value);
 
 /* ---- tasks (api/task_json.c) ---- */
@@ -152,7 +169,26 @@ void api_requester(const api_req_t *req, char *buf, size_t size);
 void api_audit(const api_req_t *req, oh_event_spec_t *ev, const char *category, const char *message,
                json_t **details_out);
 
+/* ---- idempotency keys (api/idempotency.c) ---- */
+
+#include "../lib/idempotency.h"
+
+/* Looks up REQ's Idempotency-Key KEY for its caller and operation.  Returns
+ * true when it answered RESP itself: the first request's task again (a
+ * replay), 422 for a key used with another request, or a database error.
+ * Otherwise fills IDEM and points REQ->idem at it, and the handler runs. */
+bool api_idem_begin(api_req_t *req, const char *key, oh_idem_t *idem, api_resp_t *resp);
+
+/* After the handler: 409 when another request took the key meanwhile. */
+void api_idem_end(const api_req_t *req, api_resp_t *resp);
+
 /* The value of request header NAME, or NULL. */
 const char *api_header_in(const api_req_t *req, const char *name);
+
+/* ---- spaces (api/spaces.c) ---- */
+
+/* True when the path's spaceId names a space; else answers 404 naming it
+ * and returns false. */
+bool api_space_check(const api_req_t *req, api_resp_t *resp);
 
 #endif

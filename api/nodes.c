@@ -207,7 +207,7 @@ db_status_t api_node_change(const api_req_t *req, const char *node_id, const oh_
 	oh_drain_request_t full = *r;
 	full.node_id = node_id;
 	full.requested_by = who;
-	full.idempotency_key = req->idempotency_key;
+	full.idem = req->idem;
 	full.offline_timeout_ms = req->cfg->offline_timeout_ms;
 	full.audit = &ev;
 	db_status_t s = oh_drain_request(req->cfg->pool, &full, outcome, task);
@@ -261,7 +261,8 @@ void api_op_updateNode(const api_req_t *req, api_resp_t *resp)
 	oh_drain_request_t r = {.drain = json_is_boolean(m) ? json_is_true(m) : -1,
 	                        .task_cap =
 	                            json_is_integer(cap) ? (int)json_integer_value(cap) : -1,
-	                        .reason = "Maintenance mode set through PUT"};
+	                        .reason = "Maintenance mode set through PUT",
+	                        .force = json_is_true(json_object_get(req->body, "Force"))};
 	node_change(req, resp, &r);
 }
 

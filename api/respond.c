@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../lib/http_client.h"
 #include "../lib/oh_json.h"
 #include "http.h"
 
@@ -34,9 +35,12 @@ void api_error(api_resp_t *resp, oh_ec_t ec, const char *message, const char *fi
 
 void api_db_error(api_resp_t *resp, db_status_t status)
 {
-	if (status == DB_CONN_LOST || status == DB_TRANSIENT) {
-		api_header(resp, "Retry-After", "2");
+	if (status == DB_CONN_LOST || status == DB_TRANSIENT || status == DB_BUSY) {
+		api_header(resp, "Retry-After", status == DB_BUSY ? "1" : "2");
 		api_error(resp, OH_E_DB_UNAVAILABLE, NULL, NULL);
+	} else if (status == DB_UNKNOWN) {
+		api_header(resp, "Retry-After", "2");
+		api_error(resp, OH_E_OUTCOME_UNKNOWN, NULL, NULL);
 	} else {
 		api_error(resp, OH_E_INTERNAL, NULL, NULL);
 	}
@@ -45,7 +49,10 @@ void api_db_error(api_resp_t *resp, db_status_t status)
 void api_header(api_resp_t *resp, const char *name, const char *value)
 {
 	size_t used = strlen(resp->headers);
-	snprintf(resp->headers + used, sizeof resp->headers - used, "%s: %s\r\n", name, value);
+	int n =
+	    snprintf(resp->headers + used, sizeof resp->headers - used, "%s: %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= sizeof resp->headers - used)
+		resp->headers[used] = '\0'; /* a header cut short would break the answer: drop it */
 }
 
 json_t *api_page(const char *item_type, const char *base, json_t *items, long long total,
@@ -79,7 +86,16 @@ void api_requester(const api_req_t *req, char *buf, size_t size)
 		snprintf(buf, size, "remote %s", req->remote_addr ? req->remote_addr : "?");
 }
 
-/* Replaces every "Secret" member (at any depth) with a mask. */
+/* True for member names that hold a URL ("Url", "ResponseUrl", …). */
+static bool is_url_member(const char *k)
+{
+	size_t n = strlen(k);
+	return n >= 3 && strcasecmp(k + n - 3, "Url") == 0;
+}
+
+/* Replaces every "Secret" member (at any depth) with a mask, and every URL
+ * member with its origin: a webhook's or a chat reply's path and query are
+ * often its credential, and Readers read the audit log. */
 static void mask_secrets(json_t *j)
 {
 	const char *k;
@@ -88,11 +104,18 @@ static void mask_secrets(json_t *j)
 	if (json_is_object(j)) {
 		json_object_foreach(j, k, v)
 		{
-			if (strcasecmp(k, "Secret") == 0 || strcasecmp(k, "SigningSecret") == 0)
+			if (strcasecmp(k, "Secret") == 0 || strcasecmp(k, "SigningSecret") == 0) {
 				oh_json_check_rc(
 				    json_object_set_new(j, k, json_string("********")));
-			else
+			} else if (is_url_member(k) && json_is_string(v)) {
+				char origin[300], masked[320];
+				oh_url_origin(json_string_value(v), origin, sizeof origin);
+				snprintf(masked, sizeof masked, "%s/********",
+				         origin[0] ? origin : "(not a URL)");
+				oh_json_check_rc(json_object_set_new(j, k, json_string(masked)));
+			} else {
 				mask_secrets(v);
+			}
 		}
 	} else if (json_is_array(j)) {
 		for (i = 0; i < json_array_size(j); i++)

@@ -257,7 +257,7 @@ void api_op_registerTentacle(const api_req_t *req, api_resp_t *resp)
 	json_t *details;
 	api_audit(req, &ev, "TentacleRegistered", "A Tentacle was registered.", &details);
 	oh_task_t task;
-	db_status_t s = oh_tentacle_register(req->cfg->pool, &t, req->idempotency_key, &ev, &task);
+	db_status_t s = oh_tentacle_register(req->cfg->pool, &t, req->idem, &ev, &task);
 	json_decref(details);
 	if (s == DB_DUPLICATE) {
 		api_error(resp, OH_E_TENTACLE_NAME_IN_USE, NULL, "Name");

@@ -87,6 +87,15 @@ static db_status_t create_txn(db_conn_t *c, void *vctx)
 	return s;
 }
 
+/* After a create whose COMMIT lost its answer: the key's hash is there
+ * exactly when it was committed. */
+static db_status_t create_verify(db_conn_t *c, void *vctx)
+{
+	create_ctx_t *x = vctx;
+	oh_apikey_t found;
+	return apikeys_store_by_hash(c, x->key->hash, &found);
+}
+
 db_status_t oh_apikeys_create(db_pool_t *pool, const char *name, oh_role_t role,
                               const char *created_by, const oh_event_spec_t *audit,
                               oh_apikey_t *out, char *key_out)
@@ -99,7 +108,7 @@ db_status_t oh_apikeys_create(db_pool_t *pool, const char *name, oh_role_t role,
 	snprintf(out->created_by, sizeof out->created_by, "%s", created_by);
 	out->role = role;
 	create_ctx_t x = {out, audit, false, NULL};
-	return db_txn(pool, DB_TXN_WRITE, create_txn, &x);
+	return db_txn_verified(pool, create_txn, create_verify, &x);
 }
 
 db_status_t oh_apikeys_bootstrap(db_pool_t *pool, const char *key, const char *name, bool *seeded)
@@ -160,7 +169,7 @@ db_status_t oh_apikeys_authenticate(db_pool_t *pool, const char *key, oh_apikey_
 	/* A read in the common case; the write of LastUsedAt comes at most
 	 * once a minute per key and its failure does not refuse the key. */
 	if (s == DB_OK && x.now - out->last_used_at >= TOUCH_EVERY_MS &&
-	    db_txn(pool, DB_TXN_WRITE, touch_txn, &x) == DB_OK)
+	    db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, touch_txn, &x) == DB_OK)
 		out->last_used_at = x.now;
 	return s;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -274,14 +275,14 @@ static void maybe_crash(void)
 /* Archives the events with FROM <= Occurred < TO (all of one UTC day,
  * named DAY) into that day's file, then deletes them. */
 static bool archive_day(db_pool_t *pool, const char *dir, const char *day, int64_t from, int64_t to,
-                        int64_t *archived, char *err, size_t errlen)
+                        const oh_archive_stop_t *stop, int64_t *archived, char *err, size_t errlen)
 {
 	char path[4200], tmp[4300], sumpath[4300];
 	snprintf(path, sizeof path, "%s/events-%s.jsonl", dir, day);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	/* A temporary file of this run's own (never another run's, truncated). */
+	snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
 	snprintf(sumpath, sizeof sumpath, "%s.sha256", path);
-	day_t d = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640),
-	           .md = EVP_MD_CTX_new()};
+	day_t d = {.fd = mkostemp(tmp, O_CLOEXEC), .md = EVP_MD_CTX_new()};
 	bool ok = false;
 	if (d.fd < 0 || !d.md || EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) != 1) {
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
@@ -306,6 +307,12 @@ static bool archive_day(db_pool_t *pool, const char *dir, const char *day, int64
 			goto done;
 		}
 		page_write(px);
+		if (stop && stop->fn(stop->ctx)) {
+			/* Nothing of this day is deleted yet: the next run redoes it. */
+			free(px);
+			snprintf(err, errlen, "stopped before the end of %s", day);
+			goto done;
+		}
 	} while (d.page_n == PAGE && !d.write_failed);
 	free(px);
 	if (d.write_failed) {
@@ -326,8 +333,8 @@ static bool archive_day(db_pool_t *pool, const char *dir, const char *day, int64
 	}
 	int sl = snprintf(sumline, sizeof sumline, "%s  events-%s.jsonl\n", sum, day);
 	char sumtmp[4400];
-	snprintf(sumtmp, sizeof sumtmp, "%s.tmp", sumpath);
-	fd = open(sumtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	snprintf(sumtmp, sizeof sumtmp, "%s.XXXXXX", sumpath);
+	fd = mkostemp(sumtmp, O_CLOEXEC);
 	if (fd < 0 || !write_all(fd, sumline, (size_t)sl) ||
 	    !commit_file(fd, sumtmp, sumpath, dir)) {
 		snprintf(err, errlen, "cannot write %s: %s", sumpath, strerror(errno));
@@ -335,7 +342,7 @@ static bool archive_day(db_pool_t *pool, const char *dir, const char *day, int64
 	}
 	maybe_crash();
 	delete_ctx_t dx = {&d.read, 0};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, delete_txn, &dx);
+	db_status_t s = db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, delete_txn, &dx);
 	if (s != DB_OK) {
 		snprintf(err, errlen, "events written to %s but not yet deleted: %s", path,
 		         db_status_name(s));
@@ -360,11 +367,55 @@ static db_status_t oldest_txn(db_conn_t *c, void *vctx)
 	return events_store_oldest_time(c, io[0], &io[1]);
 }
 
-bool oh_archive_run(db_pool_t *pool, const char *dir, int64_t cutoff_ms, oh_archive_result_t *out,
-                    char *err, size_t errlen)
+static bool archive_days(db_pool_t *pool, const char *dir, int64_t cutoff_ms,
+                         const oh_archive_stop_t *stop, oh_archive_result_t *out, char *err,
+                         size_t errlen);
+
+/* One run at a time per EventExports folder, whichever node runs it: the
+ * runs of two nodes (or two tasks) on one day would race on its file. */
+static int lock_folder(const char *dir, const oh_archive_stop_t *stop, char *err, size_t errlen)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/.archive.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK || (stop && stop->fn(stop->ctx))) {
+			snprintf(err, errlen, "%s is locked by another archive run", dir);
+			close(fd);
+			return -1;
+		}
+		struct timespec ts = {0, 200 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return fd;
+}
+
+bool oh_archive_run(db_pool_t *pool, const char *dir, int64_t cutoff_ms,
+                    const oh_archive_stop_t *stop, oh_archive_result_t *out, char *err,
+                    size_t errlen)
 {
 	memset(out, 0, sizeof *out);
+	int lock = lock_folder(dir, stop, err, errlen);
+	if (lock < 0)
+		return false;
+	bool ok = archive_days(pool, dir, cutoff_ms, stop, out, err, errlen);
+	close(lock);
+	return ok;
+}
+
+static bool archive_days(db_pool_t *pool, const char *dir, int64_t cutoff_ms,
+                         const oh_archive_stop_t *stop, oh_archive_result_t *out, char *err,
+                         size_t errlen)
+{
 	for (;;) {
+		if (stop && stop->fn(stop->ctx)) {
+			snprintf(err, errlen, "stopped");
+			return false;
+		}
 		int64_t io[2] = {cutoff_ms, 0};
 		db_status_t s = db_txn(pool, DB_TXN_READ, oldest_txn, io);
 		if (s == DB_NO_ROWS)
@@ -380,10 +431,39 @@ bool oh_archive_run(db_pool_t *pool, const char *dir, int64_t cutoff_ms, oh_arch
 		char day[16];
 		gmtime_r(&t, &tm);
 		strftime(day, sizeof day, "%Y-%m-%d", &tm);
-		if (!archive_day(pool, dir, day, from, to, &out->archived, err, errlen))
+		if (!archive_day(pool, dir, day, from, to, stop, &out->archived, err, errlen))
 			return false;
 		out->days++;
 	}
+}
+
+/* The SHA-256 of the file at PATH (hex into OUT) and its size, read a
+ * buffer at a time: archives can be large.  False when it cannot be read. */
+static bool hash_file(const char *path, char out[65], long long *size)
+{
+	*size = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	static __thread char buf[65536];
+	for (ssize_t n; ok && (n = read(fd, buf, sizeof buf)) != 0;) {
+		if (n < 0) {
+			ok = errno == EINTR;
+			continue;
+		}
+		ok = EVP_DigestUpdate(md, buf, (size_t)n) == 1;
+		*size += n;
+	}
+	unsigned char digest[32];
+	unsigned int dlen = 0;
+	ok = ok && EVP_DigestFinal_ex(md, digest, &dlen) == 1 && dlen == 32;
+	for (int i = 0; ok && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", digest[i]);
+	EVP_MD_CTX_free(md);
+	close(fd);
+	return ok;
 }
 
 /* Day names sort as the days do. */
@@ -421,17 +501,16 @@ bool oh_archive_list(const char *dir, oh_archive_file_t **out, size_t *n)
 		char path[4200], sumpath[4300];
 		snprintf(path, sizeof path, "%s/%s", dir, nm);
 		snprintf(sumpath, sizeof sumpath, "%s.sha256", path);
-		size_t len = 0, slen = 0;
-		char *text = read_file(path, &len);
+		size_t slen = 0;
 		char *sum = read_file(sumpath, &slen);
-		f->size = (long long)len;
+		char actual[65];
+		long long size = 0;
+		bool hashed = hash_file(path, actual, &size);
+		f->size = size;
 		if (sum && slen >= 64) {
 			snprintf(f->sha256, sizeof f->sha256, "%.64s", sum);
-			char actual[65];
-			oh_sha256_hex(text ? text : "", len, actual);
-			f->checksum_ok = text && strcmp(actual, f->sha256) == 0;
+			f->checksum_ok = hashed && strcmp(actual, f->sha256) == 0;
 		}
-		free(text);
 		free(sum);
 	}
 	closedir(d);

@@ -23,10 +23,20 @@ typedef struct {
 	int days;         /* day files written */
 } oh_archive_result_t;
 
+/* Asked between pages: true when the run must stop (its task is stopping). */
+typedef struct {
+	bool (*fn)(void *ctx);
+	void *ctx;
+} oh_archive_stop_t;
+
 /* Archives events that occurred before CUTOFF_MS (database clock) into
- * DIR.  Returns true, or false with ERR set (what is done stays done). */
-bool oh_archive_run(db_pool_t *pool, const char *dir, int64_t cutoff_ms, oh_archive_result_t *out,
-                    char *err, size_t errlen);
+ * DIR, one run at a time per folder (a lock file in DIR), each day in a
+ * temporary file of the run's own.  STOP (may be NULL) is asked between
+ * pages; a stopped day is left for the next run.  Returns true, or false
+ * with ERR set (what is done stays done). */
+bool oh_archive_run(db_pool_t *pool, const char *dir, int64_t cutoff_ms,
+                    const oh_archive_stop_t *stop, oh_archive_result_t *out, char *err,
+                    size_t errlen);
 
 typedef struct {
 	char name[64];   /* events-YYYY-MM-DD.jsonl */

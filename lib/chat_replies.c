@@ -26,28 +26,55 @@ static db_status_t register_txn(db_conn_t *c, void *vctx)
 db_status_t oh_chat_reply_register(db_pool_t *pool, const char *task_id, const char *response_url)
 {
 	reply_args_t x = {task_id, response_url};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, register_txn, &x);
+	db_status_t s = db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, register_txn, &x);
 	return s == DB_DUPLICATE ? DB_OK : s; /* the same task asked twice: one reply */
 }
 
 typedef struct {
 	const char *name;
+	int64_t now; /* when this request wrote its row */
 } replay_ctx_t;
 
 static db_status_t replay_txn(db_conn_t *c, void *vctx)
 {
 	replay_ctx_t *x = vctx;
-	int64_t now;
-	db_status_t s = db_now_ms(c, &now);
-	return s == DB_OK ? cluster_store_add_replay(c, x->name, now) : s;
+	db_status_t s = db_now_ms(c, &x->now);
+	return s == DB_OK ? cluster_store_add_replay(c, x->name, x->now) : s;
+}
+
+/* After a COMMIT that lost its answer: the row with this request's own
+ * time is this request's (a replay by someone else would have been
+ * refused, not written). */
+static db_status_t replay_verify(db_conn_t *c, void *vctx)
+{
+	replay_ctx_t *x = vctx;
+	return cluster_store_has_replay(c, x->name, x->now);
+}
+
+typedef struct {
+	const char *task_id;
+	char *url;
+	size_t size;
+} url_ctx_t;
+
+static db_status_t url_txn(db_conn_t *c, void *vctx)
+{
+	url_ctx_t *x = vctx;
+	return cluster_store_reply_url(c, x->task_id, x->url, x->size);
+}
+
+db_status_t oh_chat_reply_url(db_pool_t *pool, const char *task_id, char *url, size_t size)
+{
+	url_ctx_t x = {task_id, url, size};
+	return db_txn(pool, DB_TXN_READ, url_txn, &x);
 }
 
 db_status_t oh_replay_guard(db_pool_t *pool, const char *sig, bool *fresh)
 {
 	char name[100];
 	snprintf(name, sizeof name, "replay:%.90s", sig);
-	replay_ctx_t x = {name};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, replay_txn, &x);
+	replay_ctx_t x = {name, 0};
+	db_status_t s = db_txn_verified(pool, replay_txn, replay_verify, &x);
 	*fresh = s == DB_OK;
 	return s == DB_DUPLICATE ? DB_OK : s;
 }
@@ -103,8 +130,9 @@ static db_status_t jobs_txn(db_conn_t *c, void *vctx)
 		if (s != DB_OK || rows == 0)
 			continue;
 		json_t *args = oh_json_check(json_object());
+		/* The response_url is a credential for that chat: it stays in
+		 * ChatReplies, not in the task's Arguments that Readers see. */
 		oh_json_set_new(args, "TaskId", json_string(x->due->id[i]));
-		oh_json_set_new(args, "ResponseUrl", json_string(x->due->url[i]));
 		oh_task_spec_t spec = {.name = OH_CHAT_REPLY_KIND,
 		                       .description = "Post a task's outcome to the chat",
 		                       .arguments = args,

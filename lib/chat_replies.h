@@ -15,6 +15,10 @@
 /* Remembers that the outcome of TASK_ID goes to RESPONSE_URL when it ends. */
 db_status_t oh_chat_reply_register(db_pool_t *pool, const char *task_id, const char *response_url);
 
+/* The response_url remembered for TASK_ID into URL (size SIZE).  DB_NO_ROWS
+ * when there is none. */
+db_status_t oh_chat_reply_url(db_pool_t *pool, const char *task_id, char *url, size_t size);
+
 /* Records a signed request's signature SIG (seen at NOW_MS) once for the
  * whole cluster.  *FRESH is false when it was seen before: a replay. */
 db_status_t oh_replay_guard(db_pool_t *pool, const char *sig, bool *fresh);

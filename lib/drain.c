@@ -3,14 +3,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db/cluster_store.h"
 #include "db/nodes_store.h"
 #include "events.h"
+#include "idempotency.h"
 #include "oh_json.h"
 
 typedef struct {
 	const oh_drain_request_t *req;
 	oh_drain_outcome_t *outcome;
 	oh_task_t *task;
+	const char *task_id; /* the new task's Id, chosen before the transaction */
 } drain_ctx_t;
 
 static db_status_t drain_txn(db_conn_t *c, void *vctx)
@@ -19,17 +22,13 @@ static db_status_t drain_txn(db_conn_t *c, void *vctx)
 	const oh_drain_request_t *r = x->req;
 	oh_task_clear(x->task);
 	memset(x->task, 0, sizeof *x->task);
-	if (r->idempotency_key) {
-		db_status_t s = oh_task_get_by_key_tx(c, r->idempotency_key, x->task);
-		if (s == DB_OK) {
-			*x->outcome = OH_DRAIN_ALREADY;
-			return DB_OK;
-		}
-		if (s != DB_NO_ROWS)
-			return s;
-	}
+	/* Every change that must see the nodes as they are takes this row
+	 * first: the last-node check below cannot pass for two at once. */
+	db_status_t s = cluster_store_lock(c, "nodes");
+	if (s != DB_OK)
+		return s;
 	int64_t now;
-	db_status_t s = db_now_ms(c, &now);
+	s = db_now_ms(c, &now);
 	if (s != DB_OK)
 		return s;
 	oh_node_t node;
@@ -58,7 +57,11 @@ static db_status_t drain_txn(db_conn_t *c, void *vctx)
 		*x->outcome = OH_DRAIN_UNCHANGED;
 		return DB_ABORT;
 	}
-	if (r->drain == 1 && drain_change && !r->force) {
+	/* Draining a node, or capping it to 0, takes it out of work: refused
+	 * when it is the last one taking work, unless forced. */
+	bool takes_work = !node.maintenance && node.max_tasks > 0;
+	bool stops_work = (drain_change && r->drain == 1) || (cap_change && r->task_cap == 0);
+	if (takes_work && stops_work && !r->force) {
 		int64_t others = 0;
 		s = nodes_store_count_taking_work(c, r->node_id, now - r->offline_timeout_ms,
 		                                  &others);
@@ -74,7 +77,7 @@ static db_status_t drain_txn(db_conn_t *c, void *vctx)
 	oh_json_set_new(args, "NodeId", json_string(r->node_id));
 	oh_task_spec_t spec = {.is_system = true,
 	                       .arguments = args,
-	                       .idempotency_key = r->idempotency_key,
+	                       .id = x->task_id,
 	                       .requested_by = r->requested_by,
 	                       .max_attempts = 5};
 	char desc[400];
@@ -97,10 +100,10 @@ static db_status_t drain_txn(db_conn_t *c, void *vctx)
 	if (cap_change)
 		oh_json_set_new(args, "MaxConcurrentTasks", json_integer(r->task_cap));
 	spec.description = desc;
-	s = oh_task_insert(c, &spec, x->task);
+	s = oh_idem_record_tx(c, r->idem, x->task_id);
+	if (s == DB_OK)
+		s = oh_task_insert(c, &spec, x->task);
 	json_decref(args);
-	if (s == DB_DUPLICATE)
-		return DB_TRANSIENT; /* same idempotency key raced in: read it next time */
 	if (s != DB_OK)
 		return s;
 	if (drain_change)
@@ -123,11 +126,25 @@ static db_status_t drain_txn(db_conn_t *c, void *vctx)
 	return s;
 }
 
+/* Whether the task a lost COMMIT was queueing exists (the change with it). */
+static db_status_t drain_verify(db_conn_t *c, void *vctx)
+{
+	drain_ctx_t *x = vctx;
+	oh_task_clear(x->task);
+	db_status_t s = oh_task_get_tx(c, x->task_id, x->task);
+	if (s == DB_OK)
+		*x->outcome = OH_DRAIN_QUEUED;
+	return s;
+}
+
 db_status_t oh_drain_request(db_pool_t *pool, const oh_drain_request_t *req,
                              oh_drain_outcome_t *outcome, oh_task_t *task)
 {
 	memset(task, 0, sizeof *task);
-	drain_ctx_t x = {req, outcome, task};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, drain_txn, &x);
-	return s == DB_ABORT ? DB_OK : s;
+	char id[64];
+	if (!oh_task_new_id(id, sizeof id))
+		return DB_ERROR;
+	drain_ctx_t x = {req, outcome, task, id};
+	db_status_t s = db_txn_verified(pool, drain_txn, drain_verify, &x);
+	return s == DB_ABORT && !(req->idem && req->idem->in_flight) ? DB_OK : s;
 }

@@ -13,7 +13,7 @@ typedef enum {
 	OH_DRAIN_ALREADY,    /* the drain under way is returned */
 	OH_DRAIN_UNCHANGED,  /* nothing to do (PUT with the same values) */
 	OH_DRAIN_NOT_FOUND,
-	OH_DRAIN_LAST_NODE /* refused: the last node taking work */
+	OH_DRAIN_LAST_NODE /* refused: the last node taking work (drain or cap 0) */
 } oh_drain_outcome_t;
 
 typedef struct {
@@ -24,8 +24,8 @@ typedef struct {
 	const char *requested_by;
 	int deadline_seconds;    /* 0 = none */
 	bool cancel_at_deadline; /* else requeue to other nodes */
-	bool force;              /* allow draining the last node taking work */
-	const char *idempotency_key;
+	bool force;              /* allow draining (or capping to 0) the last node taking work */
+	struct oh_idem *idem;    /* the request's idempotency key, or NULL */
 	int64_t offline_timeout_ms;
 	/* Recorded with the change when a task is queued; a NULL category or
 	 * message is filled in from what was done.  May be NULL. */
@@ -34,7 +34,10 @@ typedef struct {
 
 /* Applies REQ and queues the task that carries it out.  *OUTCOME says
  * what happened; *TASK is the task (queued or already under way) unless
- * UNCHANGED, NOT_FOUND or LAST_NODE.  Returns DB_OK or a failure. */
+ * UNCHANGED, NOT_FOUND or LAST_NODE.  Concurrent requests are serialised
+ * by the cluster's "nodes" lock row, so two drains cannot both pass the
+ * last-node check.  Returns DB_OK, DB_ABORT with req->idem->in_flight set
+ * when another request took its idempotency key meanwhile, or a failure. */
 db_status_t oh_drain_request(db_pool_t *pool, const oh_drain_request_t *req,
                              oh_drain_outcome_t *outcome, oh_task_t *task);
 

@@ -35,6 +35,17 @@ void oh_node_state_read(oh_node_state_t *st, oh_node_snapshot_t *out);
 /* Replaces the snapshot with *IN. */
 void oh_node_state_publish(oh_node_state_t *st, const oh_node_snapshot_t *in);
 
+/* How many times set_maintenance has been called: taken before a database
+ * read of the node's row, it tells whether the read may be older than a
+ * drain this node applied meanwhile. */
+uint64_t oh_node_state_changes(oh_node_state_t *st);
+
+/* As publish, for IN read from the database after oh_node_state_changes
+ * returned CHANGES_BEFORE: when the drain flag was set locally since, that
+ * newer flag is kept (the read cannot turn a 418 back to 200 for a beat). */
+void oh_node_state_publish_read(oh_node_state_t *st, const oh_node_snapshot_t *in,
+                                uint64_t changes_before);
+
 /* Updates one flag without a full publish. */
 void oh_node_state_set_shutting_down(oh_node_state_t *st);
 

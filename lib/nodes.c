@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db/nodes_store.h"
+#include "db/tasks_store.h"
 #include "events.h"
 
 #define SETTING_PLATFORM "Platform"
@@ -36,7 +37,7 @@ static void derive_offline(oh_node_t *n, int64_t now, int64_t timeout)
 
 typedef struct {
 	const oh_node_t *self;
-	const char *instance;
+	const char *instance, *prev;
 	int64_t timeout;
 	oh_reg_result_t *res;
 } reg_ctx_t;
@@ -82,7 +83,7 @@ static db_status_t register_txn(db_conn_t *c, void *vctx)
 	oh_node_id_for(row.name, row.id, sizeof row.id);
 	row.started_at = row.last_seen = now;
 	int64_t rows = 0;
-	s = nodes_store_take_over(c, &row, x->instance, now - x->timeout, &rows);
+	s = nodes_store_take_over(c, &row, x->instance, x->prev, now - x->timeout, &rows);
 	if (s != DB_OK)
 		return s;
 	if (rows == 0) {
@@ -105,14 +106,23 @@ static db_status_t register_txn(db_conn_t *c, void *vctx)
 	s = nodes_store_get(c, row.id, false, &res->self);
 	if (s == DB_OK)
 		derive_offline(&res->self, now, x->timeout);
+	if (s == DB_OK && x->prev && strcmp(x->prev, x->instance) != 0) {
+		oh_expiry_t ex;
+		s = tasks_store_take_over_owner(c, x->prev, now, &ex);
+		res->requeued = ex.requeued;
+		res->failed = ex.failed;
+		res->canceled = ex.canceled;
+	}
 	return s;
 }
 
 db_status_t oh_nodes_register(db_pool_t *pool, const oh_node_t *self, const char *instance_id,
-                              int64_t offline_timeout_ms, oh_reg_result_t *res)
+                              const char *prev_instance, int64_t offline_timeout_ms,
+                              oh_reg_result_t *res)
 {
-	reg_ctx_t x = {self, instance_id, offline_timeout_ms, res};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, register_txn, &x);
+	reg_ctx_t x = {self, instance_id, prev_instance && *prev_instance ? prev_instance : NULL,
+	               offline_timeout_ms, res};
+	db_status_t s = db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, register_txn, &x);
 	return s == DB_ABORT ? DB_OK : s;
 }
 
@@ -143,7 +153,7 @@ db_status_t oh_nodes_heartbeat(db_pool_t *pool, const char *id, const char *inst
                                int64_t offline_timeout_ms, oh_node_t *row)
 {
 	hb_ctx_t x = {id, instance_id, offline_timeout_ms, row};
-	return db_txn(pool, DB_TXN_WRITE, heartbeat_txn, &x);
+	return db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, heartbeat_txn, &x);
 }
 
 typedef struct {
@@ -159,7 +169,7 @@ static db_status_t stop_txn(db_conn_t *c, void *vctx)
 db_status_t oh_nodes_mark_stopped(db_pool_t *pool, const char *id, const char *instance_id)
 {
 	stop_ctx_t x = {id, instance_id};
-	return db_txn(pool, DB_TXN_WRITE, stop_txn, &x);
+	return db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, stop_txn, &x);
 }
 
 typedef struct {

@@ -54,15 +54,22 @@ typedef struct {
 	oh_node_t holder;          /* OH_REG_NAME_IN_USE: the live holder */
 	char cluster_platform[16]; /* OH_REG_PLATFORM_MISMATCH */
 	int64_t db_now;
+	/* OH_REG_OK with PREV_INSTANCE: the tasks that instance held, taken
+	 * over in the registration's transaction. */
+	int64_t requeued, failed, canceled;
 } oh_reg_result_t;
 
 /* Registers SELF (name, urls, port, platform, version; max_tasks < 0 keeps
  * the stored cap, or 5 for a new node) under INSTANCE_ID, the random token of
- * this process.  Takes over the row of an offline node of the same name.
- * Returns DB_OK with RES->outcome set (refusals change nothing), or a
- * database failure. */
+ * this process.  Takes over the row of an offline node of the same name, or
+ * of PREV_INSTANCE (may be NULL): the previous process on this node's data
+ * directory, known to be gone (its lock on the directory was released),
+ * whose row may still look alive; that instance's tasks are taken over at
+ * once (requeued in their place, as after their lease).  Returns DB_OK with
+ * RES->outcome set (refusals change nothing), or a database failure. */
 db_status_t oh_nodes_register(db_pool_t *pool, const oh_node_t *self, const char *instance_id,
-                              int64_t offline_timeout_ms, oh_reg_result_t *res);
+                              const char *prev_instance, int64_t offline_timeout_ms,
+                              oh_reg_result_t *res);
 
 /* Renews LastSeen of node ID held by INSTANCE_ID and reads its row back into
  * *ROW (so changes made through other nodes reach this one).  Returns DB_OK,

@@ -22,8 +22,8 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_BAD_REQUEST] = {"BadRequest", 400, "The request is malformed."},
     [OH_E_TASK_COMPLETED] = {"TaskAlreadyCompleted", 409, "The task has already ended."},
     [OH_E_LAST_NODE] = {"LastNodeTakingWork", 409,
-                        "This is the last node that takes work; draining it would stop the "
-                        "cluster. Send Force to drain it anyway."},
+                        "This is the last node that takes work; draining it or setting its "
+                        "task cap to 0 would stop the cluster. Send Force to do it anyway."},
     [OH_E_KEY_MISSING] = {"ApiKeyMissing", 401,
                           "An API key is required: send it in the X-Octopus-ApiKey header "
                           "or as Authorization: Bearer."},
@@ -45,6 +45,37 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_PORT_CLASH] = {"CommsPortClash", 409, "Two nodes would use the same port."},
     [OH_E_STORAGE_CHANGE_BUSY] = {"StorageChangeInProgress", 409,
                                   "Another storage change is under way; retry when it has ended."},
+    [OH_E_IDEM_REUSED] = {"IdempotencyKeyReused", 422,
+                          "This Idempotency-Key was used for another operation or another "
+                          "request body; use a new key for a new request."},
+    [OH_E_IDEM_IN_FLIGHT] = {"IdempotencyKeyInFlight", 409,
+                             "A request with this Idempotency-Key was being processed at the "
+                             "same time; retry it to get its result."},
+    [OH_E_OUTCOME_UNKNOWN] = {"OutcomeUnknown", 503,
+                              "The database connection dropped while the change was being "
+                              "committed: it may or may not have been made. Read the resource "
+                              "before you retry, or retry with the same Idempotency-Key."},
+    [OH_E_PACKAGE_EXISTS] = {"PackageExists", 409, "This package version already exists."},
+    [OH_E_INSUFFICIENT_STORAGE] = {"InsufficientStorage", 507,
+                                   "The Packages folder is full; nothing of the upload was kept."},
+    [OH_E_RANGE_NOT_SATISFIABLE] = {"RangeNotSatisfiable", 416,
+                                    "The requested range is outside the file."},
+    [OH_E_STORAGE_UNAVAILABLE] = {"StorageUnavailable", 503,
+                                  "A storage folder cannot be used right now; see the node's log."},
+    [OH_E_INVALID_PACKAGE] = {"InvalidPackage", 400,
+                              "The upload is not a package this server takes."},
+    [OH_E_HTTP_VERSION] = {"HttpVersionNotSupported", 505,
+                           "This server speaks HTTP/1.1 (and 1.0) only."},
+    [OH_E_TOO_MANY_CONNECTIONS] = {"TooManyConnections", 503,
+                                   "Your address has too many connections open to this node; "
+                                   "close some and retry."},
+    [OH_E_TOKEN_INVALID] = {"TokenInvalid", 401, "The bearer token is not valid."},
+    [OH_E_IDP_UNAVAILABLE] = {"IdentityProviderUnavailable", 503,
+                              "The identity provider's signing keys cannot be fetched right now; "
+                              "try again shortly."},
+    [OH_E_TOO_MANY_STREAMS] = {"TooManyStreams", 503,
+                               "This node serves as many event streams as it allows; retry "
+                               "later or through another node."},
     [OH_E_SKIP_TOO_DEEP] = {"SkipTooDeep", 400,
                             "skip goes up to 10000: page further with after (Links.Page.Next)."},
 };
@@ -61,12 +92,12 @@ json_t *oh_error_body(oh_ec_t ec, const char *message, const char *field)
 	const oh_error_def_t *d = oh_error_def(ec);
 	const char *msg = message ? message : d->hint;
 	json_t *body = oh_json_check(json_object());
-	oh_json_set_new(body, "ErrorMessage", json_string(msg));
+	oh_json_set_new(body, "ErrorMessage", oh_json_string_safe(msg));
 	json_t *errors = oh_json_check(json_array());
-	oh_json_check_rc(json_array_append_new(errors, oh_json_check(json_string(msg))));
+	oh_json_check_rc(json_array_append_new(errors, oh_json_string_safe(msg)));
 	oh_json_set_new(body, "Errors", errors);
 	oh_json_set_new(body, "Code", json_string(d->code));
 	if (field)
-		oh_json_set_new(body, "Field", json_string(field));
+		oh_json_set_new(body, "Field", oh_json_string_safe(field));
 	return body;
 }

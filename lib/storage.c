@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db/cluster_store.h"
 #include "db/storage_store.h"
 #include "events.h"
 #include "oh_crypto.h"
@@ -112,7 +114,7 @@ static db_status_t record_txn(db_conn_t *c, void *ctx)
 db_status_t oh_storage_record_checks(db_pool_t *pool, const oh_storage_check_t *v, size_t n)
 {
 	record_ctx_t x = {v, n};
-	return n ? db_txn(pool, DB_TXN_WRITE, record_txn, &x) : DB_OK;
+	return n ? db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, record_txn, &x) : DB_OK;
 }
 
 typedef struct {
@@ -155,7 +157,7 @@ db_status_t oh_storage_activate(db_pool_t *pool, const char *const paths[OH_FOLD
 }
 
 typedef struct {
-	const oh_task_spec_t *spec;
+	oh_task_spec_t spec; /* with its Id chosen before the transaction */
 	oh_task_t *out;
 	bool *existed;
 	char *busy;
@@ -167,32 +169,32 @@ static db_status_t change_txn(db_conn_t *c, void *ctx)
 	*x->existed = false;
 	x->busy[0] = '\0';
 	oh_task_clear(x->out);
-	/* The lock first: a replay of the same request waiting on it then
-	 * finds the first one's task by its key. */
-	db_status_t s = storage_store_lock_change(c);
+	db_status_t s = cluster_store_lock(c, "storage-change");
 	if (s == DB_OK)
 		s = storage_store_active_change(c, x->busy, 64);
-	if (s == DB_NO_ROWS) /* none under way: queue it, or find its replay */
-		return oh_task_create_tx(c, x->spec, x->out, x->existed);
-	if (s != DB_OK)
-		return s;
-	/* One is under way: this request's own, replayed, or another. */
-	if (x->spec->idempotency_key) {
-		s = oh_task_get_by_key_tx(c, x->spec->idempotency_key, x->out);
-		if (s == DB_OK)
-			*x->existed = true;
-		if (s != DB_NO_ROWS)
-			return s;
-	}
-	return DB_DUPLICATE;
+	if (s == DB_NO_ROWS) /* none under way: queue it */
+		return oh_task_create_tx(c, &x->spec, x->out, x->existed);
+	return s == DB_OK ? DB_DUPLICATE : s;
+}
+
+/* Whether the change a lost COMMIT was queueing exists. */
+static db_status_t change_verify(db_conn_t *c, void *ctx)
+{
+	change_ctx_t *x = ctx;
+	oh_task_clear(x->out);
+	return oh_task_get_tx(c, x->spec.id, x->out);
 }
 
 db_status_t oh_storage_change_queue(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
                                     bool *existed, char *busy_id)
 {
 	memset(out, 0, sizeof *out);
-	change_ctx_t x = {spec, out, existed, busy_id};
-	return db_txn(pool, DB_TXN_WRITE, change_txn, &x);
+	char id[64];
+	if (!oh_task_new_id(id, sizeof id))
+		return DB_ERROR;
+	change_ctx_t x = {*spec, out, existed, busy_id};
+	x.spec.id = id;
+	return db_txn_verified(pool, change_txn, change_verify, &x);
 }
 
 /* ---- the probe --------------------------------------------------------- */
@@ -203,9 +205,35 @@ static bool fail(char *err, size_t errlen, const char *step, const char *path)
 	return false;
 }
 
+const char *oh_storage_real_check(const char *dir, char *buf, size_t size)
+{
+	char *real = malloc(PATH_MAX);
+	if (!real)
+		return NULL;
+	const char *why = NULL;
+	if (oh_real_location(dir, real, PATH_MAX)) {
+		const char *sys = oh_storage_system_folder("linux", real);
+		if (sys) {
+			snprintf(buf, size, "leads to %.300s, which %s", real, sys);
+			why = buf;
+		}
+	}
+	free(real);
+	return why;
+}
+
 bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen, char *created,
                       size_t created_size)
 {
+	if (created && created_size)
+		created[0] = '\0';
+	/* Judged before anything is created: a link to / must not get a
+	 * folder or a probe file made through it. */
+	char why[400];
+	if (oh_storage_real_check(dir, why, sizeof why)) {
+		snprintf(err, errlen, "%.80s %s", dir, why);
+		return false;
+	}
 	if (!oh_mkdirs_created(dir, 0750, created, created_size))
 		return fail(err, errlen, "create the folder", dir);
 	struct stat sb;

@@ -90,6 +90,15 @@ static db_status_t create_txn(db_conn_t *c, void *vctx)
 	return s;
 }
 
+/* After a create whose COMMIT lost its answer: its Id is there exactly
+ * when it was committed. */
+static db_status_t create_verify(db_conn_t *c, void *vctx)
+{
+	create_ctx_t *x = vctx;
+	oh_subscription_t found;
+	return subscriptions_store_get(c, x->sub->id, &found);
+}
+
 db_status_t oh_subscriptions_create(db_pool_t *pool, const unsigned char key[32], const char *name,
                                     const char *url, const char *event_types, const char *secret,
                                     const char *created_by, const oh_event_spec_t *audit,
@@ -105,7 +114,7 @@ db_status_t oh_subscriptions_create(db_pool_t *pool, const unsigned char key[32]
 	snprintf(out->event_types, sizeof out->event_types, "%s", event_types);
 	snprintf(out->created_by, sizeof out->created_by, "%s", created_by);
 	create_ctx_t x = {out, audit};
-	return db_txn(pool, DB_TXN_WRITE, create_txn, &x);
+	return db_txn_verified(pool, create_txn, create_verify, &x);
 }
 
 static void collect(void *vctx, const oh_subscription_t *s)

@@ -25,6 +25,7 @@ extern const oh_task_kind_t oh_task_kind_register_tentacle;
 extern const oh_task_kind_t oh_task_kind_refresh_tentacle_servers;
 extern const oh_task_kind_t oh_task_kind_tentacle_health;
 extern const oh_task_kind_t oh_task_kind_cluster_probe;
+extern const oh_task_kind_t oh_task_kind_package_retention;
 
 static const oh_task_kind_t *const kinds[] = {
     &oh_task_kind_diagnostic,
@@ -40,6 +41,7 @@ static const oh_task_kind_t *const kinds[] = {
     &oh_task_kind_refresh_tentacle_servers,
     &oh_task_kind_tentacle_health,
     &oh_task_kind_cluster_probe,
+    &oh_task_kind_package_retention,
 };
 
 const oh_task_kind_t *oh_task_kind_find(const char *name)

@@ -19,6 +19,9 @@ typedef struct {
 	oh_storage_t *storage;            /* this node's storage folders */
 	int64_t event_retention_ms;       /* events older than this are archived */
 	long http_timeout_ms;             /* outbound deliveries */
+	/* What user-aimed outbound calls (webhooks, chat replies, Tentacle
+	 * health checks) may reach; NULL reaches anything. */
+	const struct oh_outbound_policy *outbound;
 } oh_task_env_t;
 
 typedef struct {

@@ -15,6 +15,7 @@
 #define OH_TASK_ID_PREFIX "ServerTasks-"
 
 struct oh_event_spec; /* events.h */
+struct oh_idem;       /* idempotency.h */
 
 typedef enum {
 	OH_TS_QUEUED = 0,
@@ -49,7 +50,6 @@ typedef struct {
 	char progress_message[401];
 	char *result; /* JSON text or NULL, malloc'd */
 	char requested_by[201];
-	char idempotency_key[201];
 } oh_task_t;
 
 /* Frees the strings a task owns (not the struct). */
@@ -59,24 +59,28 @@ void oh_task_clear(oh_task_t *t);
 typedef struct {
 	const char *name; /* kind, e.g. "Diagnostic" */
 	const char *description;
-	const json_t *arguments;     /* borrowed; NULL = {} */
-	bool is_system;              /* claimable by draining nodes */
-	const char *target_node;     /* NULL = any */
-	int max_attempts;            /* 0 = default (3) */
-	const char *idempotency_key; /* NULL = none */
+	const json_t *arguments; /* borrowed; NULL = {} */
+	bool is_system;          /* claimable by draining nodes */
+	const char *target_node; /* NULL = any */
+	int max_attempts;        /* 0 = default (3) */
+	const char *id;          /* the task's Id, or NULL for a new random one */
+	struct oh_idem *idem;    /* the request's idempotency key, or NULL */
 	const char *requested_by;
 	/* When set, oh_tasks_create records this event (its resource the new
 	 * task unless given) in the transaction that queues the task. */
 	const struct oh_event_spec *audit;
 } oh_task_spec_t;
 
-/* Inserts a new task inside the caller's transaction.  When the idempotency
- * key is already used, returns DB_DUPLICATE (the caller then reads the task
- * by key).  On DB_OK, *OUT holds the new task (clear it). */
+/* Inserts a new task inside the caller's transaction (with SPEC's Id when
+ * given: DB_DUPLICATE when that Id exists).  On DB_OK, *OUT holds the new
+ * task (clear it). */
 db_status_t oh_task_insert(db_conn_t *c, const oh_task_spec_t *spec, oh_task_t *out);
 
-/* Creates a task in its own transaction; with an idempotency key already
- * used, returns the existing task and sets *EXISTED.  DB_OK or a failure. */
+/* Creates a task in its own transaction, recording SPEC's idempotency key
+ * and audit event with it.  With SPEC's Id already used, returns that task
+ * and sets *EXISTED.  DB_ABORT with spec->idem->in_flight set when another
+ * request took the idempotency key meanwhile.  A COMMIT whose answer is
+ * lost is resolved by looking the new Id up, never by inserting twice. */
 db_status_t oh_tasks_create(db_pool_t *pool, const oh_task_spec_t *spec, oh_task_t *out,
                             bool *existed);
 
@@ -84,17 +88,25 @@ db_status_t oh_tasks_create(db_pool_t *pool, const oh_task_spec_t *spec, oh_task
 db_status_t oh_task_create_tx(db_conn_t *c, const oh_task_spec_t *spec, oh_task_t *out,
                               bool *existed);
 
-/* Reads one task, by Id or by its Idempotency-Key.  DB_NO_ROWS if none. */
+/* A new random task Id ("ServerTasks-" and 20 hex characters) into ID
+ * (size SIZE), for a caller that must know it before its transaction.
+ * False without randomness. */
+bool oh_task_new_id(char *id, size_t size);
+
+/* The Id of the task an internal KEY names ("ServerTasks-" and 20 hex
+ * characters of its SHA-256), for tasks created at most once per key. */
+void oh_task_id_for_key(const char *key, char *id, size_t size);
+
+/* Reads one task by Id.  DB_NO_ROWS if none. */
 db_status_t oh_tasks_get(db_pool_t *pool, const char *id, oh_task_t *out);
-db_status_t oh_tasks_get_by_key(db_pool_t *pool, const char *key, oh_task_t *out);
 db_status_t oh_task_get_tx(db_conn_t *c, const char *id, oh_task_t *out);
-db_status_t oh_task_get_by_key_tx(db_conn_t *c, const char *key, oh_task_t *out);
 
 typedef struct {
-	unsigned states;   /* bit mask of 1 << oh_task_state_t; 0 = all */
-	const char *node;  /* ServerNode filter or NULL */
-	const char *name;  /* kind filter or NULL */
-	const char *after; /* the page starts after this task Id, or NULL */
+	unsigned states;          /* bit mask of 1 << oh_task_state_t; 0 = all */
+	const char *node;         /* ServerNode filter or NULL */
+	const char *name;         /* kind filter or NULL */
+	const char *partial_name; /* part of the Description (case-insensitive), or NULL */
+	const char *after;        /* the page starts after this task Id, or NULL */
 	int64_t skip, take;
 } oh_task_filter_t;
 
@@ -120,7 +132,10 @@ typedef enum {
 db_status_t oh_tasks_cancel(db_pool_t *pool, const char *id, oh_cancel_outcome_t *outcome,
                             oh_task_t *out, const struct oh_event_spec *audit);
 
-/* Counts tasks Executing or Cancelling on NODE_ID, other than EXCEPT_ID. */
+/* Counts the tasks under the cap (not system tasks: drains, undrains, caps,
+ * checks) Executing or Cancelling on NODE_ID, other than EXCEPT_ID.  What a
+ * drain waits for: two drains running on each other's node never wait on
+ * each other. */
 db_status_t oh_tasks_count_running_tx(db_conn_t *c, const char *node_id, const char *except_id,
                                       int64_t *count);
 
@@ -191,27 +206,28 @@ typedef struct {
 	bool cancelling;
 } oh_held_t;
 
-/* Renews every lease OWNER holds to now+LEASE_MS and lists what it still
- * holds (so a worker whose task was taken over, or asked to cancel, learns
- * it).  OUT has capacity CAP; *N receives the count. */
-db_status_t oh_tasks_renew(db_pool_t *pool, const char *owner, int64_t lease_ms, oh_held_t *out,
-                           int cap, int *n);
+/* Renews to now+LEASE_MS exactly the N_HOLD leases in HOLD (tasks OWNER
+ * runs, or has finished and is still recording the end of) and no other
+ * lease of OWNER's, then lists every task OWNER still holds, so a worker
+ * whose task was taken over, or asked to cancel, learns it.  OUT has
+ * capacity CAP; *N receives the count. */
+db_status_t oh_tasks_renew(db_pool_t *pool, const char *owner, int64_t lease_ms,
+                           const oh_held_t *hold, int n_hold, oh_held_t *out, int cap, int *n);
 
 typedef struct {
 	int64_t requeued, failed, canceled, purged;
 } oh_expiry_t;
 
 /* Cluster housekeeping: tasks whose lease expired (their node died) are
- * requeued, or Failed when out of attempts; expired Cancelling tasks end
- * Canceled; once a minute, tasks that ended more than RETENTION_MS ago are
- * deleted with their logs, looked for in each of the N_DIRS folders
- * LOGS_DIRS (the TaskLogs folders this node has used: logs are not moved
- * when the folder changes).  Runs only when this call wins the period's
- * slot, so once per PERIOD_MS however many nodes call it: *RAN says whether
+ * requeued, except those SELF (this process's lease owner) holds, or Failed when out of attempts;
+ * expired Cancelling tasks end Canceled; once a minute, tasks that ended more than RETENTION_MS ago
+ * are deleted with their logs, looked for in each of the N_DIRS folders LOGS_DIRS (the TaskLogs
+ * folders this node has used: logs are not moved when the folder changes).  Runs only when this
+ * call wins the period's slot, so once per PERIOD_MS however many nodes call it: *RAN says whether
  * it did. */
-db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, int64_t retention_ms,
-                                  const char *const *logs_dirs, size_t n_dirs, bool *ran,
-                                  oh_expiry_t *out);
+db_status_t oh_tasks_housekeeping(db_pool_t *pool, const char *self, int64_t period_ms,
+                                  int64_t retention_ms, const char *const *logs_dirs, size_t n_dirs,
+                                  bool *ran, oh_expiry_t *out);
 
 /* Requeues (CANCEL false) or cancels every non-system task executing on
  * NODE_ID: the drain deadline's action.  *N receives the count. */

@@ -9,6 +9,7 @@
 #include "db/nodes_store.h"
 #include "db/tentacles_store.h"
 #include "events.h"
+#include "idempotency.h"
 #include "oh_crypto.h"
 #include "tasks.h"
 
@@ -221,21 +222,20 @@ db_status_t oh_polling_set(db_pool_t *pool, const oh_polling_t *p, const oh_node
 
 typedef struct {
 	oh_tentacle_t *t;
-	const char *key;
+	oh_idem_t *idem;
 	const oh_event_spec_t *audit;
 	oh_task_t *task;
+	const char *task_id; /* chosen before the transaction */
 } register_ctx_t;
 
 static db_status_t register_txn(db_conn_t *c, void *ctx)
 {
 	register_ctx_t *x = ctx;
 	oh_task_clear(x->task);
-	if (x->key) {
-		db_status_t s = oh_task_get_by_key_tx(c, x->key, x->task);
-		if (s != DB_NO_ROWS)
-			return s; /* the same request again: its task */
-	}
-	db_status_t s = tentacles_store_name_used(c, x->t->name);
+	db_status_t s = oh_idem_record_tx(c, x->idem, x->task_id);
+	if (s != DB_OK)
+		return s;
+	s = tentacles_store_name_used(c, x->t->name);
 	if (s == DB_OK)
 		return DB_DUPLICATE; /* the name is taken */
 	if (s != DB_NO_ROWS)
@@ -260,7 +260,7 @@ static db_status_t register_txn(db_conn_t *c, void *ctx)
 	                       .arguments = args,
 	                       .is_system = true,
 	                       .max_attempts = 5,
-	                       .idempotency_key = x->key,
+	                       .id = x->task_id,
 	                       .requested_by = x->t->registered_by};
 	s = oh_task_insert(c, &spec, x->task);
 	json_decref(args);
@@ -272,16 +272,24 @@ static db_status_t register_txn(db_conn_t *c, void *ctx)
 	return s;
 }
 
-db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, const char *idempotency_key,
+/* Whether the registration a lost COMMIT was making exists. */
+static db_status_t register_verify(db_conn_t *c, void *ctx)
+{
+	register_ctx_t *x = ctx;
+	oh_task_clear(x->task);
+	return oh_task_get_tx(c, x->task_id, x->task);
+}
+
+db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, oh_idem_t *idem,
                                  const oh_event_spec_t *audit, oh_task_t *task)
 {
 	memset(task, 0, sizeof *task);
-	char hex[17];
-	if (!oh_random_hex(hex, 8))
+	char hex[17], task_id[64];
+	if (!oh_random_hex(hex, 8) || !oh_task_new_id(task_id, sizeof task_id))
 		return DB_ERROR;
 	snprintf(t->id, sizeof t->id, OH_TENTACLE_ID_PREFIX "%s", hex);
-	register_ctx_t x = {t, idempotency_key, audit, task};
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, register_txn, &x);
+	register_ctx_t x = {t, idem, audit, task, task_id};
+	db_status_t s = db_txn_verified(pool, register_txn, register_verify, &x);
 	if (s != DB_OK)
 		oh_task_clear(task);
 	return s;
@@ -721,7 +729,7 @@ db_status_t oh_tentacle_poll(db_pool_t *pool, const char *id, const char *node_i
                              oh_poll_outcome_t *outcome, int64_t *at, bool *needs_rereg)
 {
 	poll_ctx_t x = {id, node_id, outcome, at, needs_rereg};
-	return db_txn(pool, DB_TXN_WRITE, poll_txn, &x);
+	return db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, poll_txn, &x);
 }
 
 typedef struct {
@@ -740,7 +748,7 @@ db_status_t oh_tentacle_set_health(db_pool_t *pool, const char *id, const char *
                                    const char *detail)
 {
 	health_ctx_t x = {id, status, detail};
-	return db_txn(pool, DB_TXN_WRITE, health_txn, &x);
+	return db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, health_txn, &x);
 }
 
 /* ---- coverage ------------------------------------------------------------- */

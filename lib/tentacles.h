@@ -92,11 +92,14 @@ db_status_t oh_polling_set(db_pool_t *pool, const oh_polling_t *p, const oh_node
 
 /* ---- Tentacles ----------------------------------------------------------- */
 
+struct oh_idem;
+
 /* Registers T (id, registered_at filled in) and queues its RegisterTentacle
- * task (*TASK, to clear; the earlier one for a reused IDEMPOTENCY_KEY) in
- * one transaction with AUDIT.  Returns DB_OK, DB_DUPLICATE when the name is
- * in use, or a failure. */
-db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, const char *idempotency_key,
+ * task (*TASK, to clear) in one transaction with AUDIT and IDEM (the
+ * request's idempotency key, may be NULL).  Returns DB_OK, DB_DUPLICATE
+ * when the name is in use, DB_ABORT with IDEM->in_flight when another
+ * request took the key meanwhile, or a failure. */
+db_status_t oh_tentacle_register(db_pool_t *pool, oh_tentacle_t *t, struct oh_idem *idem,
                                  const struct oh_event_spec *audit, oh_task_t *task);
 
 db_status_t oh_tentacle_get(db_pool_t *pool, const char *id, oh_tentacle_t *out);
@@ -113,7 +116,12 @@ typedef struct {
 	int64_t missing_before; /* set by oh_tentacles_page: now - the poll window */
 	const char *after;      /* the page starts after this Tentacle Id, or NULL */
 	int64_t skip, take;
+	const char *thumbprint;   /* only this certificate (upper-case hex), or NULL */
+	int style;                /* OH_STYLE_ANY, or only polling / listening ones */
+	const char *partial_name; /* only names containing this (any case), or NULL */
 } oh_tentacle_filter_t;
+
+enum { OH_STYLE_ANY = 0, OH_STYLE_POLLING, OH_STYLE_LISTENING };
 
 /* Reads the page F into *OUT (ordered by Name, or with F->missing by how
  * long they have missed a node) and *TOTAL (up to DB_LIST_COUNT_CAP), with

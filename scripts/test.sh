@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds octoha twice (normal, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test in both:
+# Installs what is missing, builds octoha three times (normal, Release, and
+# with AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test in
+# the normal and sanitizer builds:
 # unit tests, database tests on SQLite and on a PostgreSQL server this script
 # starts, black-box tests of the real server binary, the OpenAPI lint and the
 # format check.  Exits non-zero when anything fails.
@@ -21,13 +22,16 @@ py=()
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${py[@]}" >/dev/null
 cmake --build build -j"$jobs"
+echo "== build (Release, with the tests: -O2 brings warnings of its own)"
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release "${py[@]}" >/dev/null
+cmake --build build-release -j"$jobs"
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_SANITIZE=ON "${py[@]}" >/dev/null
 cmake --build build-asan -j"$jobs"
 echo "== build (libFuzzer targets, clang)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_FUZZ=ON -DBUILD_TESTING=OFF \
 	"${py[@]}" >/dev/null
-fuzzers=(fuzz_storage_paths fuzz_request_body)
+fuzzers=(fuzz_storage_paths fuzz_request_body fuzz_multipart fuzz_http_request)
 cmake --build build-fuzz -j"$jobs" --target "${fuzzers[@]}"
 
 # One PostgreSQL server for the C database tests; the integration tests

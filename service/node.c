@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "../lib/apikeys.h"
 #include "../lib/db/dialect.h"
 #include "../lib/db/migrate.h"
+#include "../lib/http_client.h"
 #include "../lib/node_state.h"
 #include "../lib/nodes.h"
 #include "../lib/oh_crypto.h"
@@ -107,34 +109,38 @@ static bool load_secrets_key(const char *path, unsigned char key[32])
 	return true;
 }
 
-static db_pool_t *open_pool(const svc_config_t *cfg)
+/* How long an HTTP request (or a task) waits for a free connection before
+ * it is answered 503 with Retry-After. */
+#define POOL_WAIT_MS 2000
+/* The liveness pool: one connection each for the heartbeat, the lease
+ * renewer and the dispatcher (claims, ends, housekeeping).  No request can
+ * take them, so a flood of slow reads cannot make the node miss its
+ * heartbeat or lose its leases. */
+#define CORE_POOL_SIZE 3
+
+static db_pool_t *open_pool_sized(const svc_config_t *cfg, unsigned size, int wait_ms)
 {
 	int login = (int)(cfg->offline_timeout_ms / 2000);
 	db_pool_opts_t o = {.connstr = cfg->db,
-	                    .size = (unsigned)cfg->db_pool_size,
+	                    .size = size,
 	                    .login_timeout_s = login < 1   ? 1
 	                                       : login > 5 ? 5
 	                                                   : login,
-	                    .acquire_timeout_ms = 5000,
+	                    .acquire_timeout_ms = wait_ms,
 	                    .max_retries = 3,
 	                    .idle_txn_limit_ms = (int)cfg->lease_ms};
 	return db_pool_new(&o);
 }
 
-db_pool_t *svc_command_pool(const svc_config_t *cfg)
+static db_pool_t *open_pool(const svc_config_t *cfg)
 {
-	db_pool_opts_t o = {.connstr = cfg->db,
-	                    .size = 2,
-	                    .login_timeout_s = 5,
-	                    .acquire_timeout_ms = 5000,
-	                    .max_retries = 3,
-	                    .idle_txn_limit_ms = (int)cfg->lease_ms};
-	return db_pool_new(&o);
+	return open_pool_sized(cfg, (unsigned)cfg->db_pool_size, POOL_WAIT_MS);
 }
 
 /* Waits until the database answers (it may start after us in a container).
- * Returns false when it stays unreachable. */
-static bool wait_for_db(db_pool_t *pool)
+ * Returns false when it stays unreachable. A shell command (`announce`
+ * false) keeps stderr for its own messages: success is not logged there. */
+static bool wait_for_db(db_pool_t *pool, bool announce)
 {
 	int64_t deadline = oh_mono_ms() + STARTUP_DB_WAIT_MS;
 	for (int attempt = 0;; attempt++) {
@@ -142,7 +148,9 @@ static bool wait_for_db(db_pool_t *pool)
 		char err[512];
 		db_status_t s = db_pool_probe(pool, &d, err, sizeof err);
 		if (s == DB_OK) {
-			oh_log(OH_LOG_INFO, "database reachable", "dialect=%s", db_dialect_name(d));
+			if (announce)
+				oh_log(OH_LOG_INFO, "database reachable", "dialect=%s",
+				       db_dialect_name(d));
 			return true;
 		}
 		if (s == DB_ERROR || oh_mono_ms() > deadline) {
@@ -209,7 +217,7 @@ int svc_database(const svc_config_t *cfg, bool upgrade)
 	if (!pool)
 		return SVC_EXIT_FAILURE;
 	int rc = SVC_EXIT_OK;
-	if (!wait_for_db(pool)) {
+	if (!wait_for_db(pool, true)) {
 		rc = SVC_EXIT_FAILURE;
 	} else if (upgrade) {
 		rc = check_schema(pool, true);
@@ -226,22 +234,46 @@ int svc_database(const svc_config_t *cfg, bool upgrade)
 	return rc;
 }
 
+db_pool_t *svc_command_pool(const svc_config_t *cfg)
+{
+	if (!prepare_data_dir(cfg))
+		return NULL;
+	db_pool_opts_t o = {.connstr = cfg->db,
+	                    .size = 2,
+	                    .login_timeout_s = 5,
+	                    .acquire_timeout_ms = 5000,
+	                    .max_retries = 3,
+	                    .idle_txn_limit_ms = (int)cfg->lease_ms};
+	db_pool_t *pool = db_pool_new(&o);
+	/* The same schema rule as `run`: a command on a fresh data directory
+	 * (the first API key of a cluster) brings the schema up first. */
+	if (pool && (!wait_for_db(pool, false) ||
+	             check_schema(pool, strcmp(cfg->db_upgrade, "auto") == 0) != SVC_EXIT_OK)) {
+		db_pool_free(pool);
+		return NULL;
+	}
+	return pool;
+}
+
 typedef struct {
 	const svc_config_t *cfg;
 	db_pool_t *pool;
+	db_pool_t *core; /* liveness: heartbeat, leases, claims */
 	oh_node_state_t *state;
 	oh_node_t self; /* what we register */
 	char instance[33];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	oh_node_snapshot_t snap; /* heartbeat thread's working copy */
-	oh_storage_t *storage;   /* this node's view of the storage folders */
-	bool storage_first_done; /* the first check of the folders has ended */
+	oh_node_snapshot_t snap;   /* heartbeat thread's working copy */
+	oh_storage_t *storage;     /* this node's view of the storage folders */
+	bool storage_first_done;   /* the first check of the folders has ended */
+	const char *prev_instance; /* the previous process on this data directory */
 	char node_id[sizeof(((oh_node_t *)0)->id)];
 } node_ctx_t;
 
-static void publish_from_row(node_ctx_t *n, const oh_node_t *row)
+/* Publishes ROW, read after oh_node_state_changes gave CHANGES_BEFORE. */
+static void publish_from_row(node_ctx_t *n, const oh_node_t *row, uint64_t changes_before)
 {
 	oh_node_snapshot_t *s = &n->snap;
 	snprintf(s->id, sizeof s->id, "%s", row->id);
@@ -253,25 +285,31 @@ static void publish_from_row(node_ctx_t *n, const oh_node_t *row)
 	s->last_ok_mono = oh_mono_ms();
 	s->db_ok = true;
 	s->registered = true;
-	oh_node_state_publish(n->state, s);
+	oh_node_state_publish_read(n->state, s, changes_before);
 }
 
 /* Registers the node.  Returns an exit code, SVC_EXIT_OK on success. */
 static int register_node(node_ctx_t *n, bool at_start)
 {
 	oh_reg_result_t res;
-	db_status_t s =
-	    oh_nodes_register(n->pool, &n->self, n->instance, n->cfg->offline_timeout_ms, &res);
+	uint64_t changes = oh_node_state_changes(n->state);
+	db_status_t s = oh_nodes_register(n->core, &n->self, n->instance, n->prev_instance,
+	                                  n->cfg->offline_timeout_ms, &res);
 	if (s != DB_OK) {
 		oh_log(OH_LOG_ERROR, "node registration failed", "status=%s", db_status_name(s));
 		return SVC_EXIT_FAILURE;
 	}
 	switch (res.outcome) {
 	case OH_REG_OK:
-		publish_from_row(n, &res.self);
+		publish_from_row(n, &res.self, changes);
 		oh_log(OH_LOG_INFO, at_start ? "node registered" : "node re-registered",
 		       "node=%s id=%s platform=%s task_cap=%d", oh_q(res.self.name),
 		       oh_q(res.self.id), res.self.platform, res.self.max_tasks);
+		if (res.requeued || res.failed || res.canceled)
+			oh_log(OH_LOG_INFO,
+			       "took over the tasks of this node's previous process at once",
+			       "requeued=%lld failed=%lld canceled=%lld", (long long)res.requeued,
+			       (long long)res.failed, (long long)res.canceled);
 		return SVC_EXIT_OK;
 	case OH_REG_NAME_IN_USE:
 		oh_log(OH_LOG_ERROR,
@@ -320,10 +358,11 @@ static void *heartbeat_main(void *arg)
 		pthread_mutex_unlock(&n->mu);
 
 		oh_node_t row;
-		db_status_t s = oh_nodes_heartbeat(n->pool, n->snap.id, n->instance,
+		uint64_t changes = oh_node_state_changes(n->state);
+		db_status_t s = oh_nodes_heartbeat(n->core, n->node_id, n->instance,
 		                                   n->cfg->offline_timeout_ms, &row);
 		if (s == DB_OK) {
-			publish_from_row(n, &row);
+			publish_from_row(n, &row, changes);
 			if (!was_ok)
 				oh_log(OH_LOG_INFO, "heartbeat restored", NULL);
 			was_ok = true;
@@ -433,6 +472,99 @@ static void wait_first_storage_check(node_ctx_t *n)
 		       "waited_ms=%d", STARTUP_STORAGE_MS);
 }
 
+/* ---- one process per data directory ------------------------------------ */
+
+/* Locks <data-dir>/node.lock for the life of the process (the kernel drops
+ * the lock when the process dies, however it dies).  Returns the file
+ * descriptor to keep open, or -1: *BUSY when another live process holds it.
+ * PREV (size PREVLEN) receives the instance token the previous process on
+ * this directory recorded for node NAME, "" if none: holding the lock proves
+ * that process is gone, so its registration can be taken over at once. */
+static int lock_data_dir(const svc_config_t *cfg, bool *busy, char *prev, size_t prevlen)
+{
+	*busy = false;
+	prev[0] = '\0';
+	char path[4200];
+	snprintf(path, sizeof path, "%s/node.lock", cfg->data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		oh_log(OH_LOG_ERROR, "cannot open the data directory's lock file",
+		       "path=%s error=%s", oh_q(path), oh_q(strerror(errno)));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		*busy = errno == EWOULDBLOCK;
+		if (!*busy)
+			oh_log(OH_LOG_ERROR, "cannot lock the data directory", "path=%s error=%s",
+			       oh_q(path), oh_q(strerror(errno)));
+		close(fd);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/node.instance", cfg->data_dir);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		char name[128] = "", inst[64] = "";
+		if (fscanf(f, "%127s %63s", name, inst) == 2 && strcmp(name, cfg->node_name) == 0)
+			snprintf(prev, prevlen, "%s", inst);
+		fclose(f);
+	}
+	return fd;
+}
+
+/* Records INSTANCE as this directory's process for node NAME (written to a
+ * temporary file, synced and renamed: never half written).  False with the
+ * reason logged. */
+static bool record_instance(const svc_config_t *cfg, const char *instance)
+{
+	char path[4200], tmp[4300];
+	snprintf(path, sizeof path, "%s/node.instance", cfg->data_dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char line[256];
+	int n = snprintf(line, sizeof line, "%s %s\n", cfg->node_name, instance);
+	bool ok = fd >= 0 && n > 0 && write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+	if (fd >= 0)
+		close(fd);
+	ok = ok && rename(tmp, path) == 0;
+	if (!ok)
+		oh_log(OH_LOG_ERROR, "cannot record this process in the data directory",
+		       "path=%s error=%s", oh_q(path), oh_q(strerror(errno)));
+	return ok;
+}
+
+/* ---- a bounded stop ------------------------------------------------------ */
+
+/* How long past the task grace the whole stop may take (the HTTP server's
+ * in-flight requests, the last ends, marking the node offline). */
+#define STOP_SLACK_MS 5000
+
+typedef struct {
+	int64_t deadline; /* oh_mono_ms */
+	db_pool_t *core;
+	char node_id[128], instance[33];
+} watchdog_t;
+
+/* Ends the process when the orderly stop overran its deadline (a handler
+ * or a task blocked in a call that does not return, a hung share): marks
+ * the node offline if the database answers within a few seconds, and exits.
+ * Leases and the heartbeat's silence let the cluster take over the rest. */
+static void *watchdog_main(void *arg)
+{
+	watchdog_t *d = arg;
+	int64_t left;
+	while ((left = d->deadline - oh_mono_ms()) > 0) {
+		struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	oh_log(OH_LOG_WARN, "the stop overran its deadline: marking the node offline and exiting",
+	       NULL);
+	alarm(3); /* the database too may not answer: SIGALRM ends it */
+	if (d->core && oh_nodes_mark_stopped(d->core, d->node_id, d->instance) == DB_OK)
+		oh_log(OH_LOG_INFO, "node marked offline", "node_id=%s", oh_q(d->node_id));
+	_exit(SVC_EXIT_OK);
+	return NULL;
+}
+
 int svc_run(const svc_config_t *cfg)
 {
 	/* Block the stop signals in every thread; the main thread waits for
@@ -441,6 +573,7 @@ int svc_run(const svc_config_t *cfg)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP); /* a closed terminal or a reload: stop cleanly */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -456,7 +589,9 @@ int svc_run(const svc_config_t *cfg)
 	int rc = SVC_EXIT_FAILURE;
 	unsigned char secrets_key[32] = {0};
 	api_server_t *srv = NULL;
+	oh_oidc_t *oidc = NULL;
 	svc_workers_t *workers = NULL;
+	oh_outbound_policy_t *outbound = NULL;
 	pthread_t hb, sto;
 	bool hb_started = false, sto_started = false;
 	const char *defaults[OH_FOLDER__COUNT];
@@ -471,11 +606,32 @@ int svc_run(const svc_config_t *cfg)
 	defaults[OH_FOLDER_EVENTEXPORTS] = cfg->event_exports_dir;
 	n.storage = oh_storage_new(defaults);
 
-	n.pool = open_pool(cfg);
-	n.state = oh_node_state_new();
-	if (!n.pool || !n.state || !n.storage || !oh_random_hex(n.instance, 16))
+	bool dir_busy = false;
+	char prev_instance[64];
+	int lock_fd = lock_data_dir(cfg, &dir_busy, prev_instance, sizeof prev_instance);
+	if (lock_fd < 0) {
+		if (dir_busy) {
+			oh_log(
+			    OH_LOG_ERROR,
+			    "another octoha-server process uses this data directory: one node per "
+			    "data directory",
+			    "data_dir=%s", oh_q(cfg->data_dir));
+			rc = SVC_EXIT_REFUSED;
+		}
 		goto out;
-	if (!wait_for_db(n.pool))
+	}
+	char perr[200] = "";
+	outbound = oh_outbound_policy_new(cfg->outbound_allow, perr, sizeof perr);
+	if (!outbound) {
+		oh_log(OH_LOG_ERROR, "bad outbound-allow", "error=%s", oh_q(perr));
+		goto out;
+	}
+	n.pool = open_pool(cfg);
+	n.core = open_pool_sized(cfg, CORE_POOL_SIZE, POOL_WAIT_MS);
+	n.state = oh_node_state_new();
+	if (!n.pool || !n.core || !n.state || !n.storage || !oh_random_hex(n.instance, 16))
+		goto out;
+	if (!wait_for_db(n.pool, true))
 		goto out;
 	rc = check_schema(n.pool, strcmp(cfg->db_upgrade, "auto") == 0);
 	if (rc != SVC_EXIT_OK)
@@ -505,14 +661,20 @@ int svc_run(const svc_config_t *cfg)
 	snprintf(n.self.version, sizeof n.self.version, "%s", OCTOHA_VERSION);
 	n.self.comms_port = (int)cfg->comms_port;
 	n.self.max_tasks = cfg->task_cap_set ? (int)cfg->task_cap : -1;
+	/* Recorded before registering: if this process dies at any point from
+	 * here, the next one on this directory knows whose place it takes. */
+	if (!record_instance(cfg, n.instance))
+		goto out;
+	n.prev_instance = prev_instance;
 	rc = register_node(&n, true);
 	if (rc != SVC_EXIT_OK)
 		goto out;
 	rc = SVC_EXIT_FAILURE;
+	/* The heartbeat rewrites its snapshot; everyone else reads this copy. */
+	snprintf(n.node_id, sizeof n.node_id, "%s", n.snap.id);
 	if (pthread_create(&hb, NULL, heartbeat_main, &n) != 0)
 		goto out;
 	hb_started = true;
-	snprintf(n.node_id, sizeof n.node_id, "%s", n.snap.id);
 	if (pthread_create(&sto, NULL, storage_main, &n) != 0)
 		goto out;
 	sto_started = true;
@@ -520,8 +682,9 @@ int svc_run(const svc_config_t *cfg)
 
 	svc_workers_cfg_t wcfg = {
 	    .pool = n.pool,
+	    .core_pool = n.core,
 	    .state = n.state,
-	    .node_id = n.snap.id,
+	    .node_id = n.node_id,
 	    .owner = n.instance,
 	    .storage = n.storage,
 	    .lease_ms = cfg->lease_ms,
@@ -530,13 +693,34 @@ int svc_run(const svc_config_t *cfg)
 	    .offline_timeout_ms = cfg->offline_timeout_ms,
 	    .retention_ms = cfg->task_retention_hours * 3600 * 1000,
 	    .archive_every_ms = cfg->archive_every_ms,
+	    .package_retention_ms = cfg->package_retention_ms,
+	    .package_keep_versions = cfg->package_keep_versions,
 	    .env = {.secrets_key = secrets_key,
 	            .storage = n.storage,
 	            .event_retention_ms = cfg->event_retention_hours * 3600 * 1000,
+	            .outbound = outbound,
 	            .http_timeout_ms = cfg->webhook_timeout_ms}};
 	workers = svc_workers_start(&wcfg);
 	if (!workers)
 		goto out;
+
+	if (cfg->oidc_issuer[0]) {
+		char oerr[300];
+		oh_oidc_opts_t oo = {.issuer = cfg->oidc_issuer,
+		                     .audience = cfg->oidc_audience,
+		                     .role_claim = cfg->oidc_role_claim,
+		                     .role_map = cfg->oidc_roles,
+		                     .leeway_s = cfg->oidc_leeway_seconds,
+		                     .keys_max_age_ms = cfg->oidc_keys_max_age_ms,
+		                     .refresh_min_ms = cfg->oidc_refresh_min_ms,
+		                     .http_timeout_ms = 5000};
+		oidc = oh_oidc_new(&oo, oerr, sizeof oerr);
+		if (!oidc) {
+			oh_log(OH_LOG_ERROR, "cannot use the OIDC settings", "error=%s",
+			       oh_q(oerr));
+			goto out;
+		}
+	}
 
 	char tag[9];
 	snprintf(tag, sizeof tag, "%.8s", n.instance);
@@ -550,7 +734,7 @@ int svc_run(const svc_config_t *cfg)
 	                     .tls_key = cfg->tls_key,
 	                     .threads = (int)cfg->http_threads,
 	                     .instance_tag = tag,
-	                     .self_node_id = n.snap.id,
+	                     .self_node_id = n.node_id,
 	                     .storage = n.storage,
 	                     .on_task_queued = svc_workers_wake,
 	                     .notify_ctx = workers,
@@ -559,7 +743,19 @@ int svc_run(const svc_config_t *cfg)
 	                     .auth_cache_ms = cfg->auth_cache_ms,
 	                     .secrets_key = secrets_key,
 	                     .slack_signing_secret = cfg->slack_signing_secret,
-	                     .chatops_users = cfg->chatops_users};
+	                     .chatops_users = cfg->chatops_users,
+	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000,
+	                     .max_package_bytes = cfg->max_package_bytes,
+	                     .health_listen = cfg->health_listen,
+	                     .request_timeout_ms = (int)cfg->request_timeout_ms,
+	                     .max_conns_per_client = (int)cfg->max_conns_per_client,
+	                     .cors_origins = cfg->cors_origins,
+	                     .stream_max = (int)cfg->stream_max,
+	                     .stream_heartbeat_ms = cfg->stream_heartbeat_ms,
+	                     .stream_poll_ms = cfg->stream_poll_ms,
+	                     .oidc = oidc,
+	                     .oidc_client_id = cfg->oidc_client_id,
+	                     .oidc_scopes = cfg->oidc_scopes};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
@@ -575,19 +771,32 @@ int svc_run(const svc_config_t *cfg)
 	oh_log(OH_LOG_INFO, "stopping", "signal=%d", sig);
 	rc = SVC_EXIT_OK;
 
-out:
-	/* Ping says 503 from here on, so the load balancer stops sending. */
+out:;
+	/* One deadline for the whole stop; past it a watchdog marks the node
+	 * offline and ends the process whatever is still blocked. */
+	int64_t deadline = oh_mono_ms() + cfg->shutdown_grace_ms + STOP_SLACK_MS;
+	static watchdog_t dog;
+	dog = (watchdog_t){.deadline = deadline + 1000, .core = hb_started ? n.core : NULL};
+	snprintf(dog.node_id, sizeof dog.node_id, "%s", n.node_id);
+	snprintf(dog.instance, sizeof dog.instance, "%s", n.instance);
+	pthread_t dog_thread;
+	if (pthread_create(&dog_thread, NULL, watchdog_main, &dog) == 0)
+		pthread_detach(dog_thread);
+	/* Ping says 503 from here on, so the load balancer stops sending, and
+	 * requests waiting on a task (waitSeconds) answer at once. */
 	if (n.state)
 		oh_node_state_set_shutting_down(n.state);
-	api_server_stop(srv); /* waits for in-flight requests */
-	svc_workers_stop(workers, cfg->shutdown_grace_ms);
+	api_server_quiesce(srv, oh_mono_ms() + STOP_SLACK_MS / 2); /* in-flight requests answer */
+	api_server_stop(srv);
+	oh_oidc_free(oidc);
+	bool workers_done = svc_workers_stop(workers, cfg->shutdown_grace_ms, deadline);
 	if (hb_started) {
 		pthread_mutex_lock(&n.mu);
 		n.stop = true;
 		pthread_cond_broadcast(&n.cv);
 		pthread_mutex_unlock(&n.mu);
 		pthread_join(hb, NULL);
-		db_status_t s = oh_nodes_mark_stopped(n.pool, n.snap.id, n.instance);
+		db_status_t s = oh_nodes_mark_stopped(n.core, n.node_id, n.instance);
 		if (s == DB_OK)
 			oh_log(OH_LOG_INFO, "node marked offline", "node=%s", oh_q(cfg->node_name));
 		else
@@ -600,19 +809,24 @@ out:
 	if (sto_started) {
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 5;
+		int64_t left = deadline - oh_mono_ms();
+		until.tv_sec += left > 1000 ? left / 1000 : 1;
 		sto_joined = pthread_timedjoin_np(sto, NULL, &until) == 0;
 		if (!sto_joined)
 			oh_log(OH_LOG_WARN, "a storage check is still hanging; exiting without it",
 			       NULL);
 	}
-	if (sto_joined) {
+	if (sto_joined && workers_done) {
 		db_pool_free(n.pool);
+		db_pool_free(n.core);
 		oh_storage_free(n.storage);
+		oh_outbound_policy_free(outbound);
 	}
+	if (lock_fd >= 0)
+		close(lock_fd); /* the next process on this directory may start */
 	oh_node_state_free(n.state);
 	OPENSSL_cleanse(secrets_key, sizeof secrets_key);
-	if (sto_joined) {
+	if (sto_joined && workers_done) {
 		pthread_cond_destroy(&n.cv);
 		pthread_mutex_destroy(&n.mu);
 	}

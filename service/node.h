@@ -14,8 +14,10 @@ enum { SVC_EXIT_OK = 0, SVC_EXIT_FAILURE = 1, SVC_EXIT_USAGE = 2, SVC_EXIT_REFUS
 /* Runs the node until SIGTERM or SIGINT.  Returns the process exit code. */
 int svc_run(const svc_config_t *cfg);
 
-/* A small pool for the shell commands (node, admin) that work on the
- * database directly.  NULL on OOM. */
+/* A small pool for the shell commands (node, admin, path) that work on the
+ * database directly, with the data directory made, the database reached
+ * and the schema brought up to date as `run` does (db-upgrade).  NULL with
+ * the reason logged. */
 db_pool_t *svc_command_pool(const svc_config_t *cfg);
 
 /* `database --upgrade` / `--status`.  Returns the process exit code. */

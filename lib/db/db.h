@@ -20,7 +20,9 @@ typedef enum {
 	DB_TRANSIENT, /* deadlock, serialization failure, busy: retry the txn */
 	DB_CONN_LOST, /* connection unusable or cannot be made: reconnect */
 	DB_ABORT,     /* the transaction body chose to roll back */
-	DB_ERROR      /* anything else: a bug or a schema problem */
+	DB_ERROR,     /* anything else: a bug or a schema problem */
+	DB_BUSY,      /* no pooled connection came free in time: try again later */
+	DB_UNKNOWN    /* the link dropped during COMMIT: whether it took effect is unknown */
 } db_status_t;
 
 typedef enum {
@@ -129,16 +131,40 @@ db_status_t db_pool_probe(db_pool_t *pool, db_dialect_id_t *dialect, char *errbu
  * shared state changed — before the runner returns. */
 typedef db_status_t (*db_txn_fn)(db_conn_t *c, void *ctx);
 
-typedef enum { DB_TXN_WRITE = 0, DB_TXN_READ } db_txn_mode_t;
+typedef enum {
+	/* A change whose replay would do it twice (a new row, an event).  When
+	 * the link drops during its COMMIT the runner does not run it again: it
+	 * returns DB_UNKNOWN, or asks the verify function (db_txn_verified). */
+	DB_TXN_WRITE = 0,
+	DB_TXN_READ,
+	/* A change that may safely be applied twice (set a flag, renew a lease,
+	 * a write fenced so that a replay matches nothing): after a dropped
+	 * COMMIT it is simply run again. */
+	DB_TXN_WRITE_IDEMPOTENT
+} db_txn_mode_t;
 
 /* Runs FN in a transaction on a pooled connection, retrying transient
  * failures and lost connections (reconnecting) up to max_retries times.
- * Returns FN's result if it was not DB_OK, else the commit's outcome. */
+ * Returns FN's result if it was not DB_OK, else the commit's outcome:
+ * DB_BUSY when no connection came free within the pool's acquire timeout
+ * (not retried: the pool is saturated), DB_UNKNOWN when a DB_TXN_WRITE's
+ * COMMIT lost its link (the change may or may not have been made). */
 db_status_t db_txn(db_pool_t *pool, db_txn_mode_t mode, db_txn_fn fn, void *ctx);
+
+/* Says, in a transaction of its own, whether the change a DB_TXN_WRITE body
+ * made was committed: DB_OK when it was (found by a key the caller chose
+ * before the transaction: a new row's Id, a claim token), DB_NO_ROWS when it
+ * was not, or a failure. */
+typedef db_status_t (*db_verify_fn)(db_conn_t *c, void *ctx);
+
+/* As db_txn with DB_TXN_WRITE, but a COMMIT whose outcome is unknown is
+ * resolved by VERIFY instead of returned: DB_OK when it was committed (the
+ * body's outputs in CTX stand), or FN runs again when it was not. */
+db_status_t db_txn_verified(db_pool_t *pool, db_txn_fn fn, db_verify_fn verify, void *ctx);
 
 /* Counters for metrics and tests. */
 typedef struct {
-	uint64_t txns, retries, reconnects, failures;
+	uint64_t txns, retries, reconnects, failures, busy, unknown;
 } db_pool_stats_t;
 void db_pool_stats(db_pool_t *pool, db_pool_stats_t *out);
 

@@ -39,7 +39,12 @@ struct db_row {
 	db_status_t failed; /* first accessor failure, DB_OK if none */
 };
 
-/* Reads the first diagnostic of H into C->last_error and classifies it. */
+/* Maps one diagnostic record (SQLSTATE, native code, message) of a driver
+ * for dialect D to a status.  Pure, for the unit tests. */
+db_status_t db_classify(const char *state, long native, const char *msg, db_dialect_id_t d);
+
+/* Reads the first diagnostic of H into C->last_error and classifies it; a
+ * plain error on a link the driver knows is dead counts as DB_CONN_LOST. */
 db_status_t db_diag(db_conn_t *c, SQLSMALLINT htype, SQLHANDLE h, SQLRETURN rc);
 db_status_t db_begin_txn(db_conn_t *c, bool write);
 db_status_t db_end_txn(db_conn_t *c, bool commit);

@@ -38,8 +38,8 @@ static const char *const stmt_names[DB_STMT__COUNT] = {
 #define CLAIM_PG_MERGED  CLAIM_MERGED("a", "b")
 #define CLAIM_UPDATE                                                                               \
 	"UPDATE ServerTasks SET State = 'Executing', ServerNodeId = ?, LeaseOwner = ?, "           \
-	"LeaseExpiresAt = ?, Attempt = Attempt + 1, StartTime = COALESCE(StartTime, ?), "          \
-	"LastUpdatedTime = ? "
+	"LeaseExpiresAt = ?, ClaimToken = ?, Attempt = Attempt + 1, "                              \
+	"StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
 
 static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
     [DB_DIALECT_SQLITE] =
@@ -100,7 +100,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                     [DB_STMT_NODE_FLAGS_LOCKED] = "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
                                                   "FROM OctopusServerNodes WHERE Id = ? FOR SHARE",
                 },
-            .maps = {[DB_STMT_CLAIM_TASKS] = "4,3,5,4,0,3,5,0,1,2,3,3,5"},
+            .maps = {[DB_STMT_CLAIM_TASKS] = "4,3,5,4,0,3,5,0,1,2,6,3,3,5"},
         },
     [DB_DIALECT_SQLSERVER] =
         {
@@ -113,8 +113,11 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                     [DB_STMT_NOW_MS] = "SELECT DATEDIFF_BIG(MILLISECOND, "
                                        "CAST('1970-01-01T00:00:00' AS DATETIME2), "
                                        "SYSUTCDATETIME())",
-                    /* Any error rolls the whole transaction back. */
-                    [DB_STMT_SESSION_SETUP] = "SET XACT_ABORT ON; SET LOCK_TIMEOUT 30000;",
+                    /* Any error rolls the whole transaction back.  Lock
+                     * waits are bounded by the statement timeout every
+                     * prepared statement carries (SQL_ATTR_QUERY_TIMEOUT,
+                     * 15 s), as on the other databases. */
+                    [DB_STMT_SESSION_SETUP] = "SET XACT_ABORT ON;",
                     [DB_STMT_MIGRATION_LOCK] =
                         "EXEC sp_getapplock @Resource = N'octoha-migrations', "
                         "@LockMode = N'Exclusive', @LockOwner = N'Transaction', "
@@ -138,23 +141,33 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                         "AND IsSystem = ? AND TargetNodeId = ? AND NextRunAt <= ? "
                         "ORDER BY TargetNodeId, NextRunAt, QueueTime, Id), "
                         "c AS (SELECT TOP (?) Id, Name, Arguments, State, IsSystem, "
-                        "ServerNodeId, LeaseOwner, LeaseExpiresAt, Attempt, MaxAttempts, "
+                        "ServerNodeId, LeaseOwner, LeaseExpiresAt, ClaimToken, Attempt, "
+                        "MaxAttempts, "
                         "StartTime, LastUpdatedTime FROM dbo.ServerTasks "
                         "WHERE Id IN (SELECT Id FROM a UNION ALL SELECT Id FROM b) "
                         "ORDER BY NextRunAt, QueueTime, Id) "
                         "UPDATE c SET State = N'Executing', ServerNodeId = ?, LeaseOwner = ?, "
-                        "LeaseExpiresAt = ?, Attempt = Attempt + 1, "
+                        "LeaseExpiresAt = ?, ClaimToken = ?, Attempt = Attempt + 1, "
                         "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
                         "OUTPUT INSERTED.Id, INSERTED.Name, INSERTED.Arguments, "
                         "INSERTED.Attempt, INSERTED.MaxAttempts, INSERTED.IsSystem;",
-                    [DB_STMT_PAGE] = " OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
+                    /* Rows numbered in the query's order, then the page by
+                     * number (SQL Server 2005+; OFFSET … FETCH would do on
+                     * 2012+, but the T-SQL grammar the tests parse with does
+                     * not know it).  %1 the select list, %2 the ORDER BY
+                     * terms, %3 the rest of the query; parameters: the
+                     * first and the last row number of the page. */
+                    [DB_STMT_PAGE] = "SELECT * FROM (SELECT %1, ROW_NUMBER() OVER (ORDER BY %2) "
+                                     "AS oh_rn FROM %3) AS oh_page WHERE oh_rn > ? AND oh_rn <= ? "
+                                     "ORDER BY oh_rn",
                     /* HOLDLOCK keeps the shared lock to the end of the
                      * transaction (serializable for this row). */
                     [DB_STMT_NODE_FLAGS_LOCKED] =
                         "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
                         "FROM dbo.OctopusServerNodes WITH (HOLDLOCK, ROWLOCK) WHERE Id = ?;",
                 },
-            .maps = {[DB_STMT_CLAIM_TASKS] = "5,4,3,5,4,0,3,5,0,1,2,3,3", [DB_STMT_PAGE] = "1,0"},
+            .page_wraps = true,
+            .maps = {[DB_STMT_CLAIM_TASKS] = "5,4,3,5,4,0,3,5,0,1,2,6,3,3"},
         },
 };
 
@@ -233,11 +246,82 @@ db_status_t db_query_dialect(db_conn_t *c, db_stmt_id_t id, const db_param_t *p,
 	return db_query(c, d->stmts[id], q, (size_t)k, fn, ctx);
 }
 
+/* The first top-level occurrence of WORD (" FROM ") in SQL, outside
+ * parentheses and quotes; NULL when none. */
+static const char *top_level(const char *sql, const char *word)
+{
+	int depth = 0;
+	bool quoted = false;
+	size_t n = strlen(word);
+	for (const char *p = sql; *p; p++) {
+		if (*p == '\'')
+			quoted = !quoted;
+		else if (!quoted && *p == '(')
+			depth++;
+		else if (!quoted && *p == ')')
+			depth--;
+		else if (!quoted && depth == 0 && strncasecmp(p, word, n) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+char *db_page_sql(db_dialect_id_t id, const char *base_sql)
+{
+	const db_dialect_t *d = db_dialect(id);
+	const char *page = d->stmts[DB_STMT_PAGE];
+	if (!d->page_wraps) {
+		size_t len = strlen(base_sql) + strlen(page) + 1;
+		char *sql = malloc(len);
+		if (sql)
+			snprintf(sql, len, "%s%s", base_sql, page);
+		return sql;
+	}
+	/* SELECT <list> FROM <rest> ORDER BY <terms>: the last top-level
+	 * ORDER BY is the query's own. */
+	const char *from = top_level(base_sql, " FROM ");
+	const char *order = NULL;
+	for (const char *p = from; p && (p = top_level(p + 1, " ORDER BY "));)
+		order = p;
+	if (strncasecmp(base_sql, "SELECT ", 7) != 0 || !from || !order)
+		return NULL;
+	const char *list = base_sql + 7, *rest = from + 6, *terms = order + 10;
+	char *out = NULL;
+	size_t cap = 0;
+	FILE *f = open_memstream(&out, &cap);
+	if (!f)
+		return NULL;
+	for (const char *p = page; *p; p++) {
+		if (p[0] == '%' && p[1] >= '1' && p[1] <= '3') {
+			if (p[1] == '1')
+				fwrite(list, 1, (size_t)(from - list), f);
+			else if (p[1] == '2')
+				fputs(terms, f);
+			else
+				fwrite(rest, 1, (size_t)(order - rest), f);
+			p++;
+		} else {
+			fputc(*p, f);
+		}
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 db_status_t db_query_page(db_conn_t *c, const char *base_sql, const db_param_t *p, size_t n,
                           int64_t limit, int64_t offset, db_row_fn fn, void *ctx)
 {
 	const db_dialect_t *d = db_dialect(db_conn_dialect(c));
+	/* Appended paging takes (limit, offset); wrapped paging (numbered rows)
+	 * the first and last row number. */
 	db_param_t page[2] = {DBP_INT(limit), DBP_INT(offset)};
+	if (d->page_wraps) {
+		page[0] = DBP_INT(offset);
+		page[1] = DBP_INT(offset + limit);
+	}
 	db_param_t q[DB_MAX_MAPPED];
 	int k = remap(d->maps[DB_STMT_PAGE], page, 2, q);
 	if (k < 0 || n + (size_t)k > DB_MAX_MAPPED)
@@ -247,12 +331,29 @@ db_status_t db_query_page(db_conn_t *c, const char *base_sql, const db_param_t *
 		all[i] = p[i];
 	for (int i = 0; i < k; i++)
 		all[n + (size_t)i] = q[i];
-	size_t len = strlen(base_sql) + strlen(d->stmts[DB_STMT_PAGE]) + 1;
-	char *sql = malloc(len);
+	char *sql = db_page_sql(db_conn_dialect(c), base_sql);
 	if (!sql)
 		return DB_ERROR;
-	snprintf(sql, len, "%s%s", base_sql, d->stmts[DB_STMT_PAGE]);
 	db_status_t s = db_query(c, sql, all, n + (size_t)k, fn, ctx);
 	free(sql);
 	return s;
+}
+
+void db_like_pattern(const char *text, char *out, size_t outlen)
+{
+	size_t n = 0;
+	if (outlen < 3) {
+		if (outlen)
+			out[0] = '\0';
+		return;
+	}
+	out[n++] = '%';
+	for (const char *p = text; *p && n + 3 < outlen; p++) {
+		char ch = (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
+		if (ch == '%' || ch == '_' || ch == '!')
+			out[n++] = '!';
+		out[n++] = ch;
+	}
+	out[n++] = '%';
+	out[n] = '\0';
 }

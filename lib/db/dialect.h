@@ -15,11 +15,13 @@ typedef enum {
 	DB_STMT_SCHEMA_TABLE,   /* creates SchemaVersions when missing */
 	/* Claims queued tasks for a node.  Parameters: 0 node id, 1 lease
 	 * owner, 2 lease expiry, 3 now, 4 which kind (IsSystem: 1 system
-	 * tasks, 0 the others), 5 how many at most.  Returns Id, Name, Arguments,
-	 * Attempt, MaxAttempts, IsSystem of each claimed task (or, with
-	 * claim_is_select, the Ids of the candidates). */
+	 * tasks, 0 the others), 5 how many at most, 6 the claim's token.
+	 * Returns Id, Name, Arguments, Attempt, MaxAttempts, IsSystem of each
+	 * claimed task (or, with claim_is_select, the Ids of the candidates). */
 	DB_STMT_CLAIM_TASKS,
-	/* Appended to an ORDER BY query.  Parameters: 0 limit, 1 offset. */
+	/* Pages an ORDER BY query: appended to it (parameters: 0 limit, 1
+	 * offset), or, with page_wraps, a template around it (see db_page_sql;
+	 * parameters: 0 the first row number, 1 the last). */
 	DB_STMT_PAGE,
 	/* Reads a node's IsInMaintenanceMode and MaxConcurrentTasks (parameter:
 	 * its Id) holding a shared lock to the end of the transaction, so a
@@ -43,6 +45,9 @@ typedef struct {
 	 * are counted with ROW_NUMBER() (SQL Server; lib/db/keyset.c); false:
 	 * "LIMIT n OFFSET m" at the end. */
 	bool top_limit;
+	/* true: DB_STMT_PAGE wraps the query (%1 its select list, %2 its ORDER
+	 * BY terms, %3 the rest) instead of being appended to it. */
+	bool page_wraps;
 	const char *stmts[DB_STMT__COUNT];
 	/* Sets how long the server lets a transaction of this session sit idle
 	 * before it ends the session, so a client that stalls (a paused VM, a
@@ -77,9 +82,19 @@ db_status_t db_exec_dialect(db_conn_t *c, db_stmt_id_t id, const db_param_t *p, 
 db_status_t db_query_dialect(db_conn_t *c, db_stmt_id_t id, const db_param_t *p, size_t n,
                              db_row_fn fn, void *ctx);
 
+/* The statement that pages BASE_SQL ("SELECT … FROM … ORDER BY …") in
+ * dialect ID (malloc'd; NULL on OOM, or when BASE_SQL has not that shape
+ * and the dialect must rewrite it). */
+char *db_page_sql(db_dialect_id_t id, const char *base_sql);
+
 /* Runs BASE_SQL (ending in ORDER BY) with its N parameters P, limited to
  * LIMIT rows from OFFSET with the dialect's paging clause.  As db_query. */
 db_status_t db_query_page(db_conn_t *c, const char *base_sql, const db_param_t *p, size_t n,
                           int64_t limit, int64_t offset, db_row_fn fn, void *ctx);
+
+/* Writes into OUT (OUTLEN bytes) a LIKE pattern matching values that
+ * contain TEXT, lower-cased, with LIKE's wildcards escaped by '!' (use
+ * "LIKE ? ESCAPE '!'" on a LOWER()ed or lower-case column). */
+void db_like_pattern(const char *text, char *out, size_t outlen);
 
 #endif

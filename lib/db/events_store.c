@@ -89,7 +89,7 @@ static db_status_t each_event(void *vctx, db_row_t *r)
 }
 
 /* Newest first (IX_Events_Occurred); each filter has an index that leads
- * with its column and ends in this order (migration 0006). */
+ * with its column and ends in this order (migration 0012). */
 const db_list_t events_store_list_def = {.table = "Events",
                                          .columns = EVENT_COLUMNS,
                                          .k1 = "Occurred",

@@ -298,13 +298,27 @@ static db_status_t anchor_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
+void db_list_anchor_sql(const db_list_t *l, const char *id, db_sql_t *out)
+{
+	db_sql_init(out);
+	db_sql_add(out, "SELECT ");
+	db_sql_add(out, l->k1);
+	db_sql_add(out, " FROM ");
+	db_sql_add(out, l->table);
+	db_sql_add(out, " WHERE Id = ?");
+	db_sql_bind(out, DBP_TEXT(id));
+}
+
 db_status_t db_list_anchor(db_conn_t *c, const db_list_t *l, const char *id, db_list_query_t *q,
                            char *buf, size_t size)
 {
-	char sql[200];
-	snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE Id = ?", l->k1, l->table);
-	db_param_t p[] = {DBP_TEXT(id)};
+	db_sql_t *s = malloc(sizeof *s);
+	if (!s)
+		return DB_ERROR;
+	db_list_anchor_sql(l, id, s);
 	anchor_ctx_t x = {l, q, buf, size};
 	q->after_k2 = id;
-	return db_query(c, sql, p, 1, anchor_row, &x);
+	db_status_t st = db_sql_query(c, s, anchor_row, &x);
+	free(s);
+	return st;
 }

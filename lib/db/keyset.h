@@ -108,6 +108,9 @@ db_status_t db_list_page(db_conn_t *c, const db_list_t *l, const db_list_query_t
 db_status_t db_list_count(db_conn_t *c, const db_list_t *l, const db_list_query_t *q,
                           int64_t *total);
 
+/* Builds into OUT the statement db_list_anchor runs. */
+void db_list_anchor_sql(const db_list_t *l, const char *id, db_sql_t *out);
+
 /* Reads the order keys of the row whose Id is ID into Q's cursor (K1
  * from L->k1; the text form is kept in BUF of SIZE).  DB_NO_ROWS when
  * there is no such row. */

@@ -166,7 +166,7 @@ static db_status_t read_version_txn(db_conn_t *c, void *ctx)
 db_status_t db_schema_version(db_pool_t *pool, int *version)
 {
 	*version = 0;
-	return db_txn(pool, DB_TXN_WRITE, read_version_txn, version);
+	return db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, read_version_txn, version);
 }
 
 static db_status_t migrate_txn(db_conn_t *c, void *ctx)
@@ -209,7 +209,7 @@ static db_status_t migrate_txn(db_conn_t *c, void *ctx)
 db_status_t db_migrate(db_pool_t *pool, db_migrate_result_t *res)
 {
 	memset(res, 0, sizeof *res);
-	db_status_t s = db_txn(pool, DB_TXN_WRITE, migrate_txn, res);
+	db_status_t s = db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, migrate_txn, res);
 	if (s != DB_OK)
 		res->to = res->from; /* rolled back: nothing applied */
 	return s;

@@ -83,21 +83,24 @@ db_status_t nodes_store_insert(db_conn_t *c, const oh_node_t *n, const char *ins
 }
 
 db_status_t nodes_store_take_over(db_conn_t *c, const oh_node_t *n, const char *instance_id,
-                                  int64_t stale_before, int64_t *rows)
+                                  const char *prev_instance, int64_t stale_before, int64_t *rows)
 {
 	db_param_t p[] = {
-	    DBP_TEXT(instance_id),  DBP_TEXT(n->public_url), DBP_TEXT(n->comms_address),
-	    DBP_INT(n->comms_port), DBP_INT(n->max_tasks),   DBP_INT(n->max_tasks),
-	    DBP_TEXT(n->platform),  DBP_TEXT(n->version),    DBP_INT(n->started_at),
-	    DBP_INT(n->last_seen),  DBP_TEXT(n->name),       DBP_INT(stale_before),
-	    DBP_TEXT(instance_id),
+	    DBP_TEXT(instance_id),      DBP_TEXT(n->public_url),
+	    DBP_TEXT(n->comms_address), DBP_INT(n->comms_port),
+	    DBP_INT(n->max_tasks),      DBP_INT(n->max_tasks),
+	    DBP_TEXT(n->platform),      DBP_TEXT(n->version),
+	    DBP_INT(n->started_at),     DBP_INT(n->last_seen),
+	    DBP_TEXT(n->name),          DBP_INT(stale_before),
+	    DBP_TEXT(instance_id),      DBP_TEXT(prev_instance ? prev_instance : instance_id),
 	};
 	return db_exec(c,
 	               "UPDATE OctopusServerNodes SET InstanceId = ?, PublicUrl = ?, "
 	               "CommunicationsAddress = ?, CommunicationsPort = ?, "
 	               "MaxConcurrentTasks = CASE WHEN ? < 0 THEN MaxConcurrentTasks ELSE ? END, "
 	               "Platform = ?, Version = ?, IsStopped = 0, StartedAt = ?, LastSeen = ? "
-	               "WHERE Name = ? AND (IsStopped = 1 OR LastSeen < ? OR InstanceId = ?)",
+	               "WHERE Name = ? AND (IsStopped = 1 OR LastSeen < ? OR InstanceId = ? "
+	               "OR InstanceId = ?)",
 	               p, sizeof p / sizeof p[0], rows);
 }
 

@@ -19,7 +19,7 @@ db_status_t nodes_store_insert(db_conn_t *c, const oh_node_t *n, const char *ins
  * STALE_BEFORE, or already held by INSTANCE_ID.  MAX_TASKS < 0 keeps the
  * stored cap.  *ROWS receives 1 on success, 0 when a live node holds it. */
 db_status_t nodes_store_take_over(db_conn_t *c, const oh_node_t *n, const char *instance_id,
-                                  int64_t stale_before, int64_t *rows);
+                                  const char *prev_instance, int64_t stale_before, int64_t *rows);
 
 /* LastSeen = NOW for Id held by INSTANCE_ID; *ROWS is 0 when not held. */
 db_status_t nodes_store_touch(db_conn_t *c, const char *id, const char *instance_id, int64_t now,

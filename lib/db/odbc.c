@@ -1,9 +1,9 @@
 /* Connections and statements over unixODBC.  Every statement is prepared
  * with its parameters bound (SQLBindParameter); no value is ever spliced into
- * SQL text.  Every ODBC failure goes through classify(), which maps the
- * driver's SQLSTATE and native code to a db_status_t; the codes below were
- * checked against the SQLite3 ODBC driver, psqlODBC and the SQL Server
- * documentation. */
+ * SQL text.  Every ODBC failure goes through db_classify(), which maps the
+ * driver's SQLSTATE, native code and message to a db_status_t; the codes
+ * below were checked against the SQLite3 ODBC driver, psqlODBC, FreeTDS and
+ * the SQL Server documentation. */
 #include "db_internal.h"
 
 #include <stdio.h>
@@ -23,6 +23,8 @@ const char *db_status_name(db_status_t s)
 	case DB_CONN_LOST: return "conn_lost";
 	case DB_ABORT: return "abort";
 	case DB_ERROR: return "error";
+	case DB_BUSY: return "busy";
+	case DB_UNKNOWN: return "unknown";
 	}
 	return "?";
 }
@@ -36,15 +38,60 @@ static bool contains_ci(const char *hay, const char *needle)
 	return false;
 }
 
-/* Maps one diagnostic record to a status. */
-static db_status_t classify(const char *state, long native, const char *msg, db_dialect_id_t d)
+/* The forms in which the drivers we ship say that the link to the server is
+ * gone, when the SQLSTATE alone does not say so (class 08 always does).
+ * Each was seen from the driver itself (tests/unit/test_dialects.c holds
+ * the messages as the drivers printed them). */
+typedef struct {
+	int dialect;        /* db_dialect_id_t, or -1 for any */
+	const char *state;  /* SQLSTATE, or NULL for any */
+	long native;        /* native code, or -1 for any */
+	const char *phrase; /* case-insensitive substring of the message, or NULL */
+} conn_lost_form_t;
+
+static const conn_lost_form_t conn_lost_forms[] = {
+    /* PostgreSQL: admin shutdown, crash shutdown, cannot connect now,
+     * session ended by idle_in_transaction_session_timeout. */
+    {-1, "57P01", -1, NULL},
+    {-1, "57P02", -1, NULL},
+    {-1, "57P03", -1, NULL},
+    {-1, "25P03", -1, NULL},
+    /* psqlODBC: a statement prepared after the server dropped the session
+     * ("HY000 1: The connection has been lost; Error while preparing
+     * parameters"), a send on a dead socket, libpq-style texts. */
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "connection has been lost"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "connection lost"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "connection is down"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "no connection to the server"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "server closed the connection"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "could not send"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "could not receive"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "connection is closed"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "terminating connection"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "communication error"},
+    {DB_DIALECT_POSTGRESQL, NULL, -1, "SSL SYSCALL error"},
+    /* FreeTDS (SQL Server): its DB-Library codes for a dead socket. */
+    {DB_DIALECT_SQLSERVER, NULL, 20003, NULL}, /* server connection timed out */
+    {DB_DIALECT_SQLSERVER, NULL, 20004, NULL}, /* read from the server failed */
+    {DB_DIALECT_SQLSERVER, NULL, 20006, NULL}, /* write to the server failed */
+    {DB_DIALECT_SQLSERVER, NULL, 20047, NULL}, /* DBPROCESS is dead or not enabled */
+    {DB_DIALECT_SQLSERVER, NULL, -1, "Communication link failure"},
+    {DB_DIALECT_SQLSERVER, NULL, -1, "TCP Provider"},
+    {DB_DIALECT_SQLSERVER, NULL, -1, "DBPROCESS is dead"},
+};
+
+db_status_t db_classify(const char *state, long native, const char *msg, db_dialect_id_t d)
 {
 	if (strncmp(state, "08", 2) == 0)
 		return DB_CONN_LOST;
-	/* PostgreSQL: admin shutdown, crash shutdown, cannot connect now. */
-	if (strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
-	    strcmp(state, "57P03") == 0)
-		return DB_CONN_LOST;
+	for (size_t i = 0; i < sizeof conn_lost_forms / sizeof conn_lost_forms[0]; i++) {
+		const conn_lost_form_t *f = &conn_lost_forms[i];
+		if ((f->dialect < 0 || f->dialect == (int)d) &&
+		    (!f->state || strcmp(f->state, state) == 0) &&
+		    (f->native < 0 || f->native == native) &&
+		    (!f->phrase || contains_ci(msg, f->phrase)))
+			return DB_CONN_LOST;
+	}
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
 	    strcmp(state, "HYT00") == 0 || strcmp(state, "HYT01") == 0)
 		return DB_TRANSIENT;
@@ -67,15 +114,20 @@ static db_status_t classify(const char *state, long native, const char *msg, db_
 	if (strcmp(state, "23000") == 0 &&
 	    (contains_ci(msg, "unique") || contains_ci(msg, "duplicate")))
 		return DB_DUPLICATE;
-	/* psqlODBC reports a dropped server connection with generic states. */
-	if (d == DB_DIALECT_POSTGRESQL &&
-	    (contains_ci(msg, "no connection to the server") ||
-	     contains_ci(msg, "server closed the connection") ||
-	     contains_ci(msg, "could not send") || contains_ci(msg, "connection is closed") ||
-	     contains_ci(msg, "terminating connection") || contains_ci(msg, "Could not receive") ||
-	     contains_ci(msg, "communication error")))
-		return DB_CONN_LOST;
 	return DB_ERROR;
+}
+
+/* Asks the driver whether the link is dead (ODBC 3.5's
+ * SQL_ATTR_CONNECTION_DEAD, answered from the driver's own state without a
+ * round trip).  psqlODBC sometimes fails a call on a dead link with no
+ * diagnostic, or with a generic one; this settles it. */
+static bool link_dead(db_conn_t *c)
+{
+	if (!c->dbc)
+		return false;
+	SQLUINTEGER dead = SQL_CD_FALSE;
+	SQLRETURN rc = SQLGetConnectAttr(c->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL);
+	return SQL_SUCCEEDED(rc) && dead == SQL_CD_TRUE;
 }
 
 db_status_t db_diag(db_conn_t *c, SQLSMALLINT htype, SQLHANDLE h, SQLRETURN rc)
@@ -92,7 +144,10 @@ db_status_t db_diag(db_conn_t *c, SQLSMALLINT htype, SQLHANDLE h, SQLRETURN rc)
 		snprintf((char *)msg, sizeof msg, "no diagnostic (rc=%d)", (int)rc);
 	snprintf(c->last_error, sizeof c->last_error, "%s %ld: %s", (const char *)state,
 	         (long)native, (const char *)msg);
-	db_status_t st = classify((const char *)state, (long)native, (const char *)msg, c->dialect);
+	db_status_t st =
+	    db_classify((const char *)state, (long)native, (const char *)msg, c->dialect);
+	if (st == DB_ERROR && link_dead(c))
+		st = DB_CONN_LOST;
 	if (st == DB_CONN_LOST)
 		c->broken = true;
 	return st;

@@ -65,13 +65,6 @@ db_status_t storage_store_delete_path(db_conn_t *c, const char *folder)
 	return db_exec(c, "DELETE FROM StoragePaths WHERE Folder = ?", p, 1, NULL);
 }
 
-db_status_t storage_store_lock_change(db_conn_t *c)
-{
-	return db_exec(c,
-	               "UPDATE ClusterLocks SET Period = Period + 1 WHERE Name = 'storage-change'",
-	               NULL, 0, NULL);
-}
-
 static db_status_t first_id(void *ctx, db_row_t *r)
 {
 	char **buf = ctx;

@@ -24,10 +24,6 @@ db_status_t storage_store_put_check(db_conn_t *c, const char *node_id, const cha
 /* Clears the cluster path of FOLDER (each node goes back to its own). */
 db_status_t storage_store_delete_path(db_conn_t *c, const char *folder);
 
-/* Takes the lock that serialises storage change requests (held until the
- * transaction ends). */
-db_status_t storage_store_lock_change(db_conn_t *c);
-
 /* The Id of a SetStoragePaths task queued or running, into ID (DB_NO_ROWS
  * when there is none). */
 db_status_t storage_store_active_change(db_conn_t *c, char *id, size_t size);

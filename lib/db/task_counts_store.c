@@ -34,22 +34,28 @@ static db_status_t state_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
+void task_counts_store_range_sql(db_dialect_id_t d, const char *where, const db_param_t *p,
+                                 size_t n, db_sql_t *q)
+{
+	db_sql_init(q);
+	db_sql_add(q, "SELECT State, COUNT(*) FROM (");
+	db_sql_select(q, d, RANGE_CAP);
+	db_sql_add(q, "State FROM ServerTasks WHERE ");
+	db_sql_add(q, where);
+	for (size_t i = 0; i < n; i++)
+		db_sql_bind(q, p[i]);
+	db_sql_add(q, " ORDER BY CompletedTime, Id");
+	db_sql_limit(q, d, RANGE_CAP);
+	db_sql_add(q, ") r GROUP BY State");
+}
+
 /* Adds to X the ended tasks per state in the CompletedTime range WHERE
  * (bounds P, N of them), read in index order. */
 static db_status_t count_range(db_conn_t *c, const char *where, const db_param_t *p, size_t n,
                                by_state_t *x)
 {
 	db_sql_t q;
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT State, COUNT(*) FROM (");
-	db_sql_select(&q, db_conn_dialect(c), RANGE_CAP);
-	db_sql_add(&q, "State FROM ServerTasks WHERE ");
-	db_sql_add(&q, where);
-	for (size_t i = 0; i < n; i++)
-		db_sql_bind(&q, p[i]);
-	db_sql_add(&q, " ORDER BY CompletedTime, Id");
-	db_sql_limit(&q, db_conn_dialect(c), RANGE_CAP);
-	db_sql_add(&q, ") r GROUP BY State");
+	task_counts_store_range_sql(db_conn_dialect(c), where, p, n, &q);
 	db_status_t s = db_sql_query(c, &q, state_row, x);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
@@ -100,23 +106,27 @@ static db_status_t read_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
-db_status_t task_counts_store_read(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
-                                   void *ctx)
+void task_counts_store_read_sql(db_dialect_id_t d, db_sql_t *q)
 {
 	/* One statement, so the totals and what ended since they were counted
 	 * come from one snapshot while a pass moves CountedTo; the recent
 	 * range in index order (see RANGE_CAP); then the active states. */
-	db_dialect_id_t d = db_conn_dialect(c);
+	db_sql_init(q);
+	db_sql_add(q, "SELECT c.State, c.Total, (SELECT COUNT(*) FROM (");
+	db_sql_select(q, d, RANGE_CAP);
+	db_sql_add(q, "State FROM ServerTasks WHERE CompletedTime >= (SELECT MIN(CountedTo) FROM "
+	              "TaskCounts) ORDER BY CompletedTime, Id");
+	db_sql_limit(q, d, RANGE_CAP);
+	db_sql_add(q, ") r WHERE r.State = c.State) FROM TaskCounts c UNION ALL "
+	              "SELECT State, COUNT(*), 0 FROM ServerTasks WHERE State IN ('Queued', "
+	              "'Executing', 'Cancelling') GROUP BY State");
+}
+
+db_status_t task_counts_store_read(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
+                                   void *ctx)
+{
 	db_sql_t q;
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT c.State, c.Total, (SELECT COUNT(*) FROM (");
-	db_sql_select(&q, d, RANGE_CAP);
-	db_sql_add(&q, "State FROM ServerTasks WHERE CompletedTime >= (SELECT MIN(CountedTo) FROM "
-	               "TaskCounts) ORDER BY CompletedTime, Id");
-	db_sql_limit(&q, d, RANGE_CAP);
-	db_sql_add(&q, ") r WHERE r.State = c.State) FROM TaskCounts c UNION ALL "
-	               "SELECT State, COUNT(*), 0 FROM ServerTasks WHERE State IN ('Queued', "
-	               "'Executing', 'Cancelling') GROUP BY State");
+	task_counts_store_read_sql(db_conn_dialect(c), &q);
 	read_ctx_t x = {fn, ctx};
 	db_status_t s = db_sql_query(c, &q, read_row, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
@@ -210,19 +220,24 @@ static db_status_t chunk_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
+void task_counts_store_chunk_sql(db_dialect_id_t d, int64_t from, int64_t rows, db_sql_t *q)
+{
+	/* The last of the first ROWS + 1 keys from FROM: one index range. */
+	db_sql_init(q);
+	db_sql_add(q, "SELECT COUNT(*), MAX(CompletedTime) FROM (");
+	db_sql_select(q, d, rows + 1);
+	db_sql_add(q, "CompletedTime FROM ServerTasks WHERE CompletedTime >= ? "
+	              "ORDER BY CompletedTime, Id");
+	db_sql_bind(q, DBP_INT(from));
+	db_sql_limit(q, d, rows + 1);
+	db_sql_add(q, ") k");
+}
+
 db_status_t task_counts_store_chunk_end(db_conn_t *c, int64_t from, int64_t rows, int64_t *end,
                                         bool *found)
 {
-	/* The last of the first ROWS + 1 keys from FROM: one index range. */
 	db_sql_t q;
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT COUNT(*), MAX(CompletedTime) FROM (");
-	db_sql_select(&q, db_conn_dialect(c), rows + 1);
-	db_sql_add(&q, "CompletedTime FROM ServerTasks WHERE CompletedTime >= ? "
-	               "ORDER BY CompletedTime, Id");
-	db_sql_bind(&q, DBP_INT(from));
-	db_sql_limit(&q, db_conn_dialect(c), rows + 1);
-	db_sql_add(&q, ") k");
+	task_counts_store_chunk_sql(db_conn_dialect(c), from, rows, &q);
 	chunk_ctx_t x = {0, end};
 	db_status_t s = db_sql_query(c, &q, chunk_row, &x);
 	*found = s == DB_OK && x.rows > rows;

@@ -9,6 +9,7 @@
 #define DB_TASK_COUNTS_STORE_H
 
 #include "db.h"
+#include "keyset.h"
 
 /* Calls FN(CTX, state, count) once per state with tasks (ended states from
  * the counts plus what ended since; active states counted). */
@@ -31,5 +32,12 @@ db_status_t task_counts_store_advance(db_conn_t *c, int64_t to);
 /* Before retention deletes the ended tasks up to and including LAST_ID in
  * (CompletedTime, Id) order: takes them out of the totals. */
 db_status_t task_counts_store_forget_through(db_conn_t *c, const char *last_id);
+
+/* The statements above that are assembled per dialect, into Q (for the
+ * T-SQL check, tests/tsql_page.c). */
+void task_counts_store_range_sql(db_dialect_id_t d, const char *where, const db_param_t *p,
+                                 size_t n, db_sql_t *q);
+void task_counts_store_read_sql(db_dialect_id_t d, db_sql_t *q);
+void task_counts_store_chunk_sql(db_dialect_id_t d, int64_t from, int64_t rows, db_sql_t *q);
 
 #endif

@@ -12,7 +12,7 @@
 #define TASK_COLUMNS                                                                               \
 	"Id, Name, Description, Arguments, State, IsSystem, TargetNodeId, ServerNodeId, Attempt, " \
 	"MaxAttempts, QueueTime, StartTime, LastUpdatedTime, CompletedTime, NextRunAt, "           \
-	"ErrorMessage, Progress, ProgressMessage, Result, RequestedBy, IdempotencyKey"
+	"ErrorMessage, Progress, ProgressMessage, Result, RequestedBy"
 
 static char *dup_or_null(const char *s)
 {
@@ -49,7 +49,6 @@ static void read_task(db_row_t *r, oh_task_t *t)
 	db_row_copy(r, 17, t->progress_message, sizeof t->progress_message);
 	t->result = dup_or_null(db_row_text(r, 18));
 	db_row_copy(r, 19, t->requested_by, sizeof t->requested_by);
-	db_row_copy(r, 20, t->idempotency_key, sizeof t->idempotency_key);
 }
 
 static db_status_t one_task(void *ctx, db_row_t *r)
@@ -78,15 +77,14 @@ db_status_t tasks_store_insert(db_conn_t *c, const oh_task_t *t)
 	    DBP_INT(t->next_run_at),
 	    DBP_INT(t->queue_time),
 	    DBP_INT(t->last_updated),
-	    text_or_null(t->idempotency_key),
 	    text_or_null(t->requested_by),
 	};
 	return db_exec(
 	    c,
 	    "INSERT INTO ServerTasks (Id, Name, Description, Arguments, State, IsSystem, "
 	    "TargetNodeId, Attempt, MaxAttempts, NextRunAt, QueueTime, LastUpdatedTime, "
-	    "Progress, IdempotencyKey, RequestedBy) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0, ?, ?)",
+	    "Progress, RequestedBy) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0, ?)",
 	    p, sizeof p / sizeof p[0], NULL);
 }
 
@@ -95,13 +93,6 @@ db_status_t tasks_store_get(db_conn_t *c, const char *id, oh_task_t *out)
 	db_param_t p[] = {DBP_TEXT(id)};
 	return db_query(c, "SELECT " TASK_COLUMNS " FROM ServerTasks WHERE Id = ?", p, 1, one_task,
 	                out);
-}
-
-db_status_t tasks_store_get_by_key(db_conn_t *c, const char *key, oh_task_t *out)
-{
-	db_param_t p[] = {DBP_TEXT(key)};
-	return db_query(c, "SELECT " TASK_COLUMNS " FROM ServerTasks WHERE IdempotencyKey = ?", p,
-	                1, one_task, out);
 }
 
 typedef struct {
@@ -119,7 +110,7 @@ static db_status_t list_row(void *vctx, db_row_t *r)
 }
 
 /* Newest first; each filter is read through an index that ends in this
- * order (migration 0006). */
+ * order (migration 0012). */
 const db_list_t tasks_store_list_def = {
     .table = "ServerTasks", .columns = TASK_COLUMNS, .k1 = "QueueTime", .k2 = "Id", .desc = true};
 
@@ -136,29 +127,44 @@ static void add_state_total(void *ctx, const char *state, int64_t n)
 		t->total += n;
 }
 
-void tasks_store_list_query(const oh_task_filter_t *f, db_list_query_t *q)
+void tasks_store_list_query(const oh_task_filter_t *f, db_list_query_t *q, char *like,
+                            size_t like_size)
 {
 	memset(q, 0, sizeof *q);
 	q->skip = f->skip;
 	q->take = f->take;
 	bool node = f->node && *f->node, name = f->name && *f->name;
+	bool part = f->partial_name && *f->partial_name;
 	unsigned states = f->states;
-	if (!states && !node && !name)
-		return; /* the whole table, IX_ServerTasks_List */
+	if (part)
+		db_like_pattern(f->partial_name, like, like_size);
+	if (!states && !node && !name) {
+		/* The whole table, IX_ServerTasks_List; partialName (a substring,
+		 * which no index finds) filters the rows read in that order. */
+		if (part)
+			db_branch_bind(db_list_branch(q, "LOWER(Description) LIKE ? ESCAPE '!'"),
+			               DBP_TEXT(like));
+		return;
+	}
 	/* One branch per state: (State, …, QueueTime, Id) is in the list's
 	 * order only for one state at a time. */
 	if (!states)
 		states = (1u << OH_TS__COUNT) - 1;
-	static const char *const where[4] = {
+	static const char *const where[8] = {
 	    "State = ?",
 	    "State = ? AND ServerNodeId = ?",
 	    "State = ? AND Name = ?",
 	    "State = ? AND ServerNodeId = ? AND Name = ?",
+	    "State = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
+	    "State = ? AND ServerNodeId = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
+	    "State = ? AND Name = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
+	    "State = ? AND ServerNodeId = ? AND Name = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
 	};
 	for (int s = 0; s < OH_TS__COUNT; s++) {
 		if (!(states & (1u << s)))
 			continue;
-		db_branch_t *b = db_list_branch(q, where[(node ? 1 : 0) + (name ? 2 : 0)]);
+		db_branch_t *b =
+		    db_list_branch(q, where[(node ? 1 : 0) + (name ? 2 : 0) + (part ? 4 : 0)]);
 		if (!b)
 			break;
 		db_branch_bind(b, DBP_TEXT(oh_task_state_name((oh_task_state_t)s)));
@@ -166,6 +172,8 @@ void tasks_store_list_query(const oh_task_filter_t *f, db_list_query_t *q)
 			db_branch_bind(b, DBP_TEXT(f->node));
 		if (name)
 			db_branch_bind(b, DBP_TEXT(f->name));
+		if (part)
+			db_branch_bind(b, DBP_TEXT(like));
 	}
 }
 
@@ -173,14 +181,17 @@ db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
                              void (*fn)(void *, oh_task_t *), void *ctx, int64_t *total)
 {
 	db_list_query_t q;
-	tasks_store_list_query(f, &q);
+	char like[410];
+	tasks_store_list_query(f, &q, like, sizeof like);
 	char anchor[32];
 	db_status_t s = DB_OK;
 	if (f->after && *f->after)
 		s = db_list_anchor(c, &tasks_store_list_def, f->after, &q, anchor, sizeof anchor);
 	/* Filtered by states only (or not at all), the total is exact from the
-	 * maintained counts; with node or name it is counted up to the cap. */
-	if (s == DB_OK && !(f->node && *f->node) && !(f->name && *f->name)) {
+	 * maintained counts; with node, name or partialName it is counted up to
+	 * the cap. */
+	if (s == DB_OK && !(f->node && *f->node) && !(f->name && *f->name) &&
+	    !(f->partial_name && *f->partial_name)) {
 		state_total_t t = {f->states ? f->states : (1u << OH_TS__COUNT) - 1, 0};
 		s = task_counts_store_read(c, add_state_total, &t);
 		*total = t.total;
@@ -245,25 +256,26 @@ static db_status_t candidate_row(void *vctx, db_row_t *r)
 }
 
 db_status_t tasks_store_claim(db_conn_t *c, const char *node_id, const char *owner,
-                              int64_t lease_until, int64_t now, bool system_only, int limit,
-                              oh_claimed_t *out, int *n)
+                              const char *token, int64_t lease_until, int64_t now, bool system_only,
+                              int limit, oh_claimed_t *out, int *n)
 {
 	db_param_t p[] = {DBP_TEXT(node_id),
 	                  DBP_TEXT(owner),
 	                  DBP_INT(lease_until),
 	                  DBP_INT(now),
 	                  DBP_INT(system_only ? 1 : 0),
-	                  DBP_INT(limit)};
+	                  DBP_INT(limit),
+	                  DBP_TEXT(token)};
 	claim_ctx_t x = {out, limit, 0};
 	*n = 0;
 	if (!db_dialect(db_conn_dialect(c))->claim_is_select) {
-		db_status_t s = db_query_dialect(c, DB_STMT_CLAIM_TASKS, p, 6, claim_row, &x);
+		db_status_t s = db_query_dialect(c, DB_STMT_CLAIM_TASKS, p, 7, claim_row, &x);
 		*n = x.n;
 		return s == DB_NO_ROWS ? DB_OK : s;
 	}
 	/* Select the candidates, then claim each; the transaction already holds
 	 * the database's write lock, so nobody claims them in between. */
-	db_status_t s = db_query_dialect(c, DB_STMT_CLAIM_TASKS, p, 6, candidate_row, &x);
+	db_status_t s = db_query_dialect(c, DB_STMT_CLAIM_TASKS, p, 7, candidate_row, &x);
 	if (s == DB_NO_ROWS)
 		return DB_OK;
 	if (s != DB_OK)
@@ -271,14 +283,16 @@ db_status_t tasks_store_claim(db_conn_t *c, const char *node_id, const char *own
 	int got = 0;
 	for (int i = 0; i < x.n && s == DB_OK; i++) {
 		int64_t rows = 0;
-		db_param_t u[] = {DBP_TEXT(node_id), DBP_TEXT(owner), DBP_INT(lease_until),
-		                  DBP_INT(now),      DBP_INT(now),    DBP_TEXT(out[i].id)};
+		db_param_t u[] = {DBP_TEXT(node_id),  DBP_TEXT(owner), DBP_INT(lease_until),
+		                  DBP_TEXT(token),    DBP_INT(now),    DBP_INT(now),
+		                  DBP_TEXT(out[i].id)};
 		s = db_exec(c,
 		            "UPDATE ServerTasks SET State = 'Executing', ServerNodeId = ?, "
-		            "LeaseOwner = ?, LeaseExpiresAt = ?, Attempt = Attempt + 1, "
+		            "LeaseOwner = ?, LeaseExpiresAt = ?, ClaimToken = ?, "
+		            "Attempt = Attempt + 1, "
 		            "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
 		            "WHERE Id = ? AND State = 'Queued'",
-		            u, 6, &rows);
+		            u, 7, &rows);
 		if (s != DB_OK || rows != 1)
 			continue;
 		claim_ctx_t one = {&out[got], 1, 0};
@@ -301,9 +315,23 @@ db_status_t tasks_store_claim(db_conn_t *c, const char *node_id, const char *own
 	return s;
 }
 
+db_status_t tasks_store_claimed(db_conn_t *c, const char *owner, const char *token, int limit,
+                                oh_claimed_t *out, int *n)
+{
+	claim_ctx_t x = {out, limit, 0};
+	db_param_t p[] = {DBP_TEXT(token), DBP_TEXT(owner)};
+	db_status_t s = db_query(c,
+	                         "SELECT Id, Name, Arguments, Attempt, MaxAttempts, IsSystem "
+	                         "FROM ServerTasks WHERE ClaimToken = ? AND LeaseOwner = ? "
+	                         "AND State IN ('Executing', 'Cancelling')",
+	                         p, 2, claim_row, &x);
+	*n = x.n;
+	return s;
+}
+
 db_status_t tasks_store_finish(db_conn_t *c, const char *id, const char *owner, int attempt,
-                               oh_task_state_t state, int64_t now, const char *error,
-                               const char *result, int64_t *rows)
+                               oh_task_state_t state, oh_finish_from_t from, int64_t now,
+                               const char *error, const char *result, int64_t *rows)
 {
 	db_param_t p[] = {DBP_TEXT(oh_task_state_name(state)),
 	                  DBP_INT(now),
@@ -314,14 +342,18 @@ db_status_t tasks_store_finish(db_conn_t *c, const char *id, const char *owner, 
 	                  DBP_TEXT(id),
 	                  DBP_TEXT(owner),
 	                  DBP_INT(attempt)};
-	return db_exec(c,
-	               "UPDATE ServerTasks SET State = ?, CompletedTime = ?, LastUpdatedTime = ?, "
-	               "ErrorMessage = ?, Result = ?, "
-	               "Progress = CASE WHEN ? = 100 THEN 100 ELSE Progress END, "
-	               "LeaseOwner = NULL, LeaseExpiresAt = NULL "
-	               "WHERE Id = ? AND LeaseOwner = ? AND Attempt = ? "
-	               "AND State IN ('Executing', 'Cancelling')",
-	               p, 9, rows);
+#define FINISH_SQL(states)                                                                         \
+	"UPDATE ServerTasks SET State = ?, CompletedTime = ?, LastUpdatedTime = ?, "               \
+	"ErrorMessage = ?, Result = ?, "                                                           \
+	"Progress = CASE WHEN ? = 100 THEN 100 ELSE Progress END, "                                \
+	"LeaseExpiresAt = NULL "                                                                   \
+	"WHERE Id = ? AND LeaseOwner = ? AND Attempt = ? AND State " states
+	const char *sql = from == OH_FROM_EXECUTING ? FINISH_SQL("= 'Executing'")
+	                  : from == OH_FROM_CANCELLING
+	                      ? FINISH_SQL("= 'Cancelling'")
+	                      : FINISH_SQL("IN ('Executing', 'Cancelling')");
+#undef FINISH_SQL
+	return db_exec(c, sql, p, 9, rows);
 }
 
 db_status_t tasks_store_retry(db_conn_t *c, const char *id, const char *owner, int attempt,
@@ -332,7 +364,7 @@ db_status_t tasks_store_retry(db_conn_t *c, const char *id, const char *owner, i
 	return db_exec(
 	    c,
 	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
-	    "ErrorMessage = ?, ServerNodeId = NULL, LeaseOwner = NULL, "
+	    "ErrorMessage = ?, ServerNodeId = NULL, "
 	    "LeaseExpiresAt = NULL WHERE Id = ? AND LeaseOwner = ? AND Attempt = ? "
 	    "AND State = 'Executing'",
 	    p, 6, rows);
@@ -366,13 +398,38 @@ db_status_t tasks_store_get_attempts(db_conn_t *c, const char *id, int *attempt,
 	                two_ints, v);
 }
 
-db_status_t tasks_store_renew(db_conn_t *c, const char *owner, int64_t lease_until)
+typedef struct {
+	oh_task_state_t *state;
+	int *attempt;
+	bool *leased;
+	char *owner;
+	size_t owner_size;
+} state_ctx_t;
+
+static db_status_t state_row(void *vctx, db_row_t *r)
 {
-	db_param_t p[] = {DBP_INT(lease_until), DBP_TEXT(owner)};
-	return db_exec(c,
-	               "UPDATE ServerTasks SET LeaseExpiresAt = ? WHERE LeaseOwner = ? "
-	               "AND State IN ('Executing', 'Cancelling')",
-	               p, 2, NULL);
+	state_ctx_t *x = vctx;
+	char state[24];
+	db_row_copy(r, 0, state, sizeof state);
+	if (!oh_task_state_parse(state, x->state))
+		*x->state = OH_TS_FAILED;
+	*x->attempt = (int)db_row_int(r, 1, NULL);
+	bool null = false;
+	db_row_int(r, 2, &null);
+	*x->leased = !null;
+	db_row_copy(r, 3, x->owner, x->owner_size);
+	return DB_OK;
+}
+
+db_status_t tasks_store_state(db_conn_t *c, const char *id, oh_task_state_t *state, int *attempt,
+                              bool *leased, char *owner, size_t owner_size)
+{
+	state_ctx_t x = {state, attempt, leased, owner, owner_size};
+	db_param_t p[] = {DBP_TEXT(id)};
+	return db_query(c,
+	                "SELECT State, Attempt, LeaseExpiresAt, LeaseOwner FROM ServerTasks "
+	                "WHERE Id = ?",
+	                p, 1, state_row, &x);
 }
 
 typedef struct {
@@ -419,34 +476,59 @@ db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t now, i
 	return s;
 }
 
-db_status_t tasks_store_expire(db_conn_t *c, int64_t now, oh_expiry_t *out)
+/* The three steps of a takeover, for the tasks WHO selects: Cancelling
+ * ends Canceled; Executing on its last attempt ends Failed; the rest go
+ * back to the queue in their place (NextRunAt is left as it was: a task
+ * taken over does not go behind what was queued after it). */
+#define TAKEOVER_CANCELED(who)                                                                     \
+	"UPDATE ServerTasks SET State = 'Canceled', CompletedTime = ?, "                           \
+	"LastUpdatedTime = ?, LeaseOwner = NULL, LeaseExpiresAt = NULL, "                          \
+	"ErrorMessage = 'Canceled; its node stopped answering.' "                                  \
+	"WHERE State = 'Cancelling' AND " who
+#define TAKEOVER_FAILED(who)                                                                       \
+	"UPDATE ServerTasks SET State = 'Failed', CompletedTime = ?, LastUpdatedTime = ?, "        \
+	"LeaseOwner = NULL, LeaseExpiresAt = NULL, "                                               \
+	"ErrorMessage = 'Its node stopped answering on the last allowed attempt.' "                \
+	"WHERE State = 'Executing' AND Attempt >= MaxAttempts AND " who
+#define TAKEOVER_REQUEUED(who)                                                                     \
+	"UPDATE ServerTasks SET State = 'Queued', LastUpdatedTime = ?, "                           \
+	"ServerNodeId = NULL, LeaseOwner = NULL, LeaseExpiresAt = NULL, "                          \
+	"ErrorMessage = 'Requeued: its node stopped answering.' "                                  \
+	"WHERE State = 'Executing' AND " who
+
+static db_status_t take_over(db_conn_t *c, const char *sql_canceled, const char *sql_failed,
+                             const char *sql_requeued, int64_t now, db_param_t who,
+                             oh_expiry_t *out)
 {
 	memset(out, 0, sizeof *out);
-	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_INT(now)};
-	db_status_t s = db_exec(c,
-	                        "UPDATE ServerTasks SET State = 'Canceled', CompletedTime = ?, "
-	                        "LastUpdatedTime = ?, LeaseOwner = NULL, LeaseExpiresAt = NULL, "
-	                        "ErrorMessage = 'Canceled; its node stopped answering.' "
-	                        "WHERE State = 'Cancelling' AND LeaseExpiresAt < ?",
-	                        p, 3, &out->canceled);
-	if (s != DB_OK)
-		return s;
-	s = db_exec(
-	    c,
-	    "UPDATE ServerTasks SET State = 'Failed', CompletedTime = ?, LastUpdatedTime = ?, "
-	    "LeaseOwner = NULL, LeaseExpiresAt = NULL, "
-	    "ErrorMessage = 'Its node stopped answering on the last allowed attempt.' "
-	    "WHERE State = 'Executing' AND LeaseExpiresAt < ? AND Attempt >= MaxAttempts",
-	    p, 3, &out->failed);
-	if (s != DB_OK)
-		return s;
-	return db_exec(
-	    c,
-	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
-	    "ServerNodeId = NULL, LeaseOwner = NULL, LeaseExpiresAt = NULL, "
-	    "ErrorMessage = 'Requeued: its node stopped answering.' "
-	    "WHERE State = 'Executing' AND LeaseExpiresAt < ?",
-	    p, 3, &out->requeued);
+	db_param_t p[] = {DBP_INT(now), DBP_INT(now), who};
+	db_status_t s = db_exec(c, sql_canceled, p, 3, &out->canceled);
+	if (s == DB_OK)
+		s = db_exec(c, sql_failed, p, 3, &out->failed);
+	if (s == DB_OK)
+		s = db_exec(c, sql_requeued, p + 1, 2, &out->requeued);
+	return s;
+}
+
+db_status_t tasks_store_expire(db_conn_t *c, int64_t now, const char *self, oh_expiry_t *out)
+{
+#define EXPIRED "LeaseExpiresAt < ? AND LeaseOwner <> ?"
+	memset(out, 0, sizeof *out);
+	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_INT(now), DBP_TEXT(self)};
+	db_status_t s = db_exec(c, TAKEOVER_CANCELED(EXPIRED), p, 4, &out->canceled);
+	if (s == DB_OK)
+		s = db_exec(c, TAKEOVER_FAILED(EXPIRED), p, 4, &out->failed);
+	if (s == DB_OK)
+		s = db_exec(c, TAKEOVER_REQUEUED(EXPIRED), p + 1, 3, &out->requeued);
+	return s;
+#undef EXPIRED
+}
+
+db_status_t tasks_store_take_over_owner(db_conn_t *c, const char *owner, int64_t now,
+                                        oh_expiry_t *out)
+{
+	return take_over(c, TAKEOVER_CANCELED("LeaseOwner = ?"), TAKEOVER_FAILED("LeaseOwner = ?"),
+	                 TAKEOVER_REQUEUED("LeaseOwner = ?"), now, DBP_TEXT(owner), out);
 }
 
 db_status_t tasks_store_evict_node(db_conn_t *c, const char *node_id, bool cancel, int64_t now,
@@ -460,14 +542,14 @@ db_status_t tasks_store_evict_node(db_conn_t *c, const char *node_id, bool cance
 		               "WHERE ServerNodeId = ? AND State = 'Executing' AND IsSystem = 0",
 		               q, 2, rows);
 	}
-	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_TEXT(node_id)};
-	return db_exec(
-	    c,
-	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
-	    "ServerNodeId = NULL, LeaseOwner = NULL, LeaseExpiresAt = NULL, "
-	    "ErrorMessage = 'Requeued from a draining node at its deadline.' "
-	    "WHERE ServerNodeId = ? AND State = 'Executing' AND IsSystem = 0",
-	    p, 3, rows);
+	/* Back in its place in the queue: NextRunAt stays as it was. */
+	db_param_t p[] = {DBP_INT(now), DBP_TEXT(node_id)};
+	return db_exec(c,
+	               "UPDATE ServerTasks SET State = 'Queued', LastUpdatedTime = ?, "
+	               "ServerNodeId = NULL, LeaseOwner = NULL, LeaseExpiresAt = NULL, "
+	               "ErrorMessage = 'Requeued from a draining node at its deadline.' "
+	               "WHERE ServerNodeId = ? AND State = 'Executing' AND IsSystem = 0",
+	               p, 2, rows);
 }
 
 db_status_t tasks_store_count_running(db_conn_t *c, const char *node_id, const char *except_id,
@@ -476,7 +558,7 @@ db_status_t tasks_store_count_running(db_conn_t *c, const char *node_id, const c
 	db_param_t p[] = {DBP_TEXT(node_id), DBP_TEXT(except_id ? except_id : "")};
 	return db_query_int(c,
 	                    "SELECT COUNT(*) FROM ServerTasks WHERE ServerNodeId = ? AND Id <> ? "
-	                    "AND State IN ('Executing', 'Cancelling')",
+	                    "AND State IN ('Executing', 'Cancelling') AND IsSystem = 0",
 	                    p, 2, count);
 }
 
@@ -510,15 +592,15 @@ db_status_t tasks_store_running_by_node(db_conn_t *c, void (*fn)(void *, const c
 
 db_status_t tasks_store_release_owner(db_conn_t *c, const char *owner, int64_t now, int64_t *rows)
 {
-	/* Attempt is given back: a clean stop is not the task's failure. */
-	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_TEXT(owner)};
-	return db_exec(
-	    c,
-	    "UPDATE ServerTasks SET State = 'Queued', NextRunAt = ?, LastUpdatedTime = ?, "
-	    "Attempt = Attempt - 1, ServerNodeId = NULL, LeaseOwner = NULL, "
-	    "LeaseExpiresAt = NULL, ErrorMessage = 'Requeued: its node stopped.' "
-	    "WHERE LeaseOwner = ? AND State = 'Executing'",
-	    p, 3, rows);
+	/* Attempt is given back: a clean stop is not the task's failure.  The
+	 * task keeps its place in the queue (NextRunAt stays). */
+	db_param_t p[] = {DBP_INT(now), DBP_TEXT(owner)};
+	return db_exec(c,
+	               "UPDATE ServerTasks SET State = 'Queued', LastUpdatedTime = ?, "
+	               "Attempt = Attempt - 1, ServerNodeId = NULL, LeaseOwner = NULL, "
+	               "LeaseExpiresAt = NULL, ErrorMessage = 'Requeued: its node stopped.' "
+	               "WHERE LeaseOwner = ? AND State = 'Executing'",
+	               p, 2, rows);
 }
 
 typedef struct {
@@ -571,49 +653,97 @@ db_status_t tasks_store_node_flags(db_conn_t *c, const char *node_id, bool *drai
 	return s;
 }
 
-/* Pairs per multi-row success statement.  Fixed, so the statement's text
- * is always the same and stays prepared; a shorter batch repeats its first
- * pair (a row matched twice is updated once). */
-#define SUCCESS_CHUNK 16
+/* Pairs per multi-row statement (successes, renewals).  Fixed, so the
+ * statement's text is always the same and stays prepared; a shorter batch
+ * repeats its first pair (a row matched twice is updated once). */
+#define PAIR_CHUNK 16
 
-static char succeed_sql[1200];
-static pthread_once_t succeed_once = PTHREAD_ONCE_INIT;
+static char succeed_sql[1200], renew_sql[1200];
+static pthread_once_t pairs_once = PTHREAD_ONCE_INIT;
 
-/* Fixed fragments only: every value is a bound parameter. */
-static void build_succeed_sql(void)
+/* Appends " AND ((Id = ? AND Attempt = ?) OR …)" for PAIR_CHUNK pairs to
+ * BUF (which holds O bytes).  Fixed fragments only: every value is a bound
+ * parameter. */
+static void append_pairs(char *buf, size_t size, size_t o)
+{
+	o += (size_t)snprintf(buf + o, size - o, " AND (");
+	for (int i = 0; i < PAIR_CHUNK && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s(Id = ? AND Attempt = ?)",
+		                      i ? " OR " : "");
+	if (o < size)
+		snprintf(buf + o, size - o, ")");
+}
+
+static void build_pair_sql(void)
 {
 	size_t o = (size_t)snprintf(succeed_sql, sizeof succeed_sql,
 	                            "UPDATE ServerTasks SET State = 'Success', CompletedTime = ?, "
 	                            "LastUpdatedTime = ?, Progress = 100, ErrorMessage = NULL, "
-	                            "LeaseOwner = NULL, LeaseExpiresAt = NULL WHERE LeaseOwner = ? "
-	                            "AND State IN ('Executing', 'Cancelling') AND (");
-	for (int i = 0; i < SUCCESS_CHUNK && o < sizeof succeed_sql; i++)
-		o += (size_t)snprintf(succeed_sql + o, sizeof succeed_sql - o,
-		                      "%s(Id = ? AND Attempt = ?)", i ? " OR " : "");
-	if (o < sizeof succeed_sql)
-		snprintf(succeed_sql + o, sizeof succeed_sql - o, ")");
+	                            "LeaseExpiresAt = NULL WHERE LeaseOwner = ? "
+	                            "AND State IN ('Executing', 'Cancelling')");
+	append_pairs(succeed_sql, sizeof succeed_sql, o);
+	o = (size_t)snprintf(renew_sql, sizeof renew_sql,
+	                     "UPDATE ServerTasks SET LeaseExpiresAt = ? WHERE LeaseOwner = ? "
+	                     "AND State IN ('Executing', 'Cancelling')");
+	append_pairs(renew_sql, sizeof renew_sql, o);
+}
+
+/* Binds N (at most PAIR_CHUNK) pairs after the first K parameters of P. */
+static void bind_pairs(db_param_t *p, size_t k, const char *const *ids, const int *attempts, int n)
+{
+	for (int i = 0; i < PAIR_CHUNK; i++) {
+		int at = i < n ? i : 0;
+		p[k + 2 * (size_t)i] = DBP_TEXT(ids[at]);
+		p[k + 2 * (size_t)i + 1] = DBP_INT(attempts[at]);
+	}
 }
 
 int tasks_store_succeed_chunk(void)
 {
-	return SUCCESS_CHUNK;
+	return PAIR_CHUNK;
 }
 
 db_status_t tasks_store_succeed_many(db_conn_t *c, const char *owner, int64_t now,
                                      const char *const *ids, const int *attempts, int n,
                                      int64_t *rows)
 {
-	if (n < 1 || n > SUCCESS_CHUNK)
+	if (n < 1 || n > PAIR_CHUNK)
 		return DB_ERROR;
-	pthread_once(&succeed_once, build_succeed_sql);
-	db_param_t p[3 + 2 * SUCCESS_CHUNK];
+	pthread_once(&pairs_once, build_pair_sql);
+	db_param_t p[3 + 2 * PAIR_CHUNK];
 	p[0] = DBP_INT(now);
 	p[1] = DBP_INT(now);
 	p[2] = DBP_TEXT(owner);
-	for (int i = 0; i < SUCCESS_CHUNK; i++) {
-		int k = i < n ? i : 0;
-		p[3 + 2 * i] = DBP_TEXT(ids[k]);
-		p[4 + 2 * i] = DBP_INT(attempts[k]);
-	}
-	return db_exec(c, succeed_sql, p, 3 + 2 * SUCCESS_CHUNK, rows);
+	bind_pairs(p, 3, ids, attempts, n);
+	return db_exec(c, succeed_sql, p, 3 + 2 * PAIR_CHUNK, rows);
+}
+
+db_status_t tasks_store_renew_some(db_conn_t *c, const char *owner, int64_t lease_until,
+                                   const char *const *ids, const int *attempts, int n)
+{
+	if (n < 1 || n > PAIR_CHUNK)
+		return DB_ERROR;
+	pthread_once(&pairs_once, build_pair_sql);
+	db_param_t p[2 + 2 * PAIR_CHUNK];
+	p[0] = DBP_INT(lease_until);
+	p[1] = DBP_TEXT(owner);
+	bind_pairs(p, 2, ids, attempts, n);
+	return db_exec(c, renew_sql, p, 2 + 2 * PAIR_CHUNK, NULL);
+}
+
+db_status_t tasks_store_changed(db_conn_t *c, int64_t after_time, const char *after_id,
+                                int64_t limit, void (*fn)(void *, oh_task_t *), void *ctx)
+{
+	/* The first bound lets IX_ServerTasks_Updated seek; the second is the
+	 * keyset position within it. */
+	db_param_t p[] = {DBP_INT(after_time), DBP_INT(after_time), DBP_INT(after_time),
+	                  DBP_TEXT(after_id)};
+	list_ctx_t x = {fn, ctx};
+	db_status_t s =
+	    db_query_page(c,
+	                  "SELECT " TASK_COLUMNS " FROM ServerTasks "
+	                  "WHERE LastUpdatedTime >= ? AND (LastUpdatedTime > ? OR "
+	                  "(LastUpdatedTime = ? AND Id > ?)) ORDER BY LastUpdatedTime, Id",
+	                  p, 4, limit, 0, list_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
 }

@@ -54,8 +54,14 @@ db_status_t tentacles_store_set_node_port(db_conn_t *c, const char *node_id, int
 extern const db_list_t tentacles_store_list_def;    /* by Name */
 extern const db_list_t tentacles_store_missing_def; /* by OldestPollAt, Id */
 
-/* F as a list query; returns the list (order) it reads. */
-const db_list_t *tentacles_store_list_query(const oh_tentacle_filter_t *f, db_list_query_t *q);
+/* The size of the text a Tentacle list query borrows. */
+#define TENTACLES_QUERY_TEXT 640
+
+/* F as a list query; returns the list (order) it reads.  Q's filter text
+ * and partialName pattern are written into TEXT (TENTACLES_QUERY_TEXT
+ * bytes), which Q borrows: keep it while Q is used. */
+const db_list_t *tentacles_store_list_query(const oh_tentacle_filter_t *f, db_list_query_t *q,
+                                            char *text);
 
 /* Calls FN for each Tentacle of F's page; *TOTAL up to DB_LIST_COUNT_CAP.
  * DB_NO_ROWS when F->after names no Tentacle (in that list). */
@@ -114,5 +120,19 @@ db_status_t tentacles_store_servers_of(db_conn_t *c, const char *const *ids, siz
                                        void *ctx);
 /* Serialises coverage recomputes and warnings across nodes. */
 db_status_t tentacles_store_lock_coverage(db_conn_t *c);
+
+/* The statements above that are assembled per dialect or per batch of
+ * Ids (N of IDS, up to 32 per statement), into Q: for the stores and the
+ * T-SQL check (tests/tsql_page.c). */
+void tentacles_store_polls_of_sql(const char *const *ids, size_t n, db_sql_t *q);
+void tentacles_store_server_counts_sql(const char *const *ids, size_t n, db_sql_t *q);
+void tentacles_store_servers_of_sql(const char *const *ids, size_t n, db_sql_t *q);
+void tentacles_store_counts_sql(db_dialect_id_t d, int64_t missing_before, db_sql_t *q);
+void tentacles_store_missing_sql(db_dialect_id_t d, int64_t missing_before,
+                                 int64_t registered_before, bool unwarned_only, int limit,
+                                 db_sql_t *q);
+void tentacles_store_next_polling_sql(db_dialect_id_t d, const char *after, int limit, db_sql_t *q);
+void tentacles_store_by_style_sql(db_dialect_id_t d, bool polling, const char *after, int limit,
+                                  db_sql_t *q);
 
 #endif

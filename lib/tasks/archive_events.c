@@ -13,6 +13,11 @@ static db_status_t now_txn(db_conn_t *c, void *ctx)
 	return db_now_ms(c, ctx);
 }
 
+static bool must_stop(void *ctx)
+{
+	return oh_task_should_stop(ctx);
+}
+
 static void run_archive(oh_task_run_t *run, oh_task_outcome_t *out)
 {
 	/* The cut-off is on the database clock, as event times are. */
@@ -31,7 +36,8 @@ static void run_archive(oh_task_run_t *run, oh_task_outcome_t *out)
 	            (long long)run->env->event_retention_ms, dir);
 	oh_archive_result_t r;
 	char err[512] = "";
-	if (!oh_archive_run(run->pool, dir, cutoff, &r, err, sizeof err)) {
+	oh_archive_stop_t stop = {must_stop, run};
+	if (!oh_archive_run(run->pool, dir, cutoff, &stop, &r, err, sizeof err)) {
 		oh_task_log(run, "Stopped: %s", err);
 		out->end = OH_END_RETRY;
 		snprintf(out->error, sizeof out->error, "%s", err);

@@ -8,19 +8,27 @@
 #include "../chat_replies.h"
 #include "../http_client.h"
 #include "../oh_json.h"
+#include "../oh_log.h"
 #include "../task_run.h"
 
 static void run_chat_reply(oh_task_run_t *run, oh_task_outcome_t *out)
 {
 	const char *task_id = json_string_value(json_object_get(run->args, "TaskId"));
-	const char *url = json_string_value(json_object_get(run->args, "ResponseUrl"));
-	if (!task_id || !url) {
+	if (!task_id) {
 		out->end = OH_END_FAILED;
-		snprintf(out->error, sizeof out->error, "TaskId and ResponseUrl are required.");
+		snprintf(out->error, sizeof out->error, "TaskId is required.");
+		return;
+	}
+	char url[2001];
+	db_status_t s = oh_chat_reply_url(run->pool, task_id, url, sizeof url);
+	if (s != DB_OK) {
+		out->end = s == DB_NO_ROWS ? OH_END_FAILED : OH_END_RETRY;
+		snprintf(out->error, sizeof out->error, "The reply to %s cannot be read (%s).",
+		         task_id, db_status_name(s));
 		return;
 	}
 	oh_task_t t;
-	db_status_t s = oh_tasks_get(run->pool, task_id, &t);
+	s = oh_tasks_get(run->pool, task_id, &t);
 	if (s != DB_OK) {
 		oh_task_clear(&t);
 		out->end = s == DB_NO_ROWS ? OH_END_FAILED : OH_END_RETRY;
@@ -40,7 +48,7 @@ static void run_chat_reply(oh_task_run_t *run, oh_task_outcome_t *out)
 	json_decref(body);
 	oh_http_result_t r;
 	bool answered = oh_http_post(url, "application/json", payload, strlen(payload), NULL,
-	                             run->env->http_timeout_ms, &r);
+	                             run->env->http_timeout_ms, run->env->outbound, &r);
 	free(payload);
 	if (answered && r.status >= 200 && r.status < 300) {
 		oh_task_log(run, "Posted the outcome of %s (HTTP %ld)", task_id, r.status);
@@ -51,7 +59,11 @@ static void run_chat_reply(oh_task_run_t *run, oh_task_outcome_t *out)
 	if (answered)
 		snprintf(out->error, sizeof out->error, "response_url answered %ld.", r.status);
 	else
-		snprintf(out->error, sizeof out->error, "response_url: %s", r.error);
+		snprintf(out->error, sizeof out->error, "response_url: %s",
+		         oh_http_public_error(&r));
+	if (!answered)
+		oh_log(OH_LOG_WARN, "chat reply not delivered", "task=%s error=%s", run->task->id,
+		       oh_q(r.error));
 	oh_task_log(run, "%s", out->error);
 }
 

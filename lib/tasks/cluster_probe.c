@@ -27,7 +27,9 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		char url[512];
 		snprintf(url, sizeof url, "%s/api/octopusservernodes/ping", n->public_url);
 		oh_http_result_t res;
-		bool answered = oh_http_get(url, PROBE_TIMEOUT_MS, &res);
+		/* The cluster's own nodes, at the addresses they registered: not
+		 * under the outbound policy (they are inner addresses by nature). */
+		bool answered = oh_http_get(url, PROBE_TIMEOUT_MS, NULL, &res);
 		reachable += answered;
 		if (!answered && !n->offline)
 			alive_unreachable++;

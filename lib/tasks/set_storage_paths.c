@@ -53,9 +53,10 @@ static bool queue_checks(oh_task_run_t *r, const json_t *paths, pending_t *p, si
 		oh_json_set_new(args, "Paths", json_incref((json_t *)paths));
 		oh_json_set_new(args, "NodeId", json_string(p[i].node->id));
 		oh_json_set_new(args, "ParentTaskId", json_string(r->task->id));
-		char key[200], desc[200];
+		char key[200], id[64], desc[200];
 		snprintf(key, sizeof key, "verify-storage:%s:%d:%.100s", r->task->id,
 		         r->task->attempt, p[i].node->id);
+		oh_task_id_for_key(key, id, sizeof id);
 		snprintf(desc, sizeof desc, "Check the storage folders on %s", p[i].node->name);
 		oh_task_spec_t spec = {.name = "VerifyStorage",
 		                       .description = desc,
@@ -63,7 +64,7 @@ static bool queue_checks(oh_task_run_t *r, const json_t *paths, pending_t *p, si
 		                       .is_system = true,
 		                       .target_node = p[i].node->id,
 		                       .max_attempts = 1,
-		                       .idempotency_key = key,
+		                       .id = id,
 		                       .requested_by = r->task->id};
 		bool existed = false;
 		db_status_t s = oh_tasks_create(r->pool, &spec, &p[i].child, &existed);
@@ -138,11 +139,12 @@ static void cancel_earlier_checks(oh_task_run_t *r, const oh_node_list_t *nodes)
 {
 	for (int a = 1; a < r->task->attempt; a++) {
 		for (size_t i = 0; i < nodes->n; i++) {
-			char key[200];
+			char key[200], id[64];
 			snprintf(key, sizeof key, "verify-storage:%s:%d:%.100s", r->task->id, a,
 			         nodes->v[i].id);
+			oh_task_id_for_key(key, id, sizeof id);
 			oh_task_t t;
-			if (oh_tasks_get_by_key(r->pool, key, &t) == DB_OK &&
+			if (oh_tasks_get(r->pool, id, &t) == DB_OK &&
 			    !oh_task_state_completed(t.state)) {
 				oh_cancel_outcome_t co;
 				oh_task_t after;

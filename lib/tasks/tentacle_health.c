@@ -6,6 +6,7 @@
 
 #include "../http_client.h"
 #include "../oh_json.h"
+#include "../oh_log.h"
 #include "../task_run.h"
 #include "../tentacles.h"
 
@@ -69,10 +70,15 @@ static void check_batch(oh_task_run_t *r, const oh_tentacle_list_t *ts, const js
 		oh_pin_t pin;
 		char seen[41];
 		long timeout = r->env->http_timeout_ms > 0 ? r->env->http_timeout_ms : 10000;
-		oh_http_get_pinned(t->uri, t->thumbprint, timeout, &res, &pin, seen);
+		oh_http_get_pinned(t->uri, t->thumbprint, timeout, r->env->outbound, &res, &pin,
+		                   seen);
 		const char *status = pin == OH_PIN_MATCH      ? "Reachable"
 		                     : pin == OH_PIN_MISMATCH ? "ThumbprintMismatch"
 		                                              : "Unreachable";
+		/* What Readers see says only whether the registered Tentacle
+		 * answered: not what else listens there (a closed port, a plain
+		 * service, another certificate), which would make the check a
+		 * probe of the node's network.  The node's log has the rest. */
 		char detail[400];
 		if (pin == OH_PIN_MATCH)
 			snprintf(detail, sizeof detail,
@@ -80,12 +86,15 @@ static void check_batch(oh_task_run_t *r, const oh_tentacle_list_t *ts, const js
 			         res.status ? "" : " (the request then failed)");
 		else if (pin == OH_PIN_MISMATCH)
 			snprintf(detail, sizeof detail,
-			         "the Tentacle presented certificate %s, not the registered %s",
-			         seen, t->thumbprint);
+			         "the certificate presented is not the registered one");
 		else
-			snprintf(detail, sizeof detail, "%s",
-			         res.error[0] ? res.error : "no answer");
-		oh_task_log(r, "%s %s: %s (%s)", t->name, t->uri, status, detail);
+			snprintf(detail, sizeof detail, "%s", oh_http_public_error(&res));
+		oh_log(OH_LOG_INFO, "Tentacle health check",
+		       "tentacle=%s status=%s seen=%s error=%s", t->id, status,
+		       seen[0] ? seen : "-", oh_q(res.error));
+		char origin[300];
+		oh_url_origin(t->uri, origin, sizeof origin);
+		oh_task_log(r, "%s %s: %s (%s)", t->name, origin, status, detail);
 		db_status_t s = oh_tentacle_set_health(r->pool, t->id, status, detail);
 		if (s != DB_OK)
 			oh_task_log(r, "Cannot record the result of %s (%s)", t->name,

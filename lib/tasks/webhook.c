@@ -15,6 +15,7 @@
 #include "../http_client.h"
 #include "../oh_crypto.h"
 #include "../oh_json.h"
+#include "../oh_log.h"
 #include "../subscriptions.h"
 #include "../task_run.h"
 
@@ -111,7 +112,7 @@ static void run_webhook(oh_task_run_t *run, oh_task_outcome_t *out)
 
 	oh_http_result_t r;
 	bool answered = oh_http_post(sub.url, "application/json", payload, plen, headers,
-	                             run->env->http_timeout_ms, &r);
+	                             run->env->http_timeout_ms, run->env->outbound, &r);
 	free(payload);
 	bool ok = answered && r.status >= 200 && r.status < 300;
 
@@ -126,16 +127,22 @@ static void run_webhook(oh_task_run_t *run, oh_task_outcome_t *out)
 	d.status_code = answered ? (int)r.status : 0;
 	d.succeeded = ok;
 	d.duration_ms = (int)r.duration_ms;
-	if (!answered)
-		snprintf(d.error, sizeof d.error, "%s", r.error);
-	else if (!ok)
+	if (!answered) {
+		snprintf(d.error, sizeof d.error, "%s", oh_http_public_error(&r));
+		oh_log(OH_LOG_WARN, "webhook not delivered", "subscription=%s task=%s error=%s",
+		       sub.id, run->task->id, oh_q(r.error));
+	} else if (!ok)
 		snprintf(d.error, sizeof d.error, "The receiver answered %ld.", r.status);
 	s = oh_deliveries_record(run->pool, sub.id, &d);
 	if (s != DB_OK)
 		oh_task_log(run, "The delivery could not be recorded (%s).", db_status_name(s));
-	oh_task_log(run, "POST %s: %s%s (%ld ms, attempt %d)", sub.url,
-	            answered ? "HTTP " : "no answer: ", answered ? "" : r.error, r.duration_ms,
-	            d.attempt);
+	/* Only the receiver's origin: a webhook's path and query are often its
+	 * credential (Slack, Teams), and Readers read task logs. */
+	char origin[300];
+	oh_url_origin(sub.url, origin, sizeof origin);
+	oh_task_log(run, "POST %s: %s%s (%ld ms, attempt %d)", origin,
+	            answered ? "HTTP " : "no answer: ", answered ? "" : oh_http_public_error(&r),
+	            r.duration_ms, d.attempt);
 	if (answered)
 		oh_task_log(run, "HTTP status %ld", r.status);
 	if (ok) {

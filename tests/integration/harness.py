@@ -121,6 +121,11 @@ def key_headers(key, headers: Optional[dict] = None) -> dict:
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
 
 
+def parse_timestamp(value: str) -> float:
+    """A contract timestamp ("2026-01-02T03:04:05.678+00:00") as Unix seconds."""
+    return datetime.datetime.fromisoformat(value).timestamp()
+
+
 def node_id(name: str) -> str:
     return NODE_ID_PREFIX + name
 
@@ -917,6 +922,40 @@ def cluster_db(testcase: Optional[unittest.TestCase] = None, need_empty: bool = 
     return fresh_pg_db()
 
 
+def conn_field(connstr: str, name: str) -> Optional[str]:
+    """The value of field NAME (case-insensitive) in an ODBC connection string."""
+    for part in connstr.split(";"):
+        k, _, v = part.partition("=")
+        if k.strip().lower() == name.lower():
+            return v.strip()
+    return None
+
+
+def psql_spawn(connstr: str, sql: str) -> subprocess.Popen:
+    """Runs SQL (a script: it may hold locks and sleep) with psql against the
+    PostgreSQL database of CONNSTR, in the background; collect it with
+    communicate()."""
+    p = subprocess.Popen(
+        ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+         "-p", conn_field(connstr, "Port") or "5432", "-U", conn_field(connstr, "Uid") or "postgres",
+         "-d", conn_field(connstr, "Database") or "postgres"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    p.stdin.write(sql)
+    p.stdin.close()
+    p.stdin = None  # communicate() must not flush a closed pipe
+    return p
+
+
+def psql_db(connstr: str, sql: str) -> str:
+    """Runs SQL with psql against the PostgreSQL database of CONNSTR; returns its output."""
+    p = psql_spawn(connstr, sql)
+    out, err = p.communicate(timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"psql failed: {err}")
+    return out
+
+
 def default_db(tmpdir) -> str:
     """The database for a single-node test: OCTOHA_TEST_DB or SQLite in tmpdir."""
     return TEST_DB or sqlite_db(tmpdir)
@@ -1259,6 +1298,9 @@ ERROR_CODES = {
     "ApiKeyInvalid": 401,
     "RoleNotAllowed": 403,
     "ApiKeyInQueryString": 400,
+    "BadRequest": 400,
+    "HttpVersionNotSupported": 505,
+    "TooManyConnections": 503,
 }
 
 

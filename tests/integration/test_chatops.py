@@ -36,7 +36,7 @@ COMMANDS = ("status", "nodes", "drain", "undrain", "taskcap", "task", "tentacles
 
 def chat_env(**extra):
     env = dict(wh.FAST, OCTOHA_SLACK_SIGNING_SECRET=SIGNING, OCTOHA_CHATOPS_USERS=USERS,
-               OCTOHA_TASK_LOGS_DIR=str(harness.make_tmp_dir("tasklogs")))
+               OCTOHA_TASK_LOGS_DIR=str(harness.make_tmp_dir("tasklogs")), **wh.LOOPBACK_ALLOWED)
     env.update(extra)
     return {k: v for k, v in env.items()}
 

@@ -161,9 +161,12 @@ class QueueTests(PgTaskCase):
         a, b = self.node(), self.node()
         key = f"k-{uuid.uuid4().hex}"
         t1 = self.create_task(a, {"WaitMs": 0}, headers={"Idempotency-Key": key}, Description="idem A")
-        t2 = self.create_task(b, {"WaitMs": 0}, headers={"Idempotency-Key": key}, Description="idem B")
-        self.assertEqual(t2["Id"], t1["Id"], "the same key through another node returns the same task")
-        self.assertEqual(t2["Description"], "idem A", "it is the first request's task")
+        t2 = self.create_task(b, {"WaitMs": 0}, headers={"Idempotency-Key": key}, Description="idem A")
+        self.assertEqual(t2["Id"], t1["Id"], "the same request through another node returns the same task")
+        r = self.api(b, "POST", TASKS, expect=422, headers={"Idempotency-Key": key},
+                     body={"Name": "Diagnostic", "Arguments": {"WaitMs": 0}, "Description": "idem B"})
+        self.assert_error(r, 422, "IdempotencyKeyReused", field="Idempotency-Key",
+                          what="the key with another body, through another node")
 
         key2 = f"k-{uuid.uuid4().hex}"
         got, errors = [], []
@@ -174,7 +177,7 @@ class QueueTests(PgTaskCase):
                 barrier.wait(10)
                 r = node.request("POST", TASKS, body={"Name": "Diagnostic", "Description": "idem burst"},
                                  headers={"Idempotency-Key": key2})
-                got.append((node.name, r.status, (r.json or {}).get("Id"), r.body[:200]))
+                got.append((node.name, r.status, (r.json or {}).get("Id"), (r.json or {}).get("Code")))
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
@@ -184,12 +187,47 @@ class QueueTests(PgTaskCase):
         for th in threads:
             th.join(30)
         self.assertEqual(errors, [], "every concurrent POST was answered")
-        self.assertEqual({s for _, s, _, _ in got}, {202}, f"all concurrent POSTs answer 202: {got}")
-        self.assertEqual(len({i for _, _, i, _ in got}), 1, f"one task for one key across nodes: {got}")
+        self.assertTrue({s for _, s, _, _ in got} <= {202, 409}, f"202, or 409 while in flight: {got}")
+        self.assertTrue(all(c == "IdempotencyKeyInFlight" for _, s, _, c in got if s == 409), got)
+        self.assertEqual(len({i for _, s, i, _ in got if s == 202}), 1, f"one task for one key across nodes: {got}")
         items = self.list_tasks(a, "?take=1000")["Items"]
         self.assertEqual(sum(1 for t in items if t["Description"] == "idem burst"), 1, "one task in the list")
-        self.assertEqual(sum(1 for t in items if t["Description"] == "idem B"), 0, "the repeat queued nothing")
+        self.assertEqual(sum(1 for t in items if t["Description"] == "idem B"), 0, "the refused body queued nothing")
         self.assertEqual(self.get_task(b, t1["Id"], wait=10)["State"], "Success", "and it runs once")
+
+    def test_idempotency_key_in_flight_is_409(self):
+        """A request with the key of another that is still being committed
+        is told so (409), not given a second task; retried after, it gets
+        the first one's task."""
+        a, b = self.node(), self.node()
+        key = f"k-{uuid.uuid4().hex}"
+        body = {"Name": "Diagnostic", "Arguments": {"WaitMs": 0}, "Description": "in flight"}
+        # Hold the audit table: the first request takes the key, queues its
+        # task and then waits on its TaskQueued event until the lock goes.
+        locker = harness.psql_spawn(self.db, "BEGIN; LOCK TABLE Events IN ACCESS EXCLUSIVE MODE; "
+                                             "SELECT pg_sleep(3); COMMIT;")
+        time.sleep(0.5)
+        answers = {}
+
+        def post(name, node):
+            r = node.request("POST", TASKS, body=body, headers={"Idempotency-Key": key}, timeout=30)
+            answers[name] = (r.status, r.json)
+
+        first = threading.Thread(target=post, args=("first", a))
+        first.start()
+        time.sleep(0.8)
+        second = threading.Thread(target=post, args=("second", b))
+        second.start()
+        first.join(30)
+        second.join(30)
+        locker.communicate(timeout=30)
+        self.assertEqual(answers["first"][0], 202, answers)
+        self.assertEqual(answers["second"][0], 409, answers)
+        self.assertEqual(answers["second"][1]["Code"], "IdempotencyKeyInFlight", answers)
+        r = self.api(b, "POST", TASKS, expect=202, body=body, headers={"Idempotency-Key": key})
+        self.assertEqual(r.json["Id"], answers["first"][1]["Id"], "the retry gets the first request's task")
+        items = self.list_tasks(a, "?take=1000")["Items"]
+        self.assertEqual(sum(1 for t in items if t["Description"] == "in flight"), 1, "one task")
 
     def test_cap_change_through_another_node(self):
         a, b = self.node(cap=3), self.node(cap=1)

@@ -12,6 +12,7 @@ intervals) is also used by test_tasks_pg.py.
 """
 
 import datetime
+import json
 import os
 import re
 import sys
@@ -412,12 +413,30 @@ class DiagnosticTaskTests(SqliteTaskCase):
         key = f"idem-{uuid.uuid4().hex}"
         desc = f"idempotent {uuid.uuid4().hex[:8]}"
         a = self.create_task(n, {"WaitMs": 0}, headers={"Idempotency-Key": key}, Description=desc)
-        b = self.create_task(n, {"WaitMs": 5}, headers={"Idempotency-Key": key}, Description=desc + " again")
-        self.assertEqual(b["Id"], a["Id"], "the same key returns the first task")
-        self.assertEqual(b["Description"], desc, "the first request's task, not the second's")
+        # The same request again (same operation, path and body) is a replay.
+        b = self.create_task(n, {"WaitMs": 0}, headers={"Idempotency-Key": key}, Description=desc)
+        self.assertEqual(b["Id"], a["Id"], "the same request with the same key returns the first task")
+        # The same JSON written in another key order is the same request.
+        r = n.request("POST", TASKS, headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+                      body=json.dumps({"Description": desc, "Arguments": {"WaitMs": 0},
+                                       "Name": "Diagnostic"}, indent=2))
+        self.assertEqual((r.status, r.json["Id"]), (202, a["Id"]), "key order does not matter")
+        # The key with another body is refused, and queues nothing.
+        r = self.api(n, "POST", TASKS, expect=422, headers={"Idempotency-Key": key},
+                     body={"Name": "Diagnostic", "Description": desc + " again", "Arguments": {"WaitMs": 5}})
+        self.assert_error(r, 422, "IdempotencyKeyReused", field="Idempotency-Key",
+                          what="a key reused with another body")
         c = self.create_task(n, {"WaitMs": 0}, headers={"Idempotency-Key": key + "-other"}, Description=desc + " other")
         self.assertNotEqual(c["Id"], a["Id"], "another key, another task")
-        # Concurrent requests with one fresh key all get one task.
+        # The key belongs to its caller: another API key may use the same one.
+        other = self.api(n, "POST", "/api/apikeys", body={"Name": f"idem-{key[-6:]}", "Role": "Operator"},
+                         expect=201, check_spec=False).json["ApiKey"]
+        r = self.api(n, "POST", TASKS, expect=202, headers={"Idempotency-Key": key}, key=other,
+                     body={"Name": "Diagnostic", "Arguments": {"WaitMs": 0}, "Description": desc})
+        d = r.json
+        self.assertNotEqual(d["Id"], a["Id"], "another caller's key is another key")
+        # Concurrent requests with one fresh key: one task; each answer is
+        # that task (202) or 409 while the first was still being committed.
         key2 = f"idem-{uuid.uuid4().hex}"
         ids, errors = [], []
 
@@ -425,7 +444,7 @@ class DiagnosticTaskTests(SqliteTaskCase):
             try:
                 r = n.request("POST", TASKS, body={"Name": "Diagnostic", "Description": desc + " burst"},
                               headers={"Idempotency-Key": key2})
-                ids.append((r.status, (r.json or {}).get("Id")))
+                ids.append((r.status, (r.json or {}).get("Id"), (r.json or {}).get("Code")))
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
@@ -435,14 +454,32 @@ class DiagnosticTaskTests(SqliteTaskCase):
         for th in threads:
             th.join(30)
         self.assertEqual(errors, [], "every concurrent POST was answered")
-        self.assertEqual({s for s, _ in ids}, {202}, f"every concurrent POST answers 202: {ids}")
-        self.assertEqual(len({i for _, i in ids}), 1, f"one task for one key: {ids}")
+        self.assertTrue({s for s, _, _ in ids} <= {202, 409}, f"202 or 409 only: {ids}")
+        self.assertTrue(all(c == "IdempotencyKeyInFlight" for s, _, c in ids if s == 409), ids)
+        self.assertEqual(len({i for s, i, _ in ids if s == 202}), 1, f"one task for one key: {ids}")
         listed = self.list_tasks(n, "?name=Diagnostic&take=1000")["Items"]
-        self.assertEqual(sum(1 for x in listed if x["Description"] == desc), 1, "one task listed for the first key")
+        self.assertEqual(sum(1 for x in listed if x["Description"] == desc), 2,
+                         "one task for the first key, one for the other caller's")
         self.assertEqual(sum(1 for x in listed if x["Description"] == desc + " burst"), 1,
                          "one task listed for the concurrent key")
         self.assertEqual(sum(1 for x in listed if x["Description"] == desc + " again"), 0,
-                         "the repeated request queued nothing")
+                         "the refused request queued nothing")
+
+    def test_idempotency_key_is_bound_to_the_operation(self):
+        """Issue 9.5: a key used to queue a task and then to drain the node
+        must not answer the drain with the old task (and leave the node
+        undrained): it is refused, and nothing changes."""
+        n = self.node
+        key = f"same-{uuid.uuid4().hex[:8]}"
+        t = self.create_task(n, {"WaitMs": 0}, headers={"Idempotency-Key": key})
+        node_id = harness.node_id(n.name)
+        r = self.api(n, "POST", f"{NODES}/{node_id}/drain", expect=422,
+                     headers={"Idempotency-Key": key}, body={"Reason": "patching", "Force": True})
+        self.assert_error(r, 422, "IdempotencyKeyReused", field="Idempotency-Key", what="a key reused on drain")
+        self.assertNotEqual(r.json.get("Id"), t["Id"])
+        node = self.api(n, "GET", f"{NODES}/{node_id}").json
+        self.assertFalse(node["IsInMaintenanceMode"], "the node was not drained")
+        self.assertEqual(n.ping().status, 200, "ping still 200")
 
     def test_validation_errors(self):
         n = self.node
@@ -777,7 +814,42 @@ class CapTests(SqliteTaskCase):
         self.wait_all_done(n, ids, 20, nodes=[n])
 
 
+class RestartTests(SqliteTaskCase):
+    def test_killed_node_takes_its_tasks_over_at_once(self):
+        """Issue 9.4 on the embedded database: the node restarted at once
+        after kill -9 runs its own unfinished task again at once, not after
+        the offline timeout and the lease."""
+        n = self.solo(cap=2, OCTOHA_OFFLINE_TIMEOUT_MS="10000", OCTOHA_LEASE_MS="8000")
+        t = self.create_task(n, {"WaitMs": 3000})["Id"]
+        self.wait_task(n, t, lambda x: x["State"] == "Executing", 10, "running", nodes=[n])
+        n.kill()
+        t0 = time.monotonic()
+        n.start(wait=True, timeout=15)
+        done = self.wait_task(n, t, lambda x: x["State"] == "Success", 15, "run again", nodes=[n])
+        took = time.monotonic() - t0
+        self.assertEqual(done["Attempt"], 2, f"attempt 2: {done}")
+        self.assertLess(took, 3.0 + 4.0, f"restarted, rerun and done in {took:.1f} s, before the 8 s lease")
+
+
 class DrainSingleNodeTests(SqliteTaskCase):
+    def test_cap_zero_on_the_only_node_needs_force(self):
+        """Issue 9.6: a cap of 0 on the only node stopped the cluster, and its
+        SetTaskCap task later reported the cap of another change."""
+        n = self.solo(cap=3)
+        url = f"{NODES}/{n.id}"
+        r = self.api(n, "PUT", url, expect=409, body={"MaxConcurrentTasks": 0})
+        self.assert_error(r, 409, "LastNodeTakingWork", what="cap 0 on the only node")
+        self.assertEqual(self.get_node(n, n.id)["MaxConcurrentTasks"], 3, "the refusal changed nothing")
+        self.assertEqual(self.list_tasks(n, "?name=SetTaskCap")["TotalResults"], 0, "nothing queued")
+        zero = self.api(n, "PUT", url, expect=202, body={"MaxConcurrentTasks": 0, "Force": True}).json
+        self.assertEqual(self.get_node(n, n.id)["MaxConcurrentTasks"], 0, "Force sets it")
+        five = self.api(n, "PUT", url, expect=202, body={"MaxConcurrentTasks": 5}).json
+        for t, cap in ((zero, 0), (five, 5)):
+            done = self.wait_task(n, t["Id"], lambda x: x["State"] == "Success", 15, "SetTaskCap ends",
+                                  nodes=[n])
+            self.assertEqual(done["Result"]["MaxConcurrentTasks"], cap,
+                             f"each SetTaskCap reports the cap its request set: {done}")
+
     def test_drain_only_node_needs_force_then_undrain(self):
         n = self.solo(cap=3)
         drain_url = f"{NODES}/{n.id}/drain"

@@ -144,9 +144,14 @@ def sign(secret: str, ts: str, body: bytes) -> str:
 # ---------------------------------------------------------------------------
 
 
+# The receivers listen on loopback, which the outbound policy refuses unless
+# allowed: these nodes allow it (test_outbound.py tests the refusal).
+LOOPBACK_ALLOWED = {"OCTOHA_OUTBOUND_ALLOW": "127.0.0.0/8"}
+
+
 def node_env():
     return dict(FAST, OCTOHA_WEBHOOK_TIMEOUT_MS="1000",
-                OCTOHA_TASK_LOGS_DIR=str(harness.make_tmp_dir("tasklogs")))
+                OCTOHA_TASK_LOGS_DIR=str(harness.make_tmp_dir("tasklogs")), **LOOPBACK_ALLOWED)
 
 
 class WebhookCase(harness.OctohaTestCase):

@@ -108,13 +108,13 @@ static void registration_is_unique_and_fenced(void **state)
 	oh_node_t n;
 	make_node(&n, "reg", "linux");
 	oh_reg_result_t r;
-	assert_int_equal(oh_nodes_register(p, &n, "instance-a", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "instance-a", NULL, 60000, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_OK);
 	assert_int_equal(r.self.max_tasks, 5); /* Octopus's default cap */
 	assert_false(r.self.offline);
 
 	/* A second live process with the same name is refused. */
-	assert_int_equal(oh_nodes_register(p, &n, "instance-b", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "instance-b", NULL, 60000, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_NAME_IN_USE);
 	assert_string_equal(r.holder.public_url, n.public_url);
 
@@ -130,11 +130,11 @@ static void registration_is_unique_and_fenced(void **state)
 	assert_int_equal(oh_nodes_get(p, id, 60000, &row), DB_OK);
 	assert_true(row.offline);
 	n.max_tasks = 7;
-	assert_int_equal(oh_nodes_register(p, &n, "instance-b", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "instance-b", NULL, 60000, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_OK);
 	assert_int_equal(r.self.max_tasks, 7);
 	n.max_tasks = -1;
-	assert_int_equal(oh_nodes_register(p, &n, "instance-b", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "instance-b", NULL, 60000, &r), DB_OK);
 	assert_int_equal(r.self.max_tasks, 7);
 	assert_int_equal(oh_nodes_heartbeat(p, id, "instance-a", 60000, &row), DB_NO_ROWS);
 	assert_int_equal(oh_nodes_mark_stopped(p, id, "instance-b"), DB_OK);
@@ -146,13 +146,13 @@ static void stale_node_is_offline_and_taken_over(void **state)
 	oh_node_t n;
 	make_node(&n, "stale", "linux");
 	oh_reg_result_t r;
-	assert_int_equal(oh_nodes_register(p, &n, "i1", 300, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "i1", NULL, 300, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_OK);
 	usleep(500 * 1000);
 	oh_node_t row;
 	assert_int_equal(oh_nodes_get(p, r.self.id, 300, &row), DB_OK);
 	assert_true(row.offline);
-	assert_int_equal(oh_nodes_register(p, &n, "i2", 300, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "i2", NULL, 300, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_OK);
 	assert_int_equal(oh_nodes_mark_stopped(p, r.self.id, "i2"), DB_OK);
 }
@@ -164,9 +164,9 @@ static void platform_mix_is_refused(void **state)
 	make_node(&lin, "lin", "linux");
 	make_node(&win, "win", "windows");
 	oh_reg_result_t r;
-	assert_int_equal(oh_nodes_register(p, &lin, "l1", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &lin, "l1", NULL, 60000, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_OK);
-	assert_int_equal(oh_nodes_register(p, &win, "w1", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &win, "w1", NULL, 60000, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_PLATFORM_MISMATCH);
 	assert_string_equal(r.cluster_platform, "linux");
 	char id[128];
@@ -182,7 +182,7 @@ static void only_offline_nodes_are_deleted(void **state)
 	oh_node_t n;
 	make_node(&n, "del", "linux");
 	oh_reg_result_t r;
-	assert_int_equal(oh_nodes_register(p, &n, "d1", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "d1", NULL, 60000, &r), DB_OK);
 	oh_del_outcome_t out;
 	assert_int_equal(oh_nodes_delete_offline(p, r.self.id, 60000, &out, NULL), DB_OK);
 	assert_int_equal(out, OH_DEL_ONLINE);
@@ -243,7 +243,7 @@ static void text_with_quotes_and_unicode_round_trips(void **state)
 	         "http://x/'; DROP TABLE OctopusServerNodes; --");
 	snprintf(n.comms_address, sizeof n.comms_address, "h\xc3\xa9te-\xe2\x9c\x93");
 	oh_reg_result_t r;
-	assert_int_equal(oh_nodes_register(p, &n, "t1", 60000, &r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, "t1", NULL, 60000, &r), DB_OK);
 	assert_int_equal(r.outcome, OH_REG_OK);
 	assert_string_equal(r.self.public_url, n.public_url);
 	assert_string_equal(r.self.comms_address, n.comms_address);
@@ -342,7 +342,7 @@ static void queue_node(db_pool_t *p, const char *instance, int cap, oh_reg_resul
 	oh_node_t n;
 	make_node(&n, "q", "linux");
 	n.max_tasks = cap;
-	assert_int_equal(oh_nodes_register(p, &n, instance, 60000, r), DB_OK);
+	assert_int_equal(oh_nodes_register(p, &n, instance, NULL, 60000, r), DB_OK);
 	assert_int_equal(r->outcome, OH_REG_OK);
 }
 
@@ -418,9 +418,23 @@ static void takeover_is_fenced(void **state)
 	usleep(400 * 1000);
 	bool ran = false;
 	oh_expiry_t ex;
+	/* Its own housekeeping never takes its tasks: an owner that runs
+	 * housekeeping is alive (its lease ran out in a database outage). */
+	for (int tries = 0; tries < 50 && !ran; tries++) {
+		assert_int_equal(oh_tasks_housekeeping(p, "owner-1", 100, 0, NULL, 0, &ran, &ex),
+		                 DB_OK);
+		if (!ran)
+			usleep(20 * 1000);
+	}
+	assert_true(ran);
+	assert_int_equal(ex.requeued, 0);
+	usleep(150 * 1000); /* the slot it took ends */
+	ran = false;
 	/* Housekeeping runs once per period, whoever asks. */
 	for (int tries = 0; tries < 50 && !ran; tries++) {
-		assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, 0, &ran, &ex), DB_OK);
+		assert_int_equal(
+		    oh_tasks_housekeeping(p, "test-housekeeper", 100, 0, NULL, 0, &ran, &ex),
+		    DB_OK);
 		if (!ran)
 			usleep(20 * 1000);
 	}
@@ -429,10 +443,12 @@ static void takeover_is_fenced(void **state)
 	/* The slot just taken lasts 100 ms: nobody else runs in it, whatever
 	 * period they are configured with. */
 	bool again = true;
-	assert_int_equal(oh_tasks_housekeeping(p, 60000, 0, NULL, 0, &again, &ex), DB_OK);
+	assert_int_equal(
+	    oh_tasks_housekeeping(p, "test-housekeeper", 60000, 0, NULL, 0, &again, &ex), DB_OK);
 	assert_false(again);
 	usleep(150 * 1000);
-	assert_int_equal(oh_tasks_housekeeping(p, 100, 0, NULL, 0, &again, &ex), DB_OK);
+	assert_int_equal(oh_tasks_housekeeping(p, "test-housekeeper", 100, 0, NULL, 0, &again, &ex),
+	                 DB_OK);
 	assert_true(again);
 	/* Owner 2 takes it over as attempt 2; owner 1's late results do not count. */
 	assert_int_equal(oh_tasks_claim(p, a.self.id, "owner-2", 5000, 0, 0, 4, got, &n), DB_OK);
@@ -445,8 +461,25 @@ static void takeover_is_fenced(void **state)
 	assert_int_equal(oh_tasks_finish(p, t.id, "owner-2", 2, OH_END_SUCCESS, NULL, NULL, &final),
 	                 DB_OK);
 	assert_int_equal(final, OH_TS_SUCCESS);
-	assert_int_equal(oh_tasks_finish(p, t.id, "owner-2", 2, OH_END_SUCCESS, NULL, NULL, NULL),
-	                 DB_NO_ROWS); /* never completed twice */
+	oh_task_t done;
+	assert_int_equal(oh_tasks_get(p, t.id, &done), DB_OK);
+	/* The same end again (a transaction replayed after its COMMIT's answer
+	 * was lost) is recognised as already recorded, and changes nothing:
+	 * never completed twice.  Another owner's end of that attempt is not. */
+	usleep(5 * 1000);
+	assert_int_equal(oh_tasks_finish(p, t.id, "owner-2", 2, OH_END_SUCCESS, NULL, NULL, &final),
+	                 DB_OK);
+	assert_int_equal(final, OH_TS_SUCCESS);
+	assert_int_equal(oh_tasks_finish(p, t.id, "owner-3", 2, OH_END_SUCCESS, NULL, NULL, NULL),
+	                 DB_NO_ROWS);
+	assert_int_equal(oh_tasks_finish(p, t.id, "owner-2", 2, OH_END_FAILED, "late", NULL, NULL),
+	                 DB_NO_ROWS);
+	oh_task_t again_t;
+	assert_int_equal(oh_tasks_get(p, t.id, &again_t), DB_OK);
+	assert_int_equal(again_t.state, OH_TS_SUCCESS);
+	assert_int_equal(again_t.completed_time, done.completed_time);
+	oh_task_clear(&done);
+	oh_task_clear(&again_t);
 	oh_claimed_clear(&got[0]);
 
 	/* Retention: ended tasks older than the retention go, with their log
@@ -468,7 +501,9 @@ static void takeover_is_fenced(void **state)
 	usleep(150 * 1000);
 	ran = false;
 	for (int tries = 0; tries < 50 && !ran; tries++) {
-		assert_int_equal(oh_tasks_housekeeping(p, 100, 50, dir_list, 3, &ran, &ex), DB_OK);
+		assert_int_equal(
+		    oh_tasks_housekeeping(p, "test-housekeeper", 100, 50, dir_list, 3, &ran, &ex),
+		    DB_OK);
 		if (!ran)
 			usleep(20 * 1000);
 	}
@@ -523,10 +558,10 @@ static int file_lines(const char *path, bool *dup)
 	FILE *f = fopen(path, "r");
 	assert_non_null(f);
 	char line[2048];
-	static char ids[4000][32];
+	static char ids[8000][32];
 	int n = 0;
 	*dup = false;
-	while (fgets(line, sizeof line, f) && n < 4000) {
+	while (fgets(line, sizeof line, f) && n < 8000) {
 		char *id = strstr(line, "Events-");
 		assert_non_null(id);
 		snprintf(ids[n], sizeof ids[n], "%.*s", (int)strcspn(id, "\""), id);
@@ -537,6 +572,28 @@ static int file_lines(const char *path, bool *dup)
 	}
 	fclose(f);
 	return n;
+}
+
+typedef struct {
+	db_pool_t *p;
+	const char *dir;
+	int64_t cutoff;
+	bool ok;
+	oh_archive_result_t r;
+} archive_thread_t;
+
+static void *archive_main(void *arg)
+{
+	archive_thread_t *a = arg;
+	char err[512];
+	a->ok = oh_archive_run(a->p, a->dir, a->cutoff, NULL, &a->r, err, sizeof err);
+	return NULL;
+}
+
+static bool stop_at_once(void *ctx)
+{
+	(void)ctx;
+	return true;
 }
 
 /* More events in a day than one page; then a run that finds the day file
@@ -553,7 +610,7 @@ static void archive_pages_and_finishes_a_crashed_run(void **state)
 	oh_archive_result_t r;
 	char err[512] = "";
 	int64_t cutoff = ARCHIVE_DAY_MS + 86400 * 1000;
-	assert_true(oh_archive_run(p, dir, cutoff, &r, err, sizeof err));
+	assert_true(oh_archive_run(p, dir, cutoff, NULL, &r, err, sizeof err));
 	assert_int_equal(r.archived, 2500);
 	assert_int_equal(r.days, 1);
 	int64_t left = -1;
@@ -569,12 +626,39 @@ static void archive_pages_and_finishes_a_crashed_run(void **state)
 	 * beside 10 new ones of the same day. */
 	ev_range_t again = {tag, 2400, 2510};
 	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &again), DB_OK);
-	assert_true(oh_archive_run(p, dir, cutoff, &r, err, sizeof err));
+	assert_true(oh_archive_run(p, dir, cutoff, NULL, &r, err, sizeof err));
 	assert_int_equal(r.archived, 110);
 	assert_int_equal(db_txn(p, DB_TXN_READ, count_day, &left), DB_OK);
 	assert_int_equal(left, 0);
 	assert_int_equal(file_lines(path, &dup), 2510);
 	assert_false(dup);
+
+	/* Two runs at once on one folder (two ArchiveEvents tasks): one waits
+	 * for the other; each event is in the file once; no temporary file is
+	 * left behind.  Before, both wrote "<day>.tmp" opened with O_TRUNC. */
+	ev_range_t more = {tag, 3000, 3600};
+	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &more), DB_OK);
+	archive_thread_t th[2] = {{p, dir, cutoff, false, {0}}, {p, dir, cutoff, false, {0}}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, archive_main, &th[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_true(th[0].ok && th[1].ok);
+	assert_int_equal(th[0].r.archived + th[1].r.archived, 600);
+	assert_int_equal(file_lines(path, &dup), 3110);
+	assert_false(dup);
+	/* A run asked to stop between pages deletes nothing. */
+	ev_range_t last = {tag, 4000, 5200};
+	assert_int_equal(db_txn(p, DB_TXN_WRITE, insert_events, &last), DB_OK);
+	oh_archive_stop_t stop = {stop_at_once, NULL};
+	assert_false(oh_archive_run(p, dir, cutoff, &stop, &r, err, sizeof err));
+	assert_int_equal(r.archived, 0);
+	assert_int_equal(db_txn(p, DB_TXN_READ, count_day, &left), DB_OK);
+	assert_int_equal(left, 1200);
+	assert_true(oh_archive_run(p, dir, cutoff, NULL, &r, err, sizeof err));
+	assert_int_equal(r.archived, 1200);
+	assert_int_equal(file_lines(path, &dup), 4310);
 
 	oh_archive_file_t *files = NULL;
 	size_t n = 0;
@@ -583,11 +667,129 @@ static void archive_pages_and_finishes_a_crashed_run(void **state)
 	assert_string_equal(files[0].day, "1970-01-04");
 	assert_true(files[0].checksum_ok);
 	free(files);
-	char sum[420];
+	char sum[420], lock[420];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
+	snprintf(lock, sizeof lock, "%s/.archive.lock", dir);
 	unlink(path);
 	unlink(sum);
-	rmdir(dir);
+	unlink(lock);
+	assert_int_equal(rmdir(dir), 0); /* nothing else left: no temporary file */
+}
+
+/* ---- connection loss and a saturated pool ------------------------------ */
+
+static db_status_t backend_pid(db_conn_t *c, void *ctx)
+{
+	return db_query_int(c, "SELECT pg_backend_pid()", NULL, 0, ctx);
+}
+
+static db_status_t terminate(db_conn_t *c, void *ctx)
+{
+	int64_t ok = 0;
+	db_param_t p[] = {DBP_INT(*(int64_t *)ctx)};
+	return db_query_int(c, "SELECT CASE WHEN pg_terminate_backend(?) THEN 1 ELSE 0 END", p, 1,
+	                    &ok);
+}
+
+static db_status_t read_cached(db_conn_t *c, void *ctx)
+{
+	int64_t v = 0;
+	(void)ctx;
+	return db_query_int(c, "SELECT COUNT(*) FROM ClusterLocks", NULL, 0, &v);
+}
+
+static db_status_t read_new(db_conn_t *c, void *ctx)
+{
+	int64_t v = 0;
+	char sql[100];
+	/* A text never prepared on this connection before. */
+	snprintf(sql, sizeof sql, "SELECT %d + COUNT(*) FROM ClusterLocks", (*(int *)ctx)++);
+	return db_query_int(c, sql, NULL, 0, &v);
+}
+
+/* The server ends the session between transactions (a restart, a
+ * failover, pg_terminate_backend): both a statement the connection had
+ * prepared and a new one are recognised as a lost connection, and the
+ * runner reconnects and runs the transaction again, so the caller sees
+ * success.  psqlODBC reports the second case as "HY000 1: The connection
+ * has been lost; Error while preparing parameters". */
+static void lost_connections_are_retried(void **state)
+{
+	(void)state;
+	if (strncmp(connstr, "Driver=SQLite3", 14) == 0)
+		skip(); /* one process: no server to lose */
+	db_pool_t *victim = pool_with(connstr, 1, 3, 0);
+	db_pool_t *killer = pool_with(connstr, 1, 0, 0);
+	int n = 1;
+	for (int round = 0; round < 2; round++) {
+		int64_t pid = 0;
+		assert_int_equal(db_txn(victim, DB_TXN_READ, backend_pid, &pid), DB_OK);
+		assert_int_equal(db_txn(victim, DB_TXN_READ, read_cached, NULL), DB_OK);
+		assert_int_equal(db_txn(killer, DB_TXN_READ, terminate, &pid), DB_OK);
+		usleep(100 * 1000);
+		db_pool_stats_t before, after;
+		db_pool_stats(victim, &before);
+		db_status_t s = db_txn(victim, DB_TXN_WRITE_IDEMPOTENT,
+		                       round == 0 ? read_cached : read_new, &n);
+		db_pool_stats(victim, &after);
+		assert_int_equal(s, DB_OK);
+		assert_true(after.retries > before.retries);
+		int64_t pid2 = 0;
+		assert_int_equal(db_txn(victim, DB_TXN_READ, backend_pid, &pid2), DB_OK);
+		assert_true(pid2 != pid); /* a new session */
+	}
+	db_pool_free(victim);
+	db_pool_free(killer);
+}
+
+static db_status_t hold_a_while(db_conn_t *c, void *ctx)
+{
+	(void)c;
+	usleep((useconds_t)(*(int *)ctx) * 1000);
+	return DB_OK;
+}
+
+typedef struct {
+	db_pool_t *p;
+	int ms;
+} holder_t;
+
+static void *holder_main(void *arg)
+{
+	holder_t *h = arg;
+	db_txn(h->p, DB_TXN_READ, hold_a_while, &h->ms);
+	return NULL;
+}
+
+/* Every connection busy: a caller waits the acquire timeout once and gets
+ * DB_BUSY, which the runner does not retry (waiting again on a saturated
+ * pool only makes the queue longer). */
+static void saturated_pool_is_busy_at_once(void **state)
+{
+	(void)state;
+	db_pool_opts_t o = {.connstr = connstr,
+	                    .size = 1,
+	                    .login_timeout_s = 2,
+	                    .acquire_timeout_ms = 200,
+	                    .max_retries = 3};
+	db_pool_t *p = db_pool_new(&o);
+	assert_non_null(p);
+	holder_t h = {p, 1500};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, holder_main, &h), 0);
+	usleep(100 * 1000);
+	int64_t t0 = now_ms();
+	int zero = 0;
+	assert_int_equal(db_txn(p, DB_TXN_READ, hold_a_while, &zero), DB_BUSY);
+	int64_t waited = now_ms() - t0;
+	assert_true(waited >= 150);
+	assert_true(waited < 600); /* one wait, not one per retry */
+	db_pool_stats_t st;
+	db_pool_stats(p, &st);
+	assert_int_equal(st.busy, 1);
+	assert_int_equal(st.retries, 0);
+	pthread_join(t, NULL);
+	db_pool_free(p);
 }
 
 typedef struct {
@@ -644,6 +846,8 @@ static int run_suite(const char *label, const char *cs)
 	    cmocka_unit_test(text_with_quotes_and_unicode_round_trips),
 	    cmocka_unit_test(unreachable_database_fails_fast),
 	    cmocka_unit_test(stalled_transaction_releases_its_locks),
+	    cmocka_unit_test(lost_connections_are_retried),
+	    cmocka_unit_test(saturated_pool_is_busy_at_once),
 	    cmocka_unit_test(claims_respect_cap_and_target),
 	    cmocka_unit_test(takeover_is_fenced),
 	    cmocka_unit_test(archive_pages_and_finishes_a_crashed_run),

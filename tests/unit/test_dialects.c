@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/db_internal.h"
 #include "db/dialect.h"
 #include "db/migrate.h"
 
@@ -271,9 +272,80 @@ static void checker_catches_foreign_constructs(void **state)
 	                 1);
 }
 
+/* Diagnostics as each driver printed them (SQLSTATE, native code, message),
+ * and what they must mean.  The psqlODBC lines were captured from psqlODBC
+ * 13 against PostgreSQL 15 by ending the server session
+ * (pg_terminate_backend) before a statement, a prepare or a COMMIT; the
+ * FreeTDS ones are its DB-Library codes for a dead socket. */
+static void driver_diagnostics_are_classified(void **state)
+{
+	(void)state;
+	static const struct {
+		db_dialect_id_t d;
+		const char *state;
+		long native;
+		const char *msg;
+		db_status_t want;
+	} cases[] = {
+	    /* psqlODBC: a new statement prepared on a dropped session. */
+	    {DB_DIALECT_POSTGRESQL, "HY000", 1,
+	     "The connection has been lost;\nError while preparing parameters", DB_CONN_LOST},
+	    /* psqlODBC: a cached statement executed on a dropped session. */
+	    {DB_DIALECT_POSTGRESQL, "08S01", 35,
+	     "The connection has been lost;\nThe connection has been lost", DB_CONN_LOST},
+	    {DB_DIALECT_POSTGRESQL, "08S01", 35, "SQLExecute unable due to the connection lost",
+	     DB_CONN_LOST},
+	    {DB_DIALECT_POSTGRESQL, "08S01", 26,
+	     "The connection is down\nFailed to send 'SELECT 1'", DB_CONN_LOST},
+	    /* psqlODBC: COMMIT on a session the server ended. */
+	    {DB_DIALECT_POSTGRESQL, "57P01", 108,
+	     "FATAL: terminating connection due to administrator command", DB_CONN_LOST},
+	    {DB_DIALECT_POSTGRESQL, "25P03", 7,
+	     "FATAL: terminating connection due to idle-in-transaction timeout", DB_CONN_LOST},
+	    {DB_DIALECT_POSTGRESQL, "HY000", 7, "server closed the connection unexpectedly",
+	     DB_CONN_LOST},
+	    {DB_DIALECT_POSTGRESQL, "08001", 101, "connection to server at \"127.0.0.1\" failed",
+	     DB_CONN_LOST},
+	    {DB_DIALECT_POSTGRESQL, "40P01", 7, "ERROR: deadlock detected", DB_TRANSIENT},
+	    {DB_DIALECT_POSTGRESQL, "40001", 7, "ERROR: could not serialize access", DB_TRANSIENT},
+	    {DB_DIALECT_POSTGRESQL, "23505", 7,
+	     "ERROR: duplicate key value violates unique constraint", DB_DUPLICATE},
+	    {DB_DIALECT_POSTGRESQL, "42P01", 7, "ERROR: relation \"nope\" does not exist",
+	     DB_ERROR},
+	    {DB_DIALECT_POSTGRESQL, "HY000", 0, "no diagnostic (rc=-1)", DB_ERROR},
+	    /* FreeTDS against SQL Server. */
+	    {DB_DIALECT_SQLSERVER, "08S01", 20004, "Read from the server failed", DB_CONN_LOST},
+	    {DB_DIALECT_SQLSERVER, "HY000", 20006, "Write to the server failed", DB_CONN_LOST},
+	    {DB_DIALECT_SQLSERVER, "HY000", 20047, "DBPROCESS is dead or not enabled",
+	     DB_CONN_LOST},
+	    {DB_DIALECT_SQLSERVER, "40001", 1205, "Transaction was deadlocked", DB_TRANSIENT},
+	    {DB_DIALECT_SQLSERVER, "HYT00", 1222, "Lock request time out period exceeded",
+	     DB_TRANSIENT},
+	    {DB_DIALECT_SQLSERVER, "23000", 2627, "Violation of PRIMARY KEY constraint",
+	     DB_DUPLICATE},
+	    {DB_DIALECT_SQLSERVER, "42S02", 208, "Invalid object name 'nope'", DB_ERROR},
+	    /* The SQLite3 ODBC driver: sqlite3 result codes as native codes. */
+	    {DB_DIALECT_SQLITE, "HY000", 5, "database is locked", DB_TRANSIENT},
+	    {DB_DIALECT_SQLITE, "23000", 19, "UNIQUE constraint failed: ServerTasks.Id",
+	     DB_DUPLICATE},
+	    {DB_DIALECT_SQLITE, "HY000", 1, "no such table: Nope", DB_ERROR},
+	    /* A dialect's phrases do not leak into another's. */
+	    {DB_DIALECT_SQLITE, "HY000", 1, "connection has been lost", DB_ERROR},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		db_status_t got =
+		    db_classify(cases[i].state, cases[i].native, cases[i].msg, cases[i].d);
+		if (got != cases[i].want)
+			fail_msg("%s %ld '%s' on %s: %s, want %s", cases[i].state, cases[i].native,
+			         cases[i].msg, db_dialect_name(cases[i].d), db_status_name(got),
+			         db_status_name(cases[i].want));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(driver_diagnostics_are_classified),
 	    cmocka_unit_test(every_statement_exists_for_every_dialect),
 	    cmocka_unit_test(dialect_statements_keep_to_their_dialect),
 	    cmocka_unit_test(migrations_exist_for_every_dialect),

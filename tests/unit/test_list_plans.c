@@ -1,7 +1,7 @@
 /* Every list query is read through an index: on a data set of 50,000
  * tasks, 20,000 events, 10,000 Tentacles with their polls and 5,000 webhook
  * deliveries, the statements the stores build for each filter their
- * endpoints accept (tasks, events, Tentacles, deliveries; their counts and
+ * endpoints accept (tasks, events, Tentacles and machines, deliveries; their counts and
  * cursors), the claim and the passes' range scans are put through EXPLAIN
  * QUERY PLAN (SQLite, always) and EXPLAIN (PostgreSQL, when OCTOHA_TEST_PG
  * is set).  A plan fails when it reads a large table without an index
@@ -424,6 +424,15 @@ static const list_case_t cases[] = {
     {"tentacles notPollingEveryNode after", K_TENTACLES, true,
      .tentacle = {.missing = true, .missing_before = BASE_MS + 60000000, .take = 30},
      .cursor = true},
+    {"machines commStyles=TentaclePassive", K_TENTACLES, true,
+     .tentacle = {.style = OH_STYLE_LISTENING, .take = 30}},
+    {"machines thumbprint", K_TENTACLES, true,
+     .tentacle = {.thumbprint = "0123456789ABCDEF0123456789ABCDEF01234567", .take = 30}},
+    {"machines thumbprint+commStyles after", K_TENTACLES, true,
+     .tentacle = {.thumbprint = "0123456789ABCDEF0123456789ABCDEF01234567",
+                  .style = OH_STYLE_POLLING,
+                  .take = 30},
+     .cursor = true},
     {"deliveries", K_DELIVERIES, true, .subscription = "Subscriptions-3"},
     {"deliveries after", K_DELIVERIES, true, .subscription = "Subscriptions-3", .cursor = true},
 };
@@ -433,10 +442,10 @@ static void build(db_dialect_id_t d, const list_case_t *x, bool count, db_sql_t 
 {
 	db_list_query_t q;
 	const db_list_t *l = NULL;
-	static char where[2][256];
+	static char where[2][256], like[410], tentacle_text[TENTACLES_QUERY_TEXT];
 	switch (x->kind) {
 	case K_TASKS:
-		tasks_store_list_query(&x->task, &q);
+		tasks_store_list_query(&x->task, &q, like, sizeof like);
 		l = &tasks_store_list_def;
 		if (x->cursor) {
 			q.after = true;
@@ -454,7 +463,7 @@ static void build(db_dialect_id_t d, const list_case_t *x, bool count, db_sql_t 
 		}
 		break;
 	case K_TENTACLES:
-		l = tentacles_store_list_query(&x->tentacle, &q);
+		l = tentacles_store_list_query(&x->tentacle, &q, tentacle_text);
 		if (x->cursor) {
 			q.after = true;
 			q.after_k1 = 0;
@@ -510,10 +519,11 @@ static db_status_t check_txn(db_conn_t *c, void *ctx)
 	int64_t total = 0;
 	db_list_query_t lq;
 	oh_task_filter_t all = {.take = 30}, rare = {.states = S(OH_TS_TIMED_OUT), .take = 30};
-	tasks_store_list_query(&all, &lq);
+	char like[410];
+	tasks_store_list_query(&all, &lq, like, sizeof like);
 	assert_int_equal(db_list_count(c, &tasks_store_list_def, &lq, &total), DB_OK);
 	assert_int_equal(total, DB_LIST_COUNT_CAP);
-	tasks_store_list_query(&rare, &lq);
+	tasks_store_list_query(&rare, &lq, like, sizeof like);
 	assert_int_equal(db_list_count(c, &tasks_store_list_def, &lq, &total), DB_OK);
 	assert_int_equal(total, N_TASKS / 200);
 
@@ -593,6 +603,7 @@ static void checker_fails_without_the_index(void **state)
 	    {"DROP INDEX IX_Events_Category", "events category"},
 	    {"DROP INDEX IX_ServerTasks_StateList", "tasks states=Failed"},
 	    {"DROP INDEX IX_Tentacles_Coverage", "tentacles notPollingEveryNode"},
+	    {"DROP INDEX IX_Tentacles_Thumbprint", "machines thumbprint"},
 	};
 	for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++) {
 		drop_t x = {.drop = drops[i].drop, .case_index = case_named(drops[i].name)};

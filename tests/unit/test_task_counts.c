@@ -129,7 +129,8 @@ static void counts_follow_passes_and_retention(void **state)
 	bool hk = false;
 	oh_expiry_t ex;
 	usleep(5000); /* the first pass's slot of 1 ms has ended */
-	assert_int_equal(oh_tasks_housekeeping(p, 1, 5 * DAY_MS, NULL, 0, &hk, &ex), DB_OK);
+	assert_int_equal(oh_tasks_housekeeping(p, "test-owner", 1, 5 * DAY_MS, NULL, 0, &hk, &ex),
+	                 DB_OK);
 	assert_true(hk);
 	assert_int_equal(ex.purged, 200);
 	assert_counts(p, "after retention");

@@ -58,6 +58,9 @@ CREATE INDEX IX_Tentacles_Coverage ON Tentacles (OldestPollAt, Id);
 CREATE INDEX IX_Tentacles_Warn ON Tentacles (CoverageWarnedAt, OldestPollAt);
 CREATE INDEX IX_Tentacles_Rereg ON Tentacles (NeedsReRegistration, Name);
 CREATE INDEX IX_Tentacles_Style ON Tentacles (CommunicationStyle, Id);
+-- The machines list (by Name) filtered by communication style or thumbprint.
+CREATE INDEX IX_Tentacles_StyleName ON Tentacles (CommunicationStyle, Name);
+CREATE INDEX IX_Tentacles_Thumbprint ON Tentacles (Thumbprint, Name);
 -- The online nodes coverage was last computed for.
 CREATE TABLE CoverageNodes (
     NodeId VARCHAR(100) NOT NULL PRIMARY KEY

@@ -85,6 +85,11 @@ CREATE INDEX IX_Tentacles_Rereg ON dbo.Tentacles (NeedsReRegistration, Name);
 GO
 CREATE INDEX IX_Tentacles_Style ON dbo.Tentacles (CommunicationStyle, Id);
 GO
+-- The machines list (by Name) filtered by communication style or thumbprint.
+CREATE INDEX IX_Tentacles_StyleName ON dbo.Tentacles (CommunicationStyle, Name);
+GO
+CREATE INDEX IX_Tentacles_Thumbprint ON dbo.Tentacles (Thumbprint, Name);
+GO
 -- The online nodes coverage was last computed for.
 CREATE TABLE dbo.CoverageNodes (
     NodeId NVARCHAR(100) NOT NULL CONSTRAINT PK_CoverageNodes PRIMARY KEY CLUSTERED
