@@ -14,6 +14,7 @@
 #include "db/dialect.h"
 #include "db/events_store.h"
 #include "db/keyset.h"
+#include "db/packages_store.h"
 #include "db/subscriptions_store.h"
 #include "db/task_counts_store.h"
 #include "db/tasks_store.h"
@@ -101,6 +102,14 @@ static int built(void)
 		const db_list_t *l = tentacles_store_list_query(&tentacles[i], &q, text);
 		rc |= list(l, &q);
 	}
+	char pwhere[] = " FROM Packages p WHERE p.SpaceId = ? AND p.PackageKey LIKE ? ESCAPE '!'";
+	db_param_t pp[] = {DBP_TEXT("Spaces-1"), DBP_TEXT("%x%")};
+	db_sql_t *ps = malloc(sizeof *ps);
+	if (!ps)
+		return 1;
+	packages_store_count_sql(D, pwhere, pp, 2, ps);
+	rc |= emit(ps);
+	free(ps);
 	deliveries_store_list_query("Subscriptions-1", 30, &q);
 	rc |= list(&deliveries_store_list_def, &q);
 

@@ -66,3 +66,10 @@ CREATE TABLE CoverageNodes (
     NodeId VARCHAR(100) NOT NULL PRIMARY KEY
 );
 INSERT INTO ClusterLocks (Name, Period) VALUES ('coverage', 0);
+
+-- The package list: package id, then newest version first (the unique
+-- constraint's columns, with the versions in the list's direction).
+-- PostgreSQL and SQLite could also sort each package's versions from the
+-- unique index (a sort per package on the page); SQL Server would sort the
+-- whole space's rows.
+CREATE INDEX IX_Packages_List ON Packages (SpaceId, PackageKey, VersionSort DESC);

@@ -97,3 +97,11 @@ CREATE TABLE dbo.CoverageNodes (
 GO
 INSERT INTO dbo.ClusterLocks (Name, Period) VALUES (N'coverage', 0);
 GO
+
+-- The package list: package id, then newest version first (the unique
+-- constraint's columns, with the versions in the list's direction).
+-- PostgreSQL and SQLite could also sort each package's versions from the
+-- unique index (a sort per package on the page); SQL Server would sort the
+-- whole space's rows.
+CREATE INDEX IX_Packages_List ON dbo.Packages (SpaceId, PackageKey, VersionSort DESC);
+GO

@@ -1,7 +1,8 @@
 /* Every list query is read through an index: on a data set of 50,000
  * tasks, 20,000 events, 10,000 Tentacles with their polls and 5,000 webhook
  * deliveries, the statements the stores build for each filter their
- * endpoints accept (tasks, events, Tentacles and machines, deliveries; their counts and
+ * endpoints accept (tasks, events, Tentacles and machines, deliveries,
+ * packages; their counts and
  * cursors), the claim and the passes' range scans are put through EXPLAIN
  * QUERY PLAN (SQLite, always) and EXPLAIN (PostgreSQL, when OCTOHA_TEST_PG
  * is set).  A plan fails when it reads a large table without an index
@@ -27,6 +28,7 @@
 #include "db/events_store.h"
 #include "db/keyset.h"
 #include "db/migrate.h"
+#include "db/packages_store.h"
 #include "db/subscriptions_store.h"
 #include "db/tasks_store.h"
 #include "db/tentacles_store.h"
@@ -35,10 +37,12 @@
 #define N_EVENTS     20000
 #define N_TENTACLES  10000
 #define N_DELIVERIES 5000
+#define N_PACKAGES   5000 /* 500 package ids, 10 versions each */
 #define BASE_MS      1700000000000LL
 
 static const char *const big_tables[] = {"servertasks",   "events",          "tentacles",
-                                         "tentaclepolls", "tentacleservers", "webhookdeliveries"};
+                                         "tentaclepolls", "tentacleservers", "webhookdeliveries",
+                                         "packages"};
 
 static db_pool_t *pool_for(const char *cs)
 {
@@ -188,6 +192,18 @@ static db_status_t load_txn(db_conn_t *c, void *ctx)
 		    "'WebhookDeliveries-' || i, 'Subscriptions-' || (i %% 5), 'Events-' || i, "
 		    "'ServerTasks-' || i, 1, %lld + i * 10, 1, 5 %s",
 		    pre, BASE_MS, from);
+	/* VersionSort: six digits, unique, in the order of i. */
+	rows(d, N_PACKAGES, pre, sizeof pre, from, sizeof from);
+	if (s == DB_OK)
+		s = exec_fmt(
+		    c,
+		    "%sINSERT INTO Packages (Id, SpaceId, PackageId, PackageKey, Version, "
+		    "VersionSort, FileExtension, FileName, PackageSizeBytes, Hash, Sha256, "
+		    "Published) SELECT 'Packages-' || i, 'Spaces-1', 'Pkg' || (i %% 500), "
+		    "'pkg' || (i %% 500), '1.0.' || i, '' || (100000 + i), '.nupkg', 'f' || i, 1, "
+		    "'0123456789012345678901234567890123456789', "
+		    "'0123456789012345678901234567890123456789012345678901234567890123', %lld %s",
+		    pre, BASE_MS, from);
 	if (s == DB_OK)
 		s = db_exec(c, "ANALYZE", NULL, 0, NULL);
 	return s;
@@ -230,6 +246,7 @@ static const struct {
                   {"tentacles", N_TENTACLES},
                   {"tentaclepolls", 3 * N_TENTACLES},
                   {"tentacleservers", 3 * N_TENTACLES},
+                  {"packages", N_PACKAGES},
                   {"webhookdeliveries", N_DELIVERIES}};
 
 /* The rows PostgreSQL's plan node T expects, or a huge number. */
@@ -367,7 +384,7 @@ static const char *explain(db_conn_t *c, const char *sql, const db_param_t *prm,
 
 /* ---- the cases ----------------------------------------------------------------- */
 
-typedef enum { K_TASKS, K_EVENTS, K_TENTACLES, K_DELIVERIES } kind_t;
+typedef enum { K_TASKS, K_EVENTS, K_TENTACLES, K_DELIVERIES, K_PACKAGES } kind_t;
 
 typedef struct {
 	const char *name;
@@ -376,6 +393,7 @@ typedef struct {
 	oh_task_filter_t task;
 	oh_event_filter_t event;
 	oh_tentacle_filter_t tentacle;
+	packages_filter_t package;
 	const char *subscription;
 	bool cursor; /* page after a row in the middle */
 } list_case_t;
@@ -433,6 +451,15 @@ static const list_case_t cases[] = {
                   .style = OH_STYLE_POLLING,
                   .take = 30},
      .cursor = true},
+    {"packages", K_PACKAGES, false, .package = {.space_id = "Spaces-1", .take = 30}},
+    {"packages skip", K_PACKAGES, false,
+     .package = {.space_id = "Spaces-1", .skip = 300, .take = 30}},
+    {"packages after", K_PACKAGES, false, .package = {.space_id = "Spaces-1", .take = 30},
+     .cursor = true},
+    {"packages nuGetPackageId", K_PACKAGES, true,
+     .package = {.space_id = "Spaces-1", .package_id = "Pkg7", .take = 30}},
+    {"packages latest after", K_PACKAGES, false,
+     .package = {.space_id = "Spaces-1", .latest = 1, .take = 30}, .cursor = true},
     {"deliveries", K_DELIVERIES, true, .subscription = "Subscriptions-3"},
     {"deliveries after", K_DELIVERIES, true, .subscription = "Subscriptions-3", .cursor = true},
 };
@@ -471,6 +498,27 @@ static void build(db_dialect_id_t d, const list_case_t *x, bool count, db_sql_t 
 			q.after_k2 = "Tentacles-1001";
 		}
 		break;
+	case K_PACKAGES: {
+		/* The page as db_query_page sends it (appended LIMIT/OFFSET; the
+		 * wrapping dialect is checked by lint.tsql, not here). */
+		static packages_query_t pq;
+		packages_store_list_query(&x->package, x->cursor ? "pkg250" : NULL,
+		                          x->cursor ? "102750" : NULL, &pq);
+		if (count) {
+			packages_store_count_sql(d, pq.where_count, pq.p, pq.n_count, out);
+			return;
+		}
+		char *paged = db_page_sql(d, pq.page);
+		assert_non_null(paged);
+		db_sql_init(out);
+		db_sql_add(out, paged);
+		free(paged);
+		for (size_t i = 0; i < pq.n; i++)
+			db_sql_bind(out, pq.p[i]);
+		db_sql_bind(out, DBP_INT(x->package.take));
+		db_sql_bind(out, DBP_INT(x->package.skip));
+		return;
+	}
 	case K_DELIVERIES:
 		deliveries_store_list_query(x->subscription, 30, &q);
 		l = &deliveries_store_list_def;
