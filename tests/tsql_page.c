@@ -20,7 +20,9 @@
 #include "db/tasks_store.h"
 #include "db/tentacles_store.h"
 
-#define D DB_DIALECT_SQLSERVER
+/* The dialect --built prints (SQL Server; another one's name after it, to
+ * read its statements when studying a plan). */
+static db_dialect_id_t D = DB_DIALECT_SQLSERVER;
 
 static int emit(const db_sql_t *q)
 {
@@ -150,8 +152,12 @@ static int built(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--built") == 0)
+	if (argc > 1 && strcmp(argv[1], "--built") == 0) {
+		for (int i = 0; argc > 2 && i < DB_DIALECT__COUNT; i++)
+			if (strcmp(argv[2], db_dialect_name((db_dialect_id_t)i)) == 0)
+				D = (db_dialect_id_t)i;
 		return built();
+	}
 
 	char *line = NULL;
 	size_t cap = 0;
