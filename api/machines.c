@@ -96,7 +96,8 @@ void api_op_listMachines(const api_req_t *req, api_resp_t *resp)
 	oh_tentacle_list_t ts;
 	oh_link_list_t polls, counts;
 	int64_t total = 0, now = 0;
-	db_status_t s = oh_tentacles_page(req->cfg->pool, &f, &ts, &total, &polls, &counts, &now);
+	db_status_t s =
+	    oh_tentacles_page(req->cfg->pool, &f, &ts, &total, &polls, &counts, &now, NULL);
 	if (s == DB_NO_ROWS) {
 		api_paging_unknown_after(resp, "machine");
 		return;

@@ -141,32 +141,28 @@ void api_op_listTentacles(const api_req_t *req, api_resp_t *resp)
 	    .take = pg.take};
 	oh_tentacle_list_t ts;
 	oh_link_list_t polls, counts;
-	oh_node_list_t nodes = {0};
-	oh_polling_t polling;
+	oh_page_context_t more = {.offline_timeout_ms = req->cfg->offline_timeout_ms};
 	int64_t total = 0, now = 0;
-	db_status_t s = oh_tentacles_page(req->cfg->pool, &f, &ts, &total, &polls, &counts, &now);
+	db_status_t s =
+	    oh_tentacles_page(req->cfg->pool, &f, &ts, &total, &polls, &counts, &now, &more);
 	if (s == DB_NO_ROWS) {
 		api_paging_unknown_after(resp, "Tentacle");
 		return;
 	}
-	if (s == DB_OK)
-		s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &nodes);
-	if (s == DB_OK)
-		s = oh_polling_get(req->cfg->pool, &polling);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 	} else {
 		json_t *items = oh_json_check(json_array());
 		for (size_t i = 0; i < ts.n; i++)
 			oh_json_check_rc(json_array_append_new(
-			    items,
-			    tentacle_json(&ts.v[i], &nodes, &polls, now, polling.poll_window_s,
-			                  server_count(&counts, ts.v[i].id))));
+			    items, tentacle_json(&ts.v[i], &more.nodes, &polls, now,
+			                         more.polling.poll_window_s,
+			                         server_count(&counts, ts.v[i].id))));
 		json_t *o = api_page("Tentacle", TENTACLES_BASE, items, total, pg.skip, pg.take);
 		api_page_next(req, o, TENTACLES_BASE, ts.n, &pg, ts.n ? ts.v[ts.n - 1].id : NULL);
 		api_json(resp, 200, o);
 	}
-	oh_node_list_free(&nodes);
+	oh_node_list_free(&more.nodes);
 	oh_tentacle_list_free(&ts);
 	oh_link_list_free(&polls);
 	oh_link_list_free(&counts);

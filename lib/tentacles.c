@@ -348,6 +348,7 @@ typedef struct {
 	int64_t *total;
 	oh_link_list_t *polls, *servers;
 	int64_t *now;
+	oh_page_context_t *more; /* or NULL */
 } page_ctx_t;
 
 static db_status_t page_txn(db_conn_t *c, void *ctx)
@@ -358,6 +359,15 @@ static db_status_t page_txn(db_conn_t *c, void *ctx)
 	oh_link_list_free(x->servers);
 	oh_tentacle_filter_t f = *x->f;
 	db_status_t s = db_now_ms(c, x->now);
+	if (x->more) {
+		/* What the page is shown with, in the same transaction: one
+		 * round of BEGIN/COMMIT per request instead of three. */
+		oh_node_list_free(&x->more->nodes);
+		if (s == DB_OK)
+			s = oh_nodes_list_tx(c, x->more->offline_timeout_ms, &x->more->nodes);
+		if (s == DB_OK)
+			s = oh_polling_get_tx(c, &x->more->polling);
+	}
 	int window = 0;
 	if (s == DB_OK && f.missing)
 		s = coverage_window(c, &window);
@@ -380,17 +390,21 @@ static db_status_t page_txn(db_conn_t *c, void *ctx)
 
 db_status_t oh_tentacles_page(db_pool_t *pool, const oh_tentacle_filter_t *f,
                               oh_tentacle_list_t *out, int64_t *total, oh_link_list_t *polls,
-                              oh_link_list_t *servers, int64_t *now)
+                              oh_link_list_t *servers, int64_t *now, oh_page_context_t *more)
 {
 	memset(out, 0, sizeof *out);
 	memset(polls, 0, sizeof *polls);
 	memset(servers, 0, sizeof *servers);
-	page_ctx_t x = {f, out, total, polls, servers, now};
+	if (more)
+		memset(&more->nodes, 0, sizeof more->nodes);
+	page_ctx_t x = {f, out, total, polls, servers, now, more};
 	db_status_t s = db_txn(pool, DB_TXN_READ, page_txn, &x);
 	if (s != DB_OK) {
 		oh_tentacle_list_free(out);
 		oh_link_list_free(polls);
 		oh_link_list_free(servers);
+		if (more)
+			oh_node_list_free(&more->nodes);
 	}
 	return s;
 }

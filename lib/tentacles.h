@@ -123,15 +123,24 @@ typedef struct {
 
 enum { OH_STYLE_ANY = 0, OH_STYLE_POLLING, OH_STYLE_LISTENING };
 
+/* What a page of Tentacles is shown with, read in the page's transaction. */
+typedef struct {
+	int64_t offline_timeout_ms; /* in: when a node counts as offline */
+	oh_node_list_t nodes;       /* out: the nodes (free with oh_node_list_free) */
+	oh_polling_t polling;       /* out: the polling settings */
+} oh_page_context_t;
+
 /* Reads the page F into *OUT (ordered by Name, or with F->missing by how
  * long they have missed a node) and *TOTAL (up to DB_LIST_COUNT_CAP), with
  * every page Tentacle's polls in *POLLS and server entry counts in
- * *SERVERS (Address empty, Port the count), and the database clock in *NOW.
- * Free the lists.  DB_NO_ROWS when F->after names no Tentacle. */
+ * *SERVERS (Address empty, Port the count), the database clock in *NOW
+ * and, when MORE is not NULL, the nodes and polling settings into it, all
+ * in one transaction.  Free the lists.  DB_NO_ROWS when F->after names no
+ * Tentacle. */
 typedef struct oh_link_list oh_link_list_t;
 db_status_t oh_tentacles_page(db_pool_t *pool, const oh_tentacle_filter_t *f,
                               oh_tentacle_list_t *out, int64_t *total, oh_link_list_t *polls,
-                              oh_link_list_t *servers, int64_t *now);
+                              oh_link_list_t *servers, int64_t *now, oh_page_context_t *more);
 
 /* Up to LIMIT listening Tentacles with Id after AFTER ("" for the first),
  * by Id: for passes that visit them all a batch at a time. */
