@@ -35,6 +35,8 @@ typedef struct {
 	const char *slack_signing_secret; /* "" = Slack requests refused */
 	const char *chatops_users;        /* "U123=Operator,U456=Admin" */
 	int64_t idempotency_ttl_ms;       /* how long an Idempotency-Key is remembered */
+	/* What calls aimed by users (managed clusters) may reach. */
+	const struct oh_outbound_policy *outbound;
 } api_config_t;
 
 typedef struct api_server api_server_t;

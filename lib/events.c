@@ -34,6 +34,18 @@ const char *const oh_event_categories[] = {
     "TentacleNotPollingAllNodes",
     "AccessDenied",
     "RequestFailed",
+    "ManagedClusterCreated",
+    "ManagedClusterChanged",
+    "ManagedClusterDeleted",
+    "MaintenanceRunStarted",
+    "NodeReadyForMaintenance",
+    "MaintenanceRunPaused",
+    "MaintenanceRunResumed",
+    "MaintenanceRunContinued",
+    "MaintenanceRunAbortRequested",
+    "MaintenanceRunCompleted",
+    "MaintenanceRunFailed",
+    "MaintenanceRunAborted",
     NULL,
 };
 

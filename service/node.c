@@ -720,7 +720,8 @@ int svc_run(const svc_config_t *cfg)
 	                     .secrets_key = secrets_key,
 	                     .slack_signing_secret = cfg->slack_signing_secret,
 	                     .chatops_users = cfg->chatops_users,
-	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000};
+	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000,
+	                     .outbound = outbound};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {
