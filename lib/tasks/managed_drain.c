@@ -18,6 +18,31 @@
 #define DEFAULT_UNREACHABLE 120
 #define MAX_CANCEL          64
 
+/* Turns maintenance mode on: GET the node resource, PUT it back whole with
+ * IsInMaintenanceMode set.  FORCE adds octoha's own Force field (Octopus
+ * ignores what it does not know; an octoha node would otherwise refuse to
+ * drain its cluster's last node taking work). */
+static bool put_maintenance(oh_mc_session_t *s, const char *id, bool force, oh_task_outcome_t *out)
+{
+	json_t *res = NULL;
+	long http = 0;
+	oh_octo_status_t st = oh_octo_get_node(&s->o, id, &res, &http);
+	if (st != OH_OCTO_OK) {
+		oh_mc_fail(out, st, http, "Reading the node resource");
+		return false;
+	}
+	json_object_set_new(res, "IsInMaintenanceMode", json_true());
+	if (force)
+		json_object_set_new(res, "Force", json_true());
+	st = oh_octo_put_node(&s->o, id, res, &http);
+	json_decref(res);
+	if (st != OH_OCTO_OK) {
+		oh_mc_fail(out, st, http, "Updating the node resource");
+		return false;
+	}
+	return true;
+}
+
 static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 {
 	oh_mc_session_t s;
@@ -51,8 +76,21 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 	oh_octo_nodes_free(&all);
 	oh_task_log(r, "Draining %s (%s) of %s%s", s.node->name, node.id, s.m->name,
 	            deadline_s > 0 ? "" : " (no deadline)");
-	if (!node.maintenance &&
-	    !oh_mc_put_field(&s, node.id, "IsInMaintenanceMode", json_true(), out))
+	/* The tasks running before the drain are the ones its deadline acts
+	 * on: what starts on the node afterwards is the cluster's own
+	 * bookkeeping (a node in maintenance takes no new work). */
+	char before[MAX_CANCEL][64];
+	size_t n_before = 0;
+	long http0 = 0;
+	if (deadline_s > 0) {
+		oh_octo_status_t st0 = oh_octo_running_tasks(&s.o, node.id, node.name, before,
+		                                             MAX_CANCEL, &n_before, &http0);
+		if (st0 != OH_OCTO_OK) {
+			oh_mc_fail(out, st0, http0, "Reading the node's running tasks");
+			goto done;
+		}
+	}
+	if (!node.maintenance && !put_maintenance(&s, node.id, force, out))
 		goto done;
 	int64_t t0 = oh_mono_ms(), unreachable_since = 0;
 	bool deadline_handled = false;
@@ -120,10 +158,14 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		}
 		if (deadline_s > 0 && !deadline_handled && running > 0 &&
 		    now - t0 >= deadline_s * 1000) {
-			char ids[MAX_CANCEL][64];
-			size_t n = 0;
-			st = oh_octo_running_tasks(&s.o, node.id, node.name, ids, MAX_CANCEL, &n,
-			                           &http);
+			char now_ids[MAX_CANCEL][64], ids[MAX_CANCEL][64];
+			size_t n_now = 0, n = 0;
+			st = oh_octo_running_tasks(&s.o, node.id, node.name, now_ids, MAX_CANCEL,
+			                           &n_now, &http);
+			for (size_t i = 0; i < n_now; i++)
+				for (size_t k = 0; k < n_before; k++)
+					if (strcmp(now_ids[i], before[k]) == 0)
+						snprintf(ids[n++], sizeof ids[0], "%s", now_ids[i]);
 			if (st == OH_OCTO_OK && !cancel) {
 				/* Octopus cannot move a running task to another node:
 				 * "Requeue" leaves them running and the drain ends. */
