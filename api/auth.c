@@ -114,31 +114,37 @@ static bool key_in_query(const char *q)
 /* ---- refusals do not amplify ------------------------------------------ */
 
 /* Anyone can make a node refuse a request, so refusals must not turn into
- * a write to the shared database, and a webhook, each: per source address
- * one AccessDenied event per REFUSAL_WINDOW_MS is recorded (with how many
- * were not), and none goes to webhooks; webhooks hear a summary of this
- * node's refusals at most once per REFUSAL_SUMMARY_MS instead. */
-#define REFUSAL_WINDOW_MS  10000
+ * a write to the shared database, and a webhook, each. Each source (the
+ * caller's key when it gave a valid one, else its address) has a bucket of
+ * REFUSAL_BURST recorded AccessDenied events that refills by one every
+ * REFUSAL_REFILL_MS; a refusal finding it empty is counted, not recorded,
+ * and the next recorded one says how many were not. None goes to webhooks;
+ * webhooks hear a summary of this node's refusals at most once per
+ * REFUSAL_SUMMARY_MS instead. */
+#define REFUSAL_BURST      10
+#define REFUSAL_REFILL_MS  6000
 #define REFUSAL_SUMMARY_MS 60000
 #define REFUSAL_SOURCES    256
 
 typedef struct {
-	char addr[72];
-	int64_t window_start; /* monotonic; 0 = empty */
-	int64_t suppressed;   /* refusals not recorded in the current window */
+	char source[72];
+	int64_t last;       /* monotonic time of the last refill; 0 = empty slot */
+	int64_t tokens_ms;  /* events left, in units of 1/REFUSAL_REFILL_MS */
+	int64_t suppressed; /* refusals not recorded since the last recorded one */
 } refusal_source_t;
 
 static pthread_mutex_t refusal_mu = PTHREAD_MUTEX_INITIALIZER;
 static refusal_source_t refusal_sources[REFUSAL_SOURCES];
 static int64_t refusal_summary_start, refusal_count, refusal_sources_seen;
 
-/* Whether a refusal from ADDR at NOW is recorded; *EARLIER receives how
- * many from ADDR were not since its last recorded one.  *SUMMARY (and
+/* Whether a refusal from SOURCE at NOW is recorded; *EARLIER receives how
+ * many from SOURCE were not since its last recorded one.  *SUMMARY (and
  * *SUMMARY_SOURCES) receive this node's refusals of a summary period that
  * has just ended, 0 otherwise. */
-static bool refusal_admit(const char *addr, int64_t now, int64_t *earlier, int64_t *summary,
+static bool refusal_admit(const char *source, int64_t now, int64_t *earlier, int64_t *summary,
                           int64_t *summary_sources)
 {
+	const int64_t full = (int64_t)REFUSAL_BURST * REFUSAL_REFILL_MS;
 	pthread_mutex_lock(&refusal_mu);
 	*summary = *summary_sources = 0;
 	if (!refusal_summary_start)
@@ -150,46 +156,57 @@ static bool refusal_admit(const char *addr, int64_t now, int64_t *earlier, int64
 		refusal_summary_start = now;
 	}
 	refusal_count++;
-	/* The address's entry, else an empty one, else the oldest. */
+	/* The source's entry, else an empty one, else the least recently used. */
 	refusal_source_t *e = NULL, *empty = NULL, *oldest = NULL;
 	for (size_t i = 0; i < REFUSAL_SOURCES && !e; i++) {
 		refusal_source_t *r = &refusal_sources[i];
-		if (!r->window_start) {
+		if (!r->last) {
 			if (!empty)
 				empty = r;
-		} else if (strncmp(r->addr, addr, sizeof r->addr - 1) == 0) {
+		} else if (strncmp(r->source, source, sizeof r->source - 1) == 0) {
 			e = r;
-		} else if (!oldest || r->window_start < oldest->window_start) {
+		} else if (!oldest || r->last < oldest->last) {
 			oldest = r;
 		}
 	}
-	refusal_source_t *victim = empty ? empty : oldest;
-	bool admit = true;
-	*earlier = 0;
 	if (!e) {
-		e = victim;
-		snprintf(e->addr, sizeof e->addr, "%.71s", addr);
-		e->window_start = now;
+		e = empty ? empty : oldest;
+		snprintf(e->source, sizeof e->source, "%.71s", source);
+		e->last = now;
+		e->tokens_ms = full;
 		e->suppressed = 0;
 		refusal_sources_seen++;
-	} else if (now - e->window_start < REFUSAL_WINDOW_MS) {
-		e->suppressed++;
-		admit = false;
-	} else {
+	}
+	e->tokens_ms += now - e->last;
+	if (e->tokens_ms > full)
+		e->tokens_ms = full;
+	e->last = now ? now : 1;
+	bool admit = e->tokens_ms >= REFUSAL_REFILL_MS;
+	*earlier = 0;
+	if (admit) {
+		e->tokens_ms -= REFUSAL_REFILL_MS;
 		*earlier = e->suppressed;
-		e->window_start = now;
 		e->suppressed = 0;
+	} else {
+		e->suppressed++;
 	}
 	pthread_mutex_unlock(&refusal_mu);
 	return admit;
 }
 
-static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message)
+/* Answers EC (MESSAGE may be NULL for the hint) and records the refusal;
+ * DETAIL (may be NULL) goes into the audit message after the code. */
+static void refuse_because(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message,
+                           const char *detail)
 {
 	api_error(resp, ec, message, NULL);
-	if (resp->status == 401)
+	if (ec == OH_E_TOKEN_INVALID)
+		api_header(resp, "WWW-Authenticate",
+		           "Bearer realm=\"octoha\", error=\"invalid_token\"");
+	else if (resp->status == 401)
 		api_header(resp, "WWW-Authenticate", "Bearer realm=\"octoha\"");
-	const char *source = req->actor.forwarded[0] ? req->actor.forwarded : req->actor.remote;
+	const char *addr = req->actor.forwarded[0] ? req->actor.forwarded : req->actor.remote;
+	const char *source = req->actor.key_id[0] ? req->actor.key_id : addr;
 	int64_t earlier = 0, summary = 0, sources = 0;
 	bool admit = refusal_admit(source, mono_ms(), &earlier, &summary, &sources);
 	if (summary > 0) {
@@ -207,12 +224,13 @@ static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *mes
 	}
 	if (!admit)
 		return;
-	char msg[300];
-	int n = snprintf(msg, sizeof msg, "%s %s refused: %s", req->method, req->path,
-	                 oh_error_def(ec)->code);
+	char msg[400];
+	int n = snprintf(msg, sizeof msg, "%s %s refused: %s%s%s%s", req->method, req->path,
+	                 oh_error_def(ec)->code, detail ? " (" : "", detail ? detail : "",
+	                 detail ? ")" : "");
 	if (earlier > 0 && n > 0 && (size_t)n < sizeof msg)
 		snprintf(msg + n, sizeof msg - (size_t)n,
-		         " (and %lld more from this address since its last recorded refusal)",
+		         " (and %lld more from this caller since its last recorded refusal)",
 		         (long long)earlier);
 	oh_event_spec_t ev = {.actor = &req->actor,
 	                      .category = "AccessDenied",
@@ -229,6 +247,63 @@ static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *mes
 		       db_status_name(s));
 }
 
+static void refuse(api_req_t *req, api_resp_t *resp, oh_ec_t ec, const char *message)
+{
+	refuse_because(req, resp, ec, message, NULL);
+}
+
+static bool check_role(api_req_t *req, api_resp_t *resp, oh_role_t need, oh_role_t have,
+                       const char *what)
+{
+	req->role = have;
+	if (have >= need)
+		return true;
+	char msg[200];
+	snprintf(msg, sizeof msg, "This operation needs the %s role; the %s has %s.",
+	         oh_role_name(need), what, oh_role_name(have));
+	refuse(req, resp, OH_E_ROLE_NOT_ALLOWED, msg);
+	return false;
+}
+
+/* A bearer JWT: checked against the configured OIDC issuer. */
+static bool authenticate_token(api_req_t *req, api_resp_t *resp, oh_role_t need, const char *token)
+{
+	if (!req->cfg->oidc) {
+		refuse_because(req, resp, OH_E_TOKEN_INVALID,
+		               "This node accepts no bearer tokens: no OIDC issuer is configured.",
+		               "no issuer configured");
+		return false;
+	}
+	oh_oidc_identity_t id;
+	oh_oidc_status_t st = oh_oidc_verify(req->cfg->oidc, token, (int64_t)time(NULL), &id);
+	if (st == OH_OIDC_UNAVAILABLE) {
+		api_header(resp, "Retry-After", "5");
+		api_error(resp, OH_E_IDP_UNAVAILABLE, NULL, NULL);
+		return false;
+	}
+	if (st == OH_OIDC_NO_ROLE) {
+		/* The token is genuine: the refusal names who it was. */
+		snprintf(req->actor.key_id, sizeof req->actor.key_id, "%s", id.id);
+		snprintf(req->actor.key_name, sizeof req->actor.key_name, "%s", id.name);
+		refuse_because(
+		    req, resp, OH_E_ROLE_NOT_ALLOWED,
+		    "The token grants no octoha role: none of its role claim's values is "
+		    "mapped (see oidc-roles).",
+		    "no role mapped");
+		return false;
+	}
+	if (st != OH_OIDC_OK) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "The bearer token was refused: %s.",
+		         oh_oidc_status_text(st));
+		refuse_because(req, resp, OH_E_TOKEN_INVALID, msg, oh_oidc_status_text(st));
+		return false;
+	}
+	snprintf(req->actor.key_id, sizeof req->actor.key_id, "%s", id.id);
+	snprintf(req->actor.key_name, sizeof req->actor.key_name, "%s", id.name);
+	return check_role(req, resp, need, id.role, "token");
+}
+
 bool api_authenticate(api_req_t *req, api_resp_t *resp, oh_role_t need, const char *query)
 {
 	if (key_in_query(query)) {
@@ -241,6 +316,9 @@ bool api_authenticate(api_req_t *req, api_resp_t *resp, oh_role_t need, const ch
 		key = authz + 7;
 		while (*key == ' ')
 			key++;
+		/* A key is API-…; a token is three base64url parts. */
+		if (oh_oidc_is_jwt(key))
+			return authenticate_token(req, resp, need, key);
 	}
 	if (!key || !*key) {
 		refuse(req, resp, OH_E_KEY_MISSING, NULL);
@@ -267,15 +345,7 @@ bool api_authenticate(api_req_t *req, api_resp_t *resp, oh_role_t need, const ch
 	}
 	snprintf(req->actor.key_id, sizeof req->actor.key_id, "%s", k.id);
 	snprintf(req->actor.key_name, sizeof req->actor.key_name, "%s", k.name);
-	req->role = k.role;
-	if (k.role < need) {
-		char msg[200];
-		snprintf(msg, sizeof msg, "This operation needs the %s role; the key has %s.",
-		         oh_role_name(need), oh_role_name(k.role));
-		refuse(req, resp, OH_E_ROLE_NOT_ALLOWED, msg);
-		return false;
-	}
-	return true;
+	return check_role(req, resp, need, k.role, "key");
 }
 
 bool api_slack_signature_ok(const char *secret, const char *ts, const char *sig, const char *body,

@@ -2,7 +2,10 @@
  * key in X-Octopus-ApiKey or Authorization: Bearer; the key is checked
  * against the database at most once a second per node (a small cache of
  * hashes), so a revoked key stops working everywhere within about a
- * second.  Refusals are recorded in the audit log without the key. */
+ * second.  A bearer JWT (three base64url parts, where a key is API-…) is
+ * an access token of the configured OIDC issuer instead: its subject and
+ * name become the actor, its mapped role the role.  Refusals are recorded
+ * in the audit log without the key or token. */
 #ifndef API_AUTH_H
 #define API_AUTH_H
 

@@ -101,8 +101,8 @@ void api_op_setPolling(const api_req_t *req, api_resp_t *resp)
 	/* Fields not given keep their value. */
 	oh_polling_t p = cur;
 	const json_t *b = req->body;
-	p.unique_port = strcmp(json_string_value(json_object_get(b, "Mode")), "UniquePort") == 0;
-	const char *v;
+	const char *v = json_string_value(json_object_get(b, "Mode"));
+	p.unique_port = v && strcmp(v, "UniquePort") == 0;
 	if ((v = json_string_value(json_object_get(b, "LoadBalancerAddress"))))
 		snprintf(p.lb_address, sizeof p.lb_address, "%s", v);
 	if ((v = json_string_value(json_object_get(b, "ServerUrl"))))

@@ -11,6 +11,7 @@
 #include "../lib/events.h"
 #include "../lib/metrics.h"
 #include "../lib/oh_error.h"
+#include "../lib/oh_reader.h"
 #include "api.h"
 
 #define API_MAX_PATH_PARAMS 4
@@ -23,7 +24,8 @@ typedef struct {
 	const char *remote_addr;
 	size_t n_path;
 	const char *path_names[API_MAX_PATH_PARAMS];
-	const char *path_values[API_MAX_PATH_PARAMS];
+	const char *path_values[API_MAX_PATH_PARAMS]; /* decoded; checked UTF-8 without NUL */
+	size_t path_lens[API_MAX_PATH_PARAMS];        /* bytes, as decoded */
 	const json_t *query;  /* object of typed, validated query values, defaults applied */
 	const json_t *body;   /* validated JSON body or NULL; owned by the dispatcher */
 	struct oh_idem *idem; /* the request's Idempotency-Key, or NULL (owned by the dispatcher) */
@@ -33,8 +35,12 @@ typedef struct {
 	const char *content_type; /* the request's Content-Type, or NULL */
 	const char *raw_body;     /* a non-JSON body (form posts), NUL-terminated */
 	size_t raw_body_len;
-	const char *accept;    /* the Accept header, or NULL */
-	void *conn;            /* civetweb connection, for headers only */
+	const char *accept; /* the Accept header, or NULL */
+	void *conn;         /* civetweb connection, for headers only */
+	/* The body as a stream, for operations with x-octoha-stream-body (the
+	 * dispatcher has read none of it); NULL otherwise.  Valid during the
+	 * handler. */
+	oh_reader_t *body_in;
 	oh_metrics_t *metrics; /* this server's request counters (GET /metrics) */
 } api_req_t;
 
@@ -45,7 +51,16 @@ typedef struct {
 	size_t raw_len;
 	char *raw_owned;          /* or a malloc'd raw body, freed by the dispatcher */
 	const char *content_type; /* for raw bodies */
-	char headers[512];        /* extra header lines, each ending in \r\n */
+	char headers[1024];       /* extra header lines, each ending in \r\n */
+	/* Or a body streamed from a file: FILE_LEN bytes of FILE_FD from
+	 * FILE_OFF.  The dispatcher owns FILE_FD once HAS_FILE is set and
+	 * closes it after writing. */
+	bool has_file;
+	int file_fd;
+	int64_t file_off, file_len;
+	/* An event stream to serve in place of a body (api/events_stream.c):
+	 * the dispatcher hands it to api_stream_serve, which owns it. */
+	void *stream;
 } api_resp_t;
 
 /* The value of path parameter NAME, or "" if there is none. */
@@ -70,7 +85,8 @@ void api_db_error(api_resp_t *resp, db_status_t status);
 json_t *api_page(const char *item_type, const char *base, json_t *items, long long total,
                  long long skip, long long take);
 
-/* Appends a header line ("Name: value") to the response. */
+/* Appends a header line ("Name: value") to the response; a line that does
+ * not fit in full is left out. */
 void api_header(api_resp_t *resp, const char *name, const char *value);
 
 /* ---- tasks (api/task_json.c) ---- */
@@ -149,5 +165,11 @@ void api_idem_end(const api_req_t *req, api_resp_t *resp);
 
 /* The value of request header NAME, or NULL. */
 const char *api_header_in(const api_req_t *req, const char *name);
+
+/* ---- spaces (api/spaces.c) ---- */
+
+/* True when the path's spaceId names a space; else answers 404 naming it
+ * and returns false. */
+bool api_space_check(const api_req_t *req, api_resp_t *resp);
 
 #endif

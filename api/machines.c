@@ -1,75 +1,120 @@
-/* GET /api/Spaces-1/machines: the registered Tentacles as Octopus's
- * MachineResource, the list a control plane reads to check a Tentacle's
- * registration when this cluster is managed from elsewhere. */
+/* /api/{spaceId}/machines: the Tentacle registry in Octopus's
+ * MachineResource shape, for Octopus's clients and scripts. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/oh_json.h"
+#include "../lib/spaces.h"
 #include "../lib/tentacles.h"
 #include "api_handlers_gen.h"
 
-/* Healthy: a polling Tentacle that polled every online node within the
- * window, or a listening one found Reachable; Unhealthy: evidence
- * otherwise; Unknown: no evidence yet. */
-static const char *health_of(const oh_tentacle_t *t, const oh_node_list_t *nodes,
-                             const oh_coverage_t *cov)
+/* The machine's HealthStatus from the last health check. */
+static const char *health(const oh_tentacle_t *t)
 {
-	if (!t->polling) {
-		if (!t->health_status[0])
-			return "Unknown";
-		return strcmp(t->health_status, "Reachable") == 0 ? "Healthy" : "Unhealthy";
-	}
-	bool polled = false;
-	for (size_t i = 0; i < cov->polls.n && !polled; i++)
-		polled = strcmp(cov->polls.v[i].tentacle_id, t->id) == 0;
-	if (!polled)
-		return "Unknown";
-	const char *missing[1];
-	return oh_tentacle_missing_nodes(t, nodes, &cov->polls, cov->now,
-	                                 cov->polling.poll_window_s, missing, 1) == 0
-	           ? "Healthy"
-	           : "Unhealthy";
+	if (strcmp(t->health_status, "Reachable") == 0)
+		return "Healthy";
+	if (strcmp(t->health_status, "ThumbprintMismatch") == 0)
+		return "Unhealthy";
+	if (strcmp(t->health_status, "Unreachable") == 0)
+		return "Unavailable";
+	return "Unknown";
 }
 
-void api_op_listSpaceMachines(const api_req_t *req, api_resp_t *resp)
+static json_t *machine_json(const oh_tentacle_t *t)
 {
-	long long skip = api_query_int(req, "skip", 0);
-	long long take = api_query_int(req, "take", 30);
-	oh_node_list_t nodes = {0};
-	oh_coverage_t cov = {0};
-	db_status_t s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &nodes);
-	if (s == DB_OK)
-		s = oh_coverage_load(req->cfg->pool, &cov);
+	json_t *o = oh_json_check(json_object());
+	oh_json_set_new(o, "Id", json_string(t->id));
+	oh_json_set_new(o, "Name", json_string(t->name));
+	oh_json_set_new(o, "SpaceId", json_string(OH_DEFAULT_SPACE_ID));
+	json_t *e = oh_json_check(json_object());
+	char eid[80];
+	snprintf(eid, sizeof eid, "%s-endpoint", t->id);
+	oh_json_set_new(e, "Id", json_string(eid));
+	oh_json_set_new(e, "CommunicationStyle",
+	                json_string(t->polling ? "TentacleActive" : "TentaclePassive"));
+	/* A polling Tentacle is known by its subscription, poll://…/. */
+	oh_json_set_new(e, "Uri", json_string(t->polling ? t->subscription_id : t->uri));
+	oh_json_set_new(e, "Thumbprint", json_string(t->thumbprint));
+	oh_json_set_new(o, "Endpoint", e);
+	oh_json_set_new(o, "IsDisabled", json_false());
+	oh_json_set_new(o, "IsInProcess", json_false());
+	const char *h = health(t);
+	oh_json_set_new(o, "HealthStatus", json_string(h));
+	oh_json_set_new(o, "HasLatestCalamari", json_true());
+	oh_json_set_new(o, "MachinePolicyId", json_string("MachinePolicies-1"));
+	const char *status = strcmp(h, "Healthy") == 0   ? "Online"
+	                     : strcmp(h, "Unknown") == 0 ? "Unknown"
+	                                                 : "Offline";
+	oh_json_set_new(o, "Status", json_string(status));
+	char summary[600];
+	if (t->health_checked_at > 0) {
+		char when[40];
+		oh_format_time(t->health_checked_at, when, sizeof when);
+		snprintf(summary, sizeof summary, "%s at %s%s%s", t->health_status, when,
+		         t->health_detail[0] ? ": " : "", t->health_detail);
+	} else {
+		snprintf(summary, sizeof summary, "Not health checked yet.");
+	}
+	oh_json_set_new(o, "StatusSummary", json_string(summary));
+	json_t *links = oh_json_check(json_object());
+	char self[120];
+	snprintf(self, sizeof self, "/api/" OH_DEFAULT_SPACE_ID "/machines/%s", t->id);
+	oh_json_set_new(links, "Self", json_string(self));
+	oh_json_set_new(o, "Links", links);
+	return o;
+}
+
+static bool wanted(const oh_tentacle_t *t, const api_req_t *req)
+{
+	const char *thumb = json_string_value(json_object_get(req->query, "thumbprint"));
+	const char *partial = json_string_value(json_object_get(req->query, "partialName"));
+	const char *styles = json_string_value(json_object_get(req->query, "commStyles"));
+	if (thumb && strcasecmp(thumb, t->thumbprint) != 0)
+		return false;
+	if (partial && !strcasestr(t->name, partial))
+		return false;
+	if (styles && !strstr(styles, t->polling ? "TentacleActive" : "TentaclePassive"))
+		return false;
+	return true;
+}
+
+void api_op_listMachines(const api_req_t *req, api_resp_t *resp)
+{
+	if (!api_space_check(req, resp))
+		return;
+	long long skip = api_query_int(req, "skip", 0), take = api_query_int(req, "take", 30);
+	oh_tentacle_list_t ts = {0};
+	db_status_t s = oh_tentacles_list(req->cfg->pool, false, &ts);
 	if (s != DB_OK) {
-		oh_node_list_free(&nodes);
 		api_db_error(resp, s);
 		return;
 	}
-	const oh_tentacle_list_t *ts = &cov.tentacles;
 	json_t *items = oh_json_check(json_array());
-	for (size_t i = (size_t)skip; i < ts->n && (long long)json_array_size(items) < take; i++) {
-		const oh_tentacle_t *t = &ts->v[i];
-		json_t *ep = oh_json_check(json_object());
-		oh_json_set_new(ep, "CommunicationStyle",
-		                json_string(t->polling ? "TentacleActive" : "TentaclePassive"));
-		oh_json_set_new(ep, "Thumbprint", json_string(t->thumbprint));
-		oh_json_set_new(ep, "Uri", json_string(t->polling ? t->subscription_id : t->uri));
-		json_t *o = oh_json_check(json_object());
-		oh_json_set_new(o, "Id", json_string(t->id));
-		oh_json_set_new(o, "Name", json_string(t->name));
-		oh_json_set_new(o, "Endpoint", ep);
-		oh_json_set_new(o, "IsDisabled", json_false());
-		oh_json_set_new(o, "HealthStatus", json_string(health_of(t, &nodes, &cov)));
-		char self[120];
-		snprintf(self, sizeof self, "/api/tentacles/%s", t->id);
-		json_t *links = oh_json_check(json_object());
-		oh_json_set_new(links, "Self", json_string(self));
-		oh_json_set_new(o, "Links", links);
-		oh_json_check_rc(json_array_append_new(items, o));
+	long long total = 0;
+	for (size_t i = 0; i < ts.n; i++) {
+		if (!wanted(&ts.v[i], req))
+			continue;
+		if (total >= skip && (long long)json_array_size(items) < take)
+			oh_json_check_rc(json_array_append_new(items, machine_json(&ts.v[i])));
+		total++;
 	}
+	oh_tentacle_list_free(&ts);
 	api_json(
 	    resp, 200,
-	    api_page("Machine", "/api/Spaces-1/machines", items, (long long)ts->n, skip, take));
-	oh_coverage_free(&cov);
-	oh_node_list_free(&nodes);
+	    api_page("Machine", "/api/" OH_DEFAULT_SPACE_ID "/machines", items, total, skip, take));
+}
+
+void api_op_getMachine(const api_req_t *req, api_resp_t *resp)
+{
+	if (!api_space_check(req, resp))
+		return;
+	oh_tentacle_t t;
+	db_status_t s = oh_tentacle_get(req->cfg->pool, api_path_param(req, "id"), &t);
+	if (s == DB_NO_ROWS)
+		api_error(resp, OH_E_NOT_FOUND, "There is no machine with this Id.", "id");
+	else if (s != DB_OK)
+		api_db_error(resp, s);
+	else
+		api_json(resp, 200, machine_json(&t));
 }

@@ -49,7 +49,10 @@ void api_db_error(api_resp_t *resp, db_status_t status)
 void api_header(api_resp_t *resp, const char *name, const char *value)
 {
 	size_t used = strlen(resp->headers);
-	snprintf(resp->headers + used, sizeof resp->headers - used, "%s: %s\r\n", name, value);
+	int n =
+	    snprintf(resp->headers + used, sizeof resp->headers - used, "%s: %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= sizeof resp->headers - used)
+		resp->headers[used] = '\0'; /* a header cut short would break the answer: drop it */
 }
 
 json_t *api_page(const char *item_type, const char *base, json_t *items, long long total,

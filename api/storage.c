@@ -125,6 +125,11 @@ void api_op_setStorage(const api_req_t *req, api_resp_t *resp)
 		if (!path)
 			continue;
 		const char *why = oh_storage_path_check(platform, path);
+		/* Where the path really leads, on this node (every node judges
+		 * again in its own check, since links differ between machines). */
+		char real_why[400];
+		if (!why && strcmp(platform, "linux") == 0)
+			why = oh_storage_real_check(path, real_why, sizeof real_why);
 		if (why) {
 			char msg[300];
 			snprintf(msg, sizeof msg, "%s %s.", name, why);

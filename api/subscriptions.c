@@ -36,7 +36,17 @@ void api_op_createSubscription(const api_req_t *req, api_resp_t *resp)
 	const json_t *t;
 	json_array_foreach(json_object_get(b, "EventTypes"), i, t)
 	{
+		/* The validator checked every item against the spec's oneOf; a
+		 * shape it let through that is not a string is still refused
+		 * here rather than trusted. */
 		const char *v = json_string_value(t);
+		if (!v || !*v) {
+			char field[40];
+			snprintf(field, sizeof field, "EventTypes[%zu]", i);
+			api_error(resp, OH_E_VALIDATION, "An event type must be a category name.",
+			          field);
+			return;
+		}
 		if (strlen(types) + strlen(v) + 2 > sizeof types) {
 			api_error(resp, OH_E_VALIDATION, "Too many event types.", "EventTypes");
 			return;

@@ -62,12 +62,19 @@ json_t *api_task_json(const oh_task_t *t)
 	json_t *result = t->result ? json_loads(t->result, 0, NULL) : NULL;
 	oh_json_set_new(o, "Result", result ? result : json_null());
 	oh_json_set_new(o, "RequestedBy", text_or_null(t->requested_by));
-	char self[120], raw[130];
+	/* Octopus's own fields: every task is in the one space. */
+	oh_json_set_new(o, "SpaceId", json_string("Spaces-1"));
+	oh_json_set_new(o, "HasPendingInterruptions", json_false());
+	oh_json_set_new(o, "HasWarningsOrErrors",
+	                json_boolean(t->state == OH_TS_FAILED || t->state == OH_TS_TIMED_OUT));
+	char self[120], raw[130], details[130];
 	snprintf(self, sizeof self, "/api/tasks/%s", t->id);
 	snprintf(raw, sizeof raw, "/api/tasks/%s/raw", t->id);
+	snprintf(details, sizeof details, "/api/tasks/%s/details", t->id);
 	json_t *links = oh_json_check(json_object());
 	oh_json_set_new(links, "Self", json_string(self));
 	oh_json_set_new(links, "Raw", json_string(raw));
+	oh_json_set_new(links, "Details", json_string(details));
 	oh_json_set_new(o, "Links", links);
 	return o;
 }

@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/oh_json.h"
+#include "../lib/spaces.h"
 #include "../lib/task_run.h"
 #include "api_handlers_gen.h"
 
@@ -22,7 +24,70 @@ static unsigned parse_states(const char *list)
 	return mask;
 }
 
-void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
+/* True when task T passes F (the filters a database listing applies). */
+static bool task_matches(const oh_task_t *t, const oh_task_filter_t *f)
+{
+	if (f->states && !(f->states & (1u << t->state)))
+		return false;
+	if (f->node && *f->node && strcmp(t->server_node, f->node) != 0)
+		return false;
+	if (f->name && *f->name && strcmp(t->name, f->name) != 0)
+		return false;
+	if (f->partial_name && *f->partial_name && !strcasestr(t->description, f->partial_name))
+		return false;
+	return true;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const oh_task_t *x = a, *y = b;
+	if (x->queue_time != y->queue_time)
+		return x->queue_time > y->queue_time ? -1 : 1;
+	return -strcmp(x->id, y->id);
+}
+
+/* The tasks named in IDS (comma-separated, validated by the spec) that
+ * pass F, newest first, into *L.  Unknown ids are left out, as Octopus
+ * does. */
+static db_status_t tasks_by_ids(const api_req_t *req, const char *ids, const oh_task_filter_t *f,
+                                oh_task_list_t *l)
+{
+	memset(l, 0, sizeof *l);
+	size_t cap = 1;
+	for (const char *p = ids; *p; p++)
+		cap += *p == ',';
+	l->v = calloc(cap, sizeof *l->v);
+	if (!l->v)
+		return DB_ERROR;
+	for (const char *p = ids; *p;) {
+		size_t n = strcspn(p, ",");
+		char id[64];
+		snprintf(id, sizeof id, "%.*s", (int)(n < sizeof id - 1 ? n : sizeof id - 1), p);
+		p += n + (p[n] == ',');
+		bool dup = false;
+		for (size_t i = 0; i < l->n && !dup; i++)
+			dup = strcmp(l->v[i].id, id) == 0;
+		if (dup)
+			continue;
+		db_status_t s = oh_tasks_get(req->cfg->pool, id, &l->v[l->n]);
+		if (s == DB_NO_ROWS)
+			continue;
+		if (s != DB_OK) {
+			oh_task_list_free(l);
+			return s;
+		}
+		if (task_matches(&l->v[l->n], f))
+			l->n++;
+		else
+			oh_task_clear(&l->v[l->n]);
+	}
+	qsort(l->v, l->n, sizeof *l->v, newest_first);
+	l->total = (int64_t)l->n;
+	return DB_OK;
+}
+
+/* GET /api/tasks and /api/{spaceId}/tasks: BASE is the listing's path. */
+static void list_tasks(const api_req_t *req, api_resp_t *resp, const char *base)
 {
 	oh_task_filter_t f = {.skip = api_query_int(req, "skip", 0),
 	                      .take = api_query_int(req, "take", 30)};
@@ -41,18 +106,34 @@ void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
 	}
 	f.node = json_string_value(json_object_get(req->query, "node"));
 	f.name = json_string_value(json_object_get(req->query, "name"));
+	f.partial_name = json_string_value(json_object_get(req->query, "partialName"));
+	const char *ids = json_string_value(json_object_get(req->query, "ids"));
 	oh_task_list_t l;
-	db_status_t s = oh_tasks_list(req->cfg->pool, &f, &l);
+	db_status_t s =
+	    ids ? tasks_by_ids(req, ids, &f, &l) : oh_tasks_list(req->cfg->pool, &f, &l);
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
 	}
 	json_t *items = oh_json_check(json_array());
-	for (size_t i = 0; i < l.n; i++)
+	/* A listing by ids is paged here; the database pages the others. */
+	size_t from = ids ? (size_t)(f.skip < (int64_t)l.n ? f.skip : (int64_t)l.n) : 0;
+	for (size_t i = from; i < l.n && (long long)json_array_size(items) < f.take; i++)
 		oh_json_check_rc(json_array_append_new(items, api_task_json(&l.v[i])));
-	json_t *o = api_page("ServerTask", "/api/tasks", items, l.total, f.skip, f.take);
+	json_t *o = api_page("ServerTask", base, items, l.total, f.skip, f.take);
 	oh_task_list_free(&l);
 	api_json(resp, 200, o);
+}
+
+void api_op_listTasks(const api_req_t *req, api_resp_t *resp)
+{
+	list_tasks(req, resp, "/api/tasks");
+}
+
+void api_op_listSpaceTasks(const api_req_t *req, api_resp_t *resp)
+{
+	if (api_space_check(req, resp))
+		list_tasks(req, resp, "/api/" OH_DEFAULT_SPACE_ID "/tasks");
 }
 
 void api_op_createTask(const api_req_t *req, api_resp_t *resp)
@@ -174,4 +255,16 @@ void api_op_getTaskRaw(const api_req_t *req, api_resp_t *resp)
 	resp->raw_owned = text;
 	resp->raw_len = len;
 	resp->content_type = "text/plain; charset=utf-8";
+}
+
+void api_op_getSpaceTask(const api_req_t *req, api_resp_t *resp)
+{
+	if (api_space_check(req, resp))
+		api_op_getTask(req, resp);
+}
+
+void api_op_getSpaceTaskRaw(const api_req_t *req, api_resp_t *resp)
+{
+	if (api_space_check(req, resp))
+		api_op_getTaskRaw(req, resp);
 }

@@ -34,6 +34,8 @@ const char *const oh_event_categories[] = {
     "TentacleNotPollingAllNodes",
     "AccessDenied",
     "RequestFailed",
+    "PackagePushed",
+    "PackageDeleted",
     "ManagedClusterCreated",
     "ManagedClusterChanged",
     "ManagedClusterDeleted",
@@ -158,7 +160,7 @@ db_status_t oh_event_get_tx(db_conn_t *c, const char *id, oh_event_t *out)
 
 static json_t *str_or_null(const char *s)
 {
-	return s && *s ? json_string(s) : json_null();
+	return s && *s ? oh_json_string_safe(s) : json_null();
 }
 
 json_t *oh_event_json(const oh_event_t *e)
@@ -167,7 +169,7 @@ json_t *oh_event_json(const oh_event_t *e)
 	oh_json_set_new(o, "Id", json_string(e->id));
 	oh_json_set_new(o, "Occurred", oh_json_time(e->occurred));
 	oh_json_set_new(o, "Category", json_string(e->category));
-	oh_json_set_new(o, "Operation", json_string(e->operation));
+	oh_json_set_new(o, "Operation", oh_json_string_safe(e->operation));
 	oh_json_set_new(o, "ResourceId", str_or_null(e->resource_id));
 	oh_json_set_new(o, "UserId", str_or_null(e->user_id));
 	oh_json_set_new(o, "Username", str_or_null(e->username));
@@ -175,7 +177,9 @@ json_t *oh_event_json(const oh_event_t *e)
 	oh_json_set_new(o, "ForwardedFor", str_or_null(e->forwarded));
 	oh_json_set_new(o, "Result", json_string(e->result));
 	oh_json_set_new(o, "StatusCode", e->status ? json_integer(e->status) : json_null());
-	oh_json_set_new(o, "Message", json_string(e->message));
+	/* Text recorded from requests (a path, a forwarded address) is
+	 * whatever the client sent: never let it make the list unbuildable. */
+	oh_json_set_new(o, "Message", oh_json_string_safe(e->message));
 	json_t *d = NULL;
 	if (e->details)
 		d = json_loads(e->details, 0, NULL);

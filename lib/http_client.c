@@ -291,6 +291,7 @@ static void guard_init(guard_t *g, const oh_outbound_policy_t *policy, const cha
 typedef struct {
 	oh_http_body_t *body; /* NULL: drop */
 	size_t max;
+	bool stop; /* end the transfer at MAX rather than drop the rest */
 } sink_t;
 
 /* libcurl's write callback: keeps up to MAX bytes, drops the rest. */
@@ -303,8 +304,11 @@ static size_t sink(char *ptr, size_t size, size_t n, void *ctx)
 	oh_http_body_t *b = k->body;
 	size_t room = b->len < k->max ? k->max - b->len : 0;
 	size_t take = len < room ? len : room;
-	if (take < len)
+	if (take < len) {
 		b->truncated = true;
+		if (k->stop)
+			return 0; /* ends the transfer: the caller wants all or nothing */
+	}
 	if (take > 0) {
 		char *nd = realloc(b->data, b->len + take + 1);
 		if (!nd)
@@ -362,7 +366,7 @@ bool oh_http_request(const oh_http_req_t *rq, oh_http_result_t *out, oh_http_bod
 	guard_t g;
 	guard_init(&g, rq->policy, rq->url);
 	pin_ctx_t p = {.want = rq->pin, .pin = OH_PIN_UNSEEN};
-	sink_t k = {body, rq->max_response};
+	sink_t k = {body, rq->max_response, rq->stop_over_max};
 	CURL *h = curl_easy_init();
 	if (!h) {
 		snprintf(out->error, sizeof out->error, "libcurl could not start a transfer");
@@ -454,8 +458,10 @@ bool oh_http_request(const oh_http_req_t *rq, oh_http_result_t *out, oh_http_bod
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK && body) {
+		bool cut = body->truncated; /* stop_over_max ended the transfer */
 		free(body->data);
 		memset(body, 0, sizeof *body);
+		body->truncated = cut;
 	}
 	return rc == CURLE_OK;
 }
@@ -496,4 +502,31 @@ bool oh_http_get_pinned(const char *url, const char *thumbprint, long timeout_ms
 	*pin = out->pin;
 	snprintf(seen, 41, "%s", out->seen);
 	return ok;
+}
+
+bool oh_http_get_body(const char *url, long timeout_ms, size_t max_bytes, char **body, size_t *len,
+                      oh_http_result_t *out)
+{
+	*body = NULL;
+	*len = 0;
+	/* The operator's own address: no policy. */
+	oh_http_req_t rq = {.method = "GET",
+	                    .url = url,
+	                    .timeout_ms = timeout_ms,
+	                    .max_response = max_bytes,
+	                    .stop_over_max = true};
+	oh_http_body_t b;
+	bool ok = oh_http_request(&rq, out, &b);
+	if (b.truncated) {
+		snprintf(out->error, sizeof out->error, "the answer is larger than %zu bytes",
+		         max_bytes);
+		ok = false;
+	}
+	if (!ok) {
+		free(b.data);
+		return false;
+	}
+	*body = b.data ? b.data : strdup("");
+	*len = b.len;
+	return *body != NULL;
 }

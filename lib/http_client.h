@@ -73,6 +73,14 @@ bool oh_http_post(const char *url, const char *content_type, const char *body, s
 bool oh_http_get(const char *url, long timeout_ms, const oh_outbound_policy_t *policy,
                  oh_http_result_t *out);
 
+/* GETs URL as oh_http_get without an outbound policy (for addresses the
+ * operator configured, such as the OIDC issuer) and keeps the answer's body: *BODY (malloc'd,
+ * NUL-terminated, owned by the caller) and *LEN.  A body over MAX_BYTES
+ * ends the call (false, OUT->error says so).  Returns true with the body
+ * for any HTTP status; false, *BODY NULL, otherwise. */
+bool oh_http_get_body(const char *url, long timeout_ms, size_t max_bytes, char **body, size_t *len,
+                      oh_http_result_t *out);
+
 /* GETs the https URL, trusting exactly the server certificate whose SHA-1
  * thumbprint is THUMBPRINT (40 hex digits, any case) in place of the CA
  * chain and host name checks, as Octopus trusts a Tentacle.  A mismatch
@@ -103,13 +111,15 @@ typedef struct {
 	const char *pin;
 	bool insecure;       /* no certificate check at all (a cluster set VerifyTls false) */
 	size_t max_response; /* bytes of the answer's body kept; 0 drops it */
+	bool stop_over_max;  /* a longer body ends the call (false) rather than being cut */
 } oh_http_req_t;
 
 /* The body of an answer (malloc'd, NUL-terminated; free DATA). */
 typedef struct {
 	char *data;
 	size_t len;
-	bool truncated; /* longer than max_response: the rest was dropped */
+	bool truncated; /* longer than max_response: the rest was dropped (or, with
+	                 * stop_over_max, the call failed and DATA is NULL) */
 } oh_http_body_t;
 
 /* Makes the call RQ.  Returns true when an HTTP answer came back (any

@@ -55,6 +55,27 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
                               "The database connection dropped while the change was being "
                               "committed: it may or may not have been made. Read the resource "
                               "before you retry, or retry with the same Idempotency-Key."},
+    [OH_E_PACKAGE_EXISTS] = {"PackageExists", 409, "This package version already exists."},
+    [OH_E_INSUFFICIENT_STORAGE] = {"InsufficientStorage", 507,
+                                   "The Packages folder is full; nothing of the upload was kept."},
+    [OH_E_RANGE_NOT_SATISFIABLE] = {"RangeNotSatisfiable", 416,
+                                    "The requested range is outside the file."},
+    [OH_E_STORAGE_UNAVAILABLE] = {"StorageUnavailable", 503,
+                                  "A storage folder cannot be used right now; see the node's log."},
+    [OH_E_INVALID_PACKAGE] = {"InvalidPackage", 400,
+                              "The upload is not a package this server takes."},
+    [OH_E_HTTP_VERSION] = {"HttpVersionNotSupported", 505,
+                           "This server speaks HTTP/1.1 (and 1.0) only."},
+    [OH_E_TOO_MANY_CONNECTIONS] = {"TooManyConnections", 503,
+                                   "Your address has too many connections open to this node; "
+                                   "close some and retry."},
+    [OH_E_TOKEN_INVALID] = {"TokenInvalid", 401, "The bearer token is not valid."},
+    [OH_E_IDP_UNAVAILABLE] = {"IdentityProviderUnavailable", 503,
+                              "The identity provider's signing keys cannot be fetched right now; "
+                              "try again shortly."},
+    [OH_E_TOO_MANY_STREAMS] = {"TooManyStreams", 503,
+                               "This node serves as many event streams as it allows; retry "
+                               "later or through another node."},
     [OH_E_MANAGED_NAME_IN_USE] = {"ManagedClusterNameInUse", 409,
                                   "Another managed cluster has this name."},
     [OH_E_MAINT_IN_PROGRESS] = {"MaintenanceRunInProgress", 409,
@@ -78,12 +99,12 @@ json_t *oh_error_body(oh_ec_t ec, const char *message, const char *field)
 	const oh_error_def_t *d = oh_error_def(ec);
 	const char *msg = message ? message : d->hint;
 	json_t *body = oh_json_check(json_object());
-	oh_json_set_new(body, "ErrorMessage", json_string(msg));
+	oh_json_set_new(body, "ErrorMessage", oh_json_string_safe(msg));
 	json_t *errors = oh_json_check(json_array());
-	oh_json_check_rc(json_array_append_new(errors, oh_json_check(json_string(msg))));
+	oh_json_check_rc(json_array_append_new(errors, oh_json_string_safe(msg)));
 	oh_json_set_new(body, "Errors", errors);
 	oh_json_set_new(body, "Code", json_string(d->code));
 	if (field)
-		oh_json_set_new(body, "Field", json_string(field));
+		oh_json_set_new(body, "Field", oh_json_string_safe(field));
 	return body;
 }

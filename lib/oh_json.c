@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 json_t *oh_json_check(json_t *j)
@@ -111,4 +112,95 @@ bool oh_parse_time(const char *text, int64_t *epoch_ms)
 		return false;
 	*epoch_ms = ((int64_t)t - offset_min * 60) * 1000 + ms;
 	return true;
+}
+
+/* Length of the UTF-8 sequence at S (at most LEFT bytes), 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	uint32_t cp;
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+bool oh_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq(p + i, len - i);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+char *oh_utf8_copy(char *dst, size_t size, const char *src)
+{
+	size_t len = strlen(src);
+	if (len < size) {
+		memcpy(dst, src, len + 1);
+		return dst;
+	}
+	/* Room for the text and "..." */
+	size_t keep = size > 4 ? size - 4 : 0;
+	/* Back off to the start of a character. */
+	while (keep > 0 && ((unsigned char)src[keep] & 0xC0) == 0x80)
+		keep--;
+	memcpy(dst, src, keep);
+	if (size > 4)
+		memcpy(dst + keep, "...", 4);
+	else
+		dst[keep] = '\0';
+	return dst;
+}
+
+void oh_utf8_sanitize(char *s)
+{
+	size_t len = strlen(s);
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+		if (n == 0) {
+			s[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+}
+
+json_t *oh_json_string_safe(const char *text)
+{
+	if (oh_utf8_valid(text, strlen(text)))
+		return oh_json_check(json_string(text));
+	char *copy = strdup(text);
+	if (!copy)
+		abort();
+	oh_utf8_sanitize(copy);
+	json_t *j = oh_json_check(json_string(copy));
+	free(copy);
+	return j;
 }

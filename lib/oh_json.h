@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Returns J, or aborts the process when J is NULL (allocation failure). */
@@ -32,5 +33,24 @@ bool oh_parse_time(const char *text, int64_t *epoch_ms);
 /* Serialises J compactly.  Returns a malloc'd string owned by the caller;
  * aborts on allocation failure. */
 char *oh_json_dump(const json_t *j);
+
+/* Whether the LEN bytes at S are valid UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF).  NUL bytes count as valid. */
+bool oh_utf8_valid(const char *s, size_t len);
+
+/* Copies SRC into DST (SIZE bytes, SIZE > 0), cutting at a character
+ * boundary so the result is valid UTF-8 whenever SRC is; a cut copy ends in
+ * "...".  Returns DST. */
+char *oh_utf8_copy(char *dst, size_t size, const char *src);
+
+/* A new JSON string of TEXT in which bytes that are not part of valid UTF-8
+ * became '?' (text that came from a client or a database row, cut or not
+ * UTF-8 at all, must not make a response impossible to build).  Aborts on
+ * allocation failure. */
+json_t *oh_json_string_safe(const char *text);
+
+/* Replaces every byte of S that is not part of a valid UTF-8 sequence with
+ * '?', so S can go into a JSON string. */
+void oh_utf8_sanitize(char *s);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,9 +205,35 @@ static bool fail(char *err, size_t errlen, const char *step, const char *path)
 	return false;
 }
 
+const char *oh_storage_real_check(const char *dir, char *buf, size_t size)
+{
+	char *real = malloc(PATH_MAX);
+	if (!real)
+		return NULL;
+	const char *why = NULL;
+	if (oh_real_location(dir, real, PATH_MAX)) {
+		const char *sys = oh_storage_system_folder("linux", real);
+		if (sys) {
+			snprintf(buf, size, "leads to %.300s, which %s", real, sys);
+			why = buf;
+		}
+	}
+	free(real);
+	return why;
+}
+
 bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen, char *created,
                       size_t created_size)
 {
+	if (created && created_size)
+		created[0] = '\0';
+	/* Judged before anything is created: a link to / must not get a
+	 * folder or a probe file made through it. */
+	char why[400];
+	if (oh_storage_real_check(dir, why, sizeof why)) {
+		snprintf(err, errlen, "%.80s %s", dir, why);
+		return false;
+	}
 	if (!oh_mkdirs_created(dir, 0750, created, created_size))
 		return fail(err, errlen, "create the folder", dir);
 	struct stat sb;

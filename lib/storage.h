@@ -51,11 +51,22 @@ typedef struct {
 db_status_t oh_storage_checks_list(db_pool_t *pool, oh_storage_check_list_t *out);
 void oh_storage_check_list_free(oh_storage_check_list_t *l);
 
-/* Proves this process can use folder DIR: creates it (and its parents) when
- * missing, writes a probe file named after NODE_ID, fsyncs it, reads it back,
- * compares and deletes it.  Returns true, or false with the failing step
- * and errno's text in ERR.  CREATED (may be NULL; CREATED_SIZE bytes)
- * receives the topmost folder the probe created, or "". */
+/* Judges where DIR really leads on this machine (oh_real_location: every
+ * symbolic link followed, so "/mnt/share" linked to "/" counts as "/").
+ * Returns NULL when that is not a system folder (oh_storage_system_folder;
+ * a path that cannot be resolved passes, and the probe then says why it
+ * cannot be used); else the reason, written into BUF (SIZE bytes), e.g.
+ * "leads to /etc/x, which is inside the system folder /etc".  Links differ
+ * from machine to machine, so each node judges for itself. */
+const char *oh_storage_real_check(const char *dir, char *buf, size_t size);
+
+/* Proves this process can use folder DIR: refuses it when it really leads
+ * to a system folder (oh_storage_real_check), then creates it (and its
+ * parents) when missing, writes a probe file named after NODE_ID, fsyncs
+ * it, reads it back, compares and deletes it.  Returns true, or false with
+ * the failing step and errno's text (or the refusal) in ERR.  CREATED (may
+ * be NULL; CREATED_SIZE bytes) receives the topmost folder the probe
+ * created, or "". */
 bool oh_storage_probe(const char *dir, const char *node_id, char *err, size_t errlen, char *created,
                       size_t created_size);
 

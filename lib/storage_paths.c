@@ -2,6 +2,7 @@
 #include "storage_paths.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const struct {
 	const char *name, *option, *octopus;
@@ -138,6 +139,54 @@ static const char *check_windows(const char *p)
 	return check_segments(rest, '\\', true);
 }
 
+static const struct {
+	const char *folder, *sentence;
+} linux_system[] = {
+    {"/proc", "is inside the system folder /proc"},
+    {"/sys", "is inside the system folder /sys"},
+    {"/dev", "is inside the system folder /dev"},
+    {"/etc", "is inside the system folder /etc"},
+    {"/usr", "is inside the system folder /usr"},
+    {"/boot", "is inside the system folder /boot"},
+    {"/bin", "is inside the system folder /bin"},
+    {"/sbin", "is inside the system folder /sbin"},
+    {"/lib", "is inside the system folder /lib"},
+    {"/lib32", "is inside the system folder /lib32"},
+    {"/lib64", "is inside the system folder /lib64"},
+    {"/libx32", "is inside the system folder /libx32"},
+};
+
+const char *oh_storage_system_folder(const char *platform, const char *path)
+{
+	if (!path)
+		return NULL;
+	if (platform && strcmp(platform, "windows") == 0) {
+		if (!is_alpha(path[0]) || path[1] != ':')
+			return NULL; /* UNC paths name another machine's share */
+		const char *p = path + 2;
+		while (*p == '\\')
+			p++;
+		if (*p == '\0')
+			return "is the root of a drive";
+		if (strncasecmp(p, "Windows", 7) == 0 && (p[7] == '\0' || p[7] == '\\'))
+			return "is inside the system folder \\Windows";
+		return NULL;
+	}
+	const char *p = path;
+	while (*p == '/')
+		p++;
+	if (*p == '\0')
+		return "is the root folder /";
+	for (size_t i = 0; i < sizeof linux_system / sizeof linux_system[0]; i++) {
+		size_t n = strlen(linux_system[i].folder);
+		/* "/etc", "/etc/", "/etc/x" and "//etc" alike; not "/etcetera". */
+		if (strncmp(p - 1, linux_system[i].folder, n) == 0 &&
+		    (p[n - 1] == '\0' || p[n - 1] == '/'))
+			return linux_system[i].sentence;
+	}
+	return NULL;
+}
+
 const char *oh_storage_path_check(const char *platform, const char *path)
 {
 	if (!path || path[0] == '\0')
@@ -149,7 +198,9 @@ const char *oh_storage_path_check(const char *platform, const char *path)
 		if (*c < 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f))
 			return "contains a control character";
 	}
-	if (platform && strcmp(platform, "windows") == 0)
-		return check_windows(path);
-	return check_linux(path);
+	bool windows = platform && strcmp(platform, "windows") == 0;
+	const char *why = windows ? check_windows(path) : check_linux(path);
+	if (!why)
+		why = oh_storage_system_folder(windows ? "windows" : "linux", path);
+	return why;
 }

@@ -41,9 +41,19 @@ bool oh_folder_parse(const char *name, oh_folder_t *out);
  *           folder that is a symbolic link to a share) or a UNC path
  *           ("\\server\share\TaskLogs").
  * Refused everywhere: an empty or over-long path, control characters, "."
- * or ".." segments, empty segments, a mix of separators, and on windows
- * the characters Windows forbids in names.  Returns NULL when PATH is
+ * or ".." segments, empty segments, a mix of separators, a system folder
+ * (oh_storage_system_folder), and on windows the characters Windows forbids
+ * in names.  Returns NULL when PATH is
  * acceptable, else a static sentence saying what is wrong. */
 const char *oh_storage_path_check(const char *platform, const char *path);
+
+/* Whether PATH, an absolute location on PLATFORM, is a system folder or lies
+ * inside one: on linux "/" itself, /proc, /sys, /dev, /etc, /usr, /boot, /bin,
+ * /sbin and /lib (with lib32, lib64, libx32); on windows the root of a drive
+ * or a drive's \Windows (case-insensitive).  Returns NULL when it is none of
+ * them, else a static sentence naming the folder, e.g. "is inside the system
+ * folder /etc".  oh_storage_path_check applies it to the path as written;
+ * storage.h's oh_storage_real_check to where a path really leads. */
+const char *oh_storage_system_folder(const char *platform, const char *path);
 
 #endif

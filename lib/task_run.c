@@ -25,6 +25,7 @@ extern const oh_task_kind_t oh_task_kind_register_tentacle;
 extern const oh_task_kind_t oh_task_kind_refresh_tentacle_servers;
 extern const oh_task_kind_t oh_task_kind_tentacle_health;
 extern const oh_task_kind_t oh_task_kind_cluster_probe;
+extern const oh_task_kind_t oh_task_kind_package_retention;
 extern const oh_task_kind_t oh_task_kind_discover_cluster;
 extern const oh_task_kind_t oh_task_kind_managed_drain;
 extern const oh_task_kind_t oh_task_kind_managed_undrain;
@@ -46,6 +47,7 @@ static const oh_task_kind_t *const kinds[] = {
     &oh_task_kind_refresh_tentacle_servers,
     &oh_task_kind_tentacle_health,
     &oh_task_kind_cluster_probe,
+    &oh_task_kind_package_retention,
     &oh_task_kind_discover_cluster,
     &oh_task_kind_managed_drain,
     &oh_task_kind_managed_undrain,

@@ -102,9 +102,10 @@ db_status_t oh_tasks_get(db_pool_t *pool, const char *id, oh_task_t *out);
 db_status_t oh_task_get_tx(db_conn_t *c, const char *id, oh_task_t *out);
 
 typedef struct {
-	unsigned states;  /* bit mask of 1 << oh_task_state_t; 0 = all */
-	const char *node; /* ServerNode filter or NULL */
-	const char *name; /* kind filter or NULL */
+	unsigned states;          /* bit mask of 1 << oh_task_state_t; 0 = all */
+	const char *node;         /* ServerNode filter or NULL */
+	const char *name;         /* kind filter or NULL */
+	const char *partial_name; /* part of the Description (case-insensitive), or NULL */
 	int64_t skip, take;
 } oh_task_filter_t;
 

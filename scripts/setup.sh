@@ -7,7 +7,8 @@
 #
 #   scripts/setup.sh build   compiler, libraries, ODBC drivers, civetweb
 #   scripts/setup.sh test    the above plus PostgreSQL, HAProxy, wrk, curl,
-#                            Node.js and the OpenAPI linter
+#                            Node.js, the OpenAPI linter, Octopus's client,
+#                            chromium and puppeteer-core for the browser tests
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,11 +25,13 @@ as_root() {
 build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 	libjansson-dev libcurl4-openssl-dev libssl-dev unixodbc-dev unixodbc
 	libsqliteodbc odbc-postgresql tdsodbc libcmocka-dev python3 python3-yaml
-	curl)
+	curl libzip-dev libexpat1-dev libcjose-dev)
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes; clang only
 # recommends it, and recommends are not installed here.
+# chromium runs the status page's browser tests; python3-cryptography makes
+# the keys of the tests' local OIDC issuer.
 test_pkgs=(postgresql haproxy wrk nodejs npm clang libclang-rt-14-dev clang-format cppcheck
-	python3-jsonschema openssl iproute2 procps sqlfluff)
+	python3-jsonschema openssl iproute2 procps sqlfluff chromium python3-cryptography)
 
 missing_pkgs() {
 	local p
@@ -121,17 +124,16 @@ quiet_psqlodbc() {
 	fi
 }
 
-install_linter() {
-	if [ -x "$here/tools/lint/node_modules/.bin/redocly" ]; then
-		return 0
-	fi
-	log "installing the OpenAPI linter (npm ci in tools/lint)"
+# npm_ci DIR WHAT: installs DIR's pinned packages (its package-lock.json).
+npm_ci() {
+	local dir=$1 what=$2
+	log "installing $what (npm ci in ${dir#"$here"/})"
 	# The registry is across the network: a failed attempt is retried, and
 	# the last one's output is shown.
 	local out attempt
 	out=$(mktemp)
 	for attempt in 1 2 3; do
-		if (cd "$here/tools/lint" && npm ci --no-audit --no-fund >"$out" 2>&1); then
+		if (cd "$dir" && npm ci --no-audit --no-fund >"$out" 2>&1); then
 			rm -f "$out"
 			return 0
 		fi
@@ -145,6 +147,30 @@ install_linter() {
 	return 1
 }
 
+# Octopus's official client, pinned in tests/client/package-lock.json, for
+# tests/integration/test_octopus_client.py.
+install_client_tests() {
+	if [ -f "$here/tests/client/node_modules/@octopusdeploy/api-client/package.json" ]; then
+		return 0
+	fi
+	npm_ci "$here/tests/client" "Octopus's client for the tests"
+}
+
+install_linter() {
+	if [ -x "$here/tools/lint/node_modules/.bin/redocly" ]; then
+		return 0
+	fi
+	npm_ci "$here/tools/lint" "the OpenAPI linter"
+}
+
+# puppeteer-core drives Debian's chromium; it downloads no browser.
+install_browser_driver() {
+	if [ -f "$here/tests/browser/node_modules/puppeteer-core/package.json" ]; then
+		return 0
+	fi
+	npm_ci "$here/tests/browser" "the browser test driver"
+}
+
 case $mode in
 build)
 	apt_install "${build_pkgs[@]}"
@@ -156,6 +182,8 @@ test)
 	quiet_psqlodbc
 	build_civetweb
 	install_linter
+	install_client_tests
+	install_browser_driver
 	;;
 *)
 	echo "usage: $0 build|test" >&2

@@ -31,7 +31,7 @@ cmake --build build-asan -j"$jobs"
 echo "== build (libFuzzer targets, clang)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DOCTOHA_FUZZ=ON -DBUILD_TESTING=OFF \
 	"${py[@]}" >/dev/null
-fuzzers=(fuzz_storage_paths fuzz_request_body)
+fuzzers=(fuzz_storage_paths fuzz_request_body fuzz_multipart fuzz_http_request)
 cmake --build build-fuzz -j"$jobs" --target "${fuzzers[@]}"
 
 # One PostgreSQL server for the C database tests; the integration tests

@@ -1,11 +1,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../api/api.h"
 #include "../lib/apikeys.h"
 #include "../lib/http_client.h"
 #include "../lib/nodes.h"
@@ -98,6 +100,51 @@ static const opt_t opts[] = {
     {"outbound-allow", S(outbound_allow), "", 0, 0,
      "CIDRs, addresses and host names (*.suffix) that webhooks, chat replies and Tentacle "
      "health checks may reach although they are loopback, link-local or private"},
+    {"max-package-bytes", L(max_package_bytes), "0", 0, LONG_MAX,
+     "largest package upload accepted, in bytes (0 = no limit)"},
+    {"package-retention-versions", L(package_keep_versions), "0", 0, 1000000,
+     "versions of each package id the built-in repository keeps (0 = all)"},
+    {"package-retention-every-ms", L(package_retention_ms), "3600000", 100, 86400000,
+     "how often the cluster queues package retention (and sweeps dead uploads)"},
+    {"health-listen", S(health_listen), "", 0, 0,
+     "host:port of a second listener with threads of its own that serves only the ping and "
+     "/metrics, so busy or idle API clients cannot delay them (empty = none)"},
+    {"request-timeout-ms", L(request_timeout_ms), "5000", 500, 600000,
+     "a request's headers must arrive within this, and each read or write of a body may stall "
+     "no longer"},
+    {"max-connections-per-client", L(max_conns_per_client), "32", 0, 100000,
+     "connections one client address may hold open on the API port (trusted proxies are not "
+     "counted; 0 = no cap)"},
+    {"cors-origins", S(cors_origins), "", 0, 0,
+     "comma-separated exact origins (https://portal.example.com) whose pages may call the API; "
+     "none by default"},
+    {"stream-max", L(stream_max), "16", 0, 512,
+     "event streams open at once on this node (each holds an HTTP thread; at most half of "
+     "http-threads; by default 16, or a quarter of http-threads when that is fewer)"},
+    {"stream-heartbeat-ms", L(stream_heartbeat_ms), "15000", 100, 600000,
+     "a comment on an idle event stream this often"},
+    {"stream-poll-ms", L(stream_poll_ms), "200", 20, 10000,
+     "how often event streams read the cluster's changes from the database"},
+    {"oidc-issuer", S(oidc_issuer), "", 0, 0,
+     "OIDC issuer whose access tokens are accepted as Authorization: Bearer (https; none by "
+     "default)"},
+    {"oidc-audience", S(oidc_audience), "", 0, 0, "the aud a token must carry"},
+    {"oidc-role-claim", S(oidc_role_claim), "roles", 0, 0,
+     "the token claim holding role or group names (roles, groups, …)"},
+    {"oidc-roles", S(oidc_roles), "", 0, 0,
+     "claim values mapped to roles: octoha-admins=Admin,ops=Operator (default: Reader, "
+     "Operator and Admin map to themselves)"},
+    {"oidc-leeway-seconds", L(oidc_leeway_seconds), "60", 0, 600,
+     "clock skew allowed on a token's exp and nbf"},
+    {"oidc-keys-max-age-ms", L(oidc_keys_max_age_ms), "3600000", 1000, 86400000,
+     "the issuer's signing keys are fetched again after this"},
+    {"oidc-refresh-min-ms", L(oidc_refresh_min_ms), "10000", 0, 3600000,
+     "a token naming an unknown key fetches the issuer's keys at most this often"},
+    {"oidc-client-id", S(oidc_client_id), "", 0, 0,
+     "client id of the status page (a public client, authorization code with PKCE); "
+     "\"\" = sign-in with API keys only"},
+    {"oidc-scopes", S(oidc_scopes), "openid profile", 0, 0,
+     "scopes the status page asks the issuer for (add the API's scope for Entra ID)"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -143,6 +190,8 @@ static bool set(svc_config_t *cfg, const opt_t *o, const char *value, const char
 	*(long *)(base + o->offset) = v;
 	if (strcmp(o->name, "task-cap") == 0)
 		cfg->task_cap_set = true;
+	if (strcmp(o->name, "stream-max") == 0)
+		cfg->stream_max_set = true;
 	return true;
 }
 
@@ -200,6 +249,7 @@ bool svc_config_load(svc_config_t *cfg, int argc, char **argv, char *err, size_t
 		if (!set(cfg, &opts[i], opts[i].def, "default", err, errlen))
 			return false;
 	cfg->task_cap_set = false;
+	cfg->stream_max_set = false;
 
 	/* The config file named by flag or environment comes first. */
 	const char *file = getenv("OCTOHA_CONFIG");
@@ -303,6 +353,30 @@ bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 	if (!policy)
 		return false;
 	oh_outbound_policy_free(policy);
+	if (!cfg->stream_max_set && cfg->stream_max > cfg->http_threads / 4)
+		cfg->stream_max = cfg->http_threads / 4;
+	if (cfg->stream_max > cfg->http_threads / 2) {
+		snprintf(err, errlen,
+		         "stream-max (%ld) must be at most half of http-threads (%ld): each stream "
+		         "holds an HTTP thread, and the API and the ping need the rest",
+		         cfg->stream_max, cfg->http_threads);
+		return false;
+	}
+	if (!api_cors_check(cfg->cors_origins, err, errlen))
+		return false;
+	if (cfg->oidc_issuer[0] && !cfg->oidc_audience[0]) {
+		snprintf(err, errlen, "oidc-audience is required with oidc-issuer");
+		return false;
+	}
+	if (cfg->oidc_issuer[0]) { /* the issuer's form and the role map; nothing is fetched */
+		oh_oidc_opts_t oo = {.issuer = cfg->oidc_issuer,
+		                     .audience = cfg->oidc_audience,
+		                     .role_map = cfg->oidc_roles};
+		oh_oidc_t *probe = oh_oidc_new(&oo, err, errlen);
+		if (!probe)
+			return false;
+		oh_oidc_free(probe);
+	}
 	if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
 		snprintf(err, errlen, "tls-cert and tls-key must be given together");
 		return false;
@@ -311,6 +385,20 @@ bool svc_config_finish(svc_config_t *cfg, char *err, size_t errlen)
 	if (!colon || colon == cfg->listen || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
 		snprintf(err, errlen, "listen must be host:port, not '%s'", cfg->listen);
 		return false;
+	}
+	if (cfg->health_listen[0]) {
+		const char *hc = strrchr(cfg->health_listen, ':');
+		if (!hc || hc == cfg->health_listen || atoi(hc + 1) <= 0 || atoi(hc + 1) > 65535) {
+			snprintf(err, errlen, "health-listen must be host:port, not '%s'",
+			         cfg->health_listen);
+			return false;
+		}
+		if (atoi(hc + 1) == atoi(colon + 1)) {
+			snprintf(err, errlen,
+			         "health-listen must use another port than listen (%s)",
+			         cfg->listen);
+			return false;
+		}
 	}
 	if (cfg->node_name[0] == '\0') {
 		free(cfg->node_name);

@@ -51,6 +51,26 @@ typedef struct {
 	long storage_reverify_ms;   /* every folder is proved again this often */
 	long idempotency_ttl_hours; /* an Idempotency-Key is remembered this long */
 	char *outbound_allow;       /* inner addresses user-aimed calls may reach */
+	long max_package_bytes;     /* largest package upload; 0 = no limit */
+	long package_keep_versions; /* package retention: versions kept per id; 0 = all */
+	long package_retention_ms;  /* how often package retention is queued */
+	char *health_listen;     /* "" = no health listener; else host:port for ping and /metrics */
+	long request_timeout_ms; /* headers (and each body read or write) must come this fast */
+	long max_conns_per_client; /* connections one address may hold on the API port; 0 = any */
+	char *cors_origins;        /* exact origins a page may call the API from */
+	long stream_max;           /* event streams open at once on this node */
+	bool stream_max_set;       /* given explicitly (else at most a quarter of the threads) */
+	long stream_heartbeat_ms;  /* a comment on an idle stream this often */
+	long stream_poll_ms;       /* how often streams read the cluster's changes */
+	char *oidc_issuer;         /* "" = no single sign-on */
+	char *oidc_audience;       /* the aud tokens must carry */
+	char *oidc_role_claim;     /* the claim with role or group names */
+	char *oidc_roles;          /* "claim value=Role,…" */
+	long oidc_leeway_seconds;  /* clock skew allowed on exp and nbf */
+	long oidc_keys_max_age_ms; /* the issuer's key set is fetched again after this */
+	long oidc_refresh_min_ms;  /* an unknown key id fetches the set at most this often */
+	char *oidc_client_id;      /* the status page's public client */
+	char *oidc_scopes;         /* what the status page asks for */
 } svc_config_t;
 
 /* Fills CFG from defaults, the config file, the environment and ARGV (the

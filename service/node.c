@@ -138,8 +138,9 @@ static db_pool_t *open_pool(const svc_config_t *cfg)
 }
 
 /* Waits until the database answers (it may start after us in a container).
- * Returns false when it stays unreachable. */
-static bool wait_for_db(db_pool_t *pool)
+ * Returns false when it stays unreachable. A shell command (`announce`
+ * false) keeps stderr for its own messages: success is not logged there. */
+static bool wait_for_db(db_pool_t *pool, bool announce)
 {
 	int64_t deadline = oh_mono_ms() + STARTUP_DB_WAIT_MS;
 	for (int attempt = 0;; attempt++) {
@@ -147,7 +148,9 @@ static bool wait_for_db(db_pool_t *pool)
 		char err[512];
 		db_status_t s = db_pool_probe(pool, &d, err, sizeof err);
 		if (s == DB_OK) {
-			oh_log(OH_LOG_INFO, "database reachable", "dialect=%s", db_dialect_name(d));
+			if (announce)
+				oh_log(OH_LOG_INFO, "database reachable", "dialect=%s",
+				       db_dialect_name(d));
 			return true;
 		}
 		if (s == DB_ERROR || oh_mono_ms() > deadline) {
@@ -214,7 +217,7 @@ int svc_database(const svc_config_t *cfg, bool upgrade)
 	if (!pool)
 		return SVC_EXIT_FAILURE;
 	int rc = SVC_EXIT_OK;
-	if (!wait_for_db(pool)) {
+	if (!wait_for_db(pool, true)) {
 		rc = SVC_EXIT_FAILURE;
 	} else if (upgrade) {
 		rc = check_schema(pool, true);
@@ -244,7 +247,7 @@ db_pool_t *svc_command_pool(const svc_config_t *cfg)
 	db_pool_t *pool = db_pool_new(&o);
 	/* The same schema rule as `run`: a command on a fresh data directory
 	 * (the first API key of a cluster) brings the schema up first. */
-	if (pool && (!wait_for_db(pool) ||
+	if (pool && (!wait_for_db(pool, false) ||
 	             check_schema(pool, strcmp(cfg->db_upgrade, "auto") == 0) != SVC_EXIT_OK)) {
 		db_pool_free(pool);
 		return NULL;
@@ -586,6 +589,7 @@ int svc_run(const svc_config_t *cfg)
 	int rc = SVC_EXIT_FAILURE;
 	unsigned char secrets_key[32] = {0};
 	api_server_t *srv = NULL;
+	oh_oidc_t *oidc = NULL;
 	svc_workers_t *workers = NULL;
 	oh_outbound_policy_t *outbound = NULL;
 	pthread_t hb, sto;
@@ -627,7 +631,7 @@ int svc_run(const svc_config_t *cfg)
 	n.state = oh_node_state_new();
 	if (!n.pool || !n.core || !n.state || !n.storage || !oh_random_hex(n.instance, 16))
 		goto out;
-	if (!wait_for_db(n.pool))
+	if (!wait_for_db(n.pool, true))
 		goto out;
 	rc = check_schema(n.pool, strcmp(cfg->db_upgrade, "auto") == 0);
 	if (rc != SVC_EXIT_OK)
@@ -689,6 +693,8 @@ int svc_run(const svc_config_t *cfg)
 	    .offline_timeout_ms = cfg->offline_timeout_ms,
 	    .retention_ms = cfg->task_retention_hours * 3600 * 1000,
 	    .archive_every_ms = cfg->archive_every_ms,
+	    .package_retention_ms = cfg->package_retention_ms,
+	    .package_keep_versions = cfg->package_keep_versions,
 	    .env = {.secrets_key = secrets_key,
 	            .storage = n.storage,
 	            .event_retention_ms = cfg->event_retention_hours * 3600 * 1000,
@@ -697,6 +703,24 @@ int svc_run(const svc_config_t *cfg)
 	workers = svc_workers_start(&wcfg);
 	if (!workers)
 		goto out;
+
+	if (cfg->oidc_issuer[0]) {
+		char oerr[300];
+		oh_oidc_opts_t oo = {.issuer = cfg->oidc_issuer,
+		                     .audience = cfg->oidc_audience,
+		                     .role_claim = cfg->oidc_role_claim,
+		                     .role_map = cfg->oidc_roles,
+		                     .leeway_s = cfg->oidc_leeway_seconds,
+		                     .keys_max_age_ms = cfg->oidc_keys_max_age_ms,
+		                     .refresh_min_ms = cfg->oidc_refresh_min_ms,
+		                     .http_timeout_ms = 5000};
+		oidc = oh_oidc_new(&oo, oerr, sizeof oerr);
+		if (!oidc) {
+			oh_log(OH_LOG_ERROR, "cannot use the OIDC settings", "error=%s",
+			       oh_q(oerr));
+			goto out;
+		}
+	}
 
 	char tag[9];
 	snprintf(tag, sizeof tag, "%.8s", n.instance);
@@ -721,6 +745,17 @@ int svc_run(const svc_config_t *cfg)
 	                     .slack_signing_secret = cfg->slack_signing_secret,
 	                     .chatops_users = cfg->chatops_users,
 	                     .idempotency_ttl_ms = cfg->idempotency_ttl_hours * 3600 * 1000,
+	                     .max_package_bytes = cfg->max_package_bytes,
+	                     .health_listen = cfg->health_listen,
+	                     .request_timeout_ms = (int)cfg->request_timeout_ms,
+	                     .max_conns_per_client = (int)cfg->max_conns_per_client,
+	                     .cors_origins = cfg->cors_origins,
+	                     .stream_max = (int)cfg->stream_max,
+	                     .stream_heartbeat_ms = cfg->stream_heartbeat_ms,
+	                     .stream_poll_ms = cfg->stream_poll_ms,
+	                     .oidc = oidc,
+	                     .oidc_client_id = cfg->oidc_client_id,
+	                     .oidc_scopes = cfg->oidc_scopes,
 	                     .outbound = outbound};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
@@ -754,6 +789,7 @@ out:;
 		oh_node_state_set_shutting_down(n.state);
 	api_server_quiesce(srv, oh_mono_ms() + STOP_SLACK_MS / 2); /* in-flight requests answer */
 	api_server_stop(srv);
+	oh_oidc_free(oidc);
 	bool workers_done = svc_workers_stop(workers, cfg->shutdown_grace_ms, deadline);
 	if (hb_started) {
 		pthread_mutex_lock(&n.mu);

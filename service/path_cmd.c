@@ -98,6 +98,9 @@ int svc_path_command(const svc_config_t *cfg, const svc_path_args_t *a)
 		if (!a->paths[f])
 			continue;
 		const char *why = oh_storage_path_check(platform, a->paths[f]);
+		char real_why[400];
+		if (!why && strcmp(platform, "linux") == 0)
+			why = oh_storage_real_check(a->paths[f], real_why, sizeof real_why);
 		if (why) {
 			fprintf(stderr, "path: --%s %s.\n", oh_folder_option((oh_folder_t)f), why);
 			rc = SVC_EXIT_USAGE;

@@ -12,6 +12,7 @@
 #include "../lib/chat_replies.h"
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
+#include "../lib/packages.h"
 #include "../lib/task_run.h"
 #include "../lib/tasks.h"
 #include "../lib/tentacles.h"
@@ -486,6 +487,11 @@ static void housekeeping(svc_workers_t *w, int64_t now, int64_t *last_coverage)
 	if (oh_tentacles_housekeeping(w->cfg.pool, w->cfg.offline_timeout_ms, coverage, &refresh) ==
 	        DB_OK &&
 	    refresh)
+		wake = true;
+	bool packages = false;
+	if (oh_packages_housekeeping(w->cfg.pool, w->cfg.storage, w->cfg.package_retention_ms,
+	                             w->cfg.package_keep_versions, &packages) == DB_OK &&
+	    packages)
 		wake = true;
 	if (jobs.offline_events)
 		oh_log(OH_LOG_INFO, "nodes went offline", "count=%lld",

@@ -25,8 +25,10 @@ typedef struct {
 	int64_t poll_ms;         /* claim poll when idle */
 	int64_t housekeeping_ms; /* cluster housekeeping period */
 	int64_t offline_timeout_ms;
-	int64_t retention_ms;     /* ended tasks are deleted after this */
-	int64_t archive_every_ms; /* the audit archive task is queued this often */
+	int64_t retention_ms;          /* ended tasks are deleted after this */
+	int64_t archive_every_ms;      /* the audit archive task is queued this often */
+	int64_t package_retention_ms;  /* package retention is queued this often */
+	int64_t package_keep_versions; /* versions kept per package id; 0 = all */
 	oh_task_env_t env;
 } svc_workers_cfg_t;
 

@@ -10,9 +10,8 @@ tsql`) parses
   * every portable statement of the store modules (lib/db/*.c): the string
     literals the compiler sees (after the preprocessor joins adjacent ones)
     that begin with a statement keyword.  A statement built around "%s" (a
-    WHERE clause of fixed fragments) is parsed with a WHERE of that shape;
-    one ending in an ORDER BY is also parsed paged, as db_query_page sends
-    it to SQL Server.
+    WHERE clause of fixed fragments) is parsed without it; one ending in an
+    ORDER BY is also parsed paged, as db_query_page sends it to SQL Server.
 
 Parameter markers (?) become @p1, @p2, … as SQL Server sees them.  A tree
 with an "unparsable" segment fails.  Two canaries keep the check honest: the
@@ -111,11 +110,14 @@ def statements(src_dir, gen_dir, tsql_page):
         for s in literal_runs(preprocess(src_dir, os.path.join(db, name), gen_dir)):
             if not KEYWORDS.match(s):
                 continue
-            s = s.replace("%s", " WHERE 1 = 1 AND State IN (?, ?)")
+            # A statement built around "%s" (a WHERE, or FROM and WHERE, of
+            # fixed fragments) is parsed without it: the rest must stand.
+            s = s.replace("%s", "")
             if "%" in s.replace("%'", "").replace("'%", ""):
                 continue  # a format for a number of fragments, checked by its pieces
             out.append((f"lib/db/{name}", s))
-            if re.search(r"ORDER BY [^()]*$", s, re.I) and not re.search(r"\bTOP\b", s, re.I):
+            if (re.search(r"ORDER BY [^()]*$", s, re.I) and not re.search(r"\bTOP\b", s, re.I)
+                    and re.search(r"\sFROM\s", s, re.I)):
                 paged.append((f"lib/db/{name} (paged)", s))
     r = subprocess.run([tsql_page], input="".join(s + "\n" for _, s in paged), capture_output=True,
                        text=True)

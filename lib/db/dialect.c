@@ -313,3 +313,22 @@ db_status_t db_query_page(db_conn_t *c, const char *base_sql, const db_param_t *
 	free(sql);
 	return s;
 }
+
+void db_like_pattern(const char *text, char *out, size_t outlen)
+{
+	size_t n = 0;
+	if (outlen < 3) {
+		if (outlen)
+			out[0] = '\0';
+		return;
+	}
+	out[n++] = '%';
+	for (const char *p = text; *p && n + 3 < outlen; p++) {
+		char ch = (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
+		if (ch == '%' || ch == '_' || ch == '!')
+			out[n++] = '!';
+		out[n++] = ch;
+	}
+	out[n++] = '%';
+	out[n] = '\0';
+}

@@ -88,4 +88,9 @@ char *db_page_sql(db_dialect_id_t id, const char *base_sql);
 db_status_t db_query_page(db_conn_t *c, const char *base_sql, const db_param_t *p, size_t n,
                           int64_t limit, int64_t offset, db_row_fn fn, void *ctx);
 
+/* Writes into OUT (OUTLEN bytes) a LIKE pattern matching values that
+ * contain TEXT, lower-cased, with LIKE's wildcards escaped by '!' (use
+ * "LIKE ? ESCAPE '!'" on a LOWER()ed or lower-case column). */
+void db_like_pattern(const char *text, char *out, size_t outlen);
+
 #endif

@@ -113,7 +113,7 @@ db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
 	/* The WHERE clause is assembled from fixed fragments; every value is a
 	 * bound parameter. */
 	char where[512] = " WHERE 1 = 1";
-	db_param_t p[OH_TS__COUNT + 2];
+	db_param_t p[OH_TS__COUNT + 3];
 	size_t n = 0;
 	if (f->states) {
 		strcat(where, " AND State IN (");
@@ -133,6 +133,12 @@ db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
 	if (f->name && *f->name) {
 		strcat(where, " AND Name = ?");
 		p[n++] = DBP_TEXT(f->name);
+	}
+	char like[410];
+	if (f->partial_name && *f->partial_name) {
+		db_like_pattern(f->partial_name, like, sizeof like);
+		strcat(where, " AND LOWER(Description) LIKE ? ESCAPE '!'");
+		p[n++] = DBP_TEXT(like);
 	}
 	char sql[1024];
 	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ServerTasks%s", where);
@@ -663,4 +669,21 @@ db_status_t tasks_store_renew_some(db_conn_t *c, const char *owner, int64_t leas
 	p[1] = DBP_TEXT(owner);
 	bind_pairs(p, 2, ids, attempts, n);
 	return db_exec(c, renew_sql, p, 2 + 2 * PAIR_CHUNK, NULL);
+}
+
+db_status_t tasks_store_changed(db_conn_t *c, int64_t after_time, const char *after_id,
+                                int64_t limit, void (*fn)(void *, oh_task_t *), void *ctx)
+{
+	/* The first bound lets IX_ServerTasks_Updated seek; the second is the
+	 * keyset position within it. */
+	db_param_t p[] = {DBP_INT(after_time), DBP_INT(after_time), DBP_INT(after_time),
+	                  DBP_TEXT(after_id)};
+	list_ctx_t x = {fn, ctx};
+	db_status_t s =
+	    db_query_page(c,
+	                  "SELECT " TASK_COLUMNS " FROM ServerTasks "
+	                  "WHERE LastUpdatedTime >= ? AND (LastUpdatedTime > ? OR "
+	                  "(LastUpdatedTime = ? AND Id > ?)) ORDER BY LastUpdatedTime, Id",
+	                  p, 4, limit, 0, list_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
 }

@@ -92,4 +92,11 @@ int tasks_store_succeed_chunk(void);
 db_status_t tasks_store_succeed_many(db_conn_t *c, const char *owner, int64_t now,
                                      const char *const *ids, const int *attempts, int n,
                                      int64_t *rows);
+
+/* Calls FN for up to LIMIT tasks whose LastUpdatedTime and Id come after
+ * (AFTER_TIME, AFTER_ID) in that order (AFTER_ID "" from the start of
+ * AFTER_TIME), oldest change first: what changed since a position, for the
+ * event stream (IX_ServerTasks_Updated). */
+db_status_t tasks_store_changed(db_conn_t *c, int64_t after_time, const char *after_id,
+                                int64_t limit, void (*fn)(void *, oh_task_t *), void *ctx);
 #endif

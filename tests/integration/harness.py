@@ -1298,6 +1298,9 @@ ERROR_CODES = {
     "ApiKeyInvalid": 401,
     "RoleNotAllowed": 403,
     "ApiKeyInQueryString": 400,
+    "BadRequest": 400,
+    "HttpVersionNotSupported": 505,
+    "TooManyConnections": 503,
 }
 
 

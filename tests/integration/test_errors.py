@@ -56,7 +56,7 @@ class ErrorTests(harness.OctohaTestCase):
     # -- routing errors
 
     def test_not_found_shape(self):
-        for path in ("/api/nope", "/", "/api", "/api/octopusservernodes/a/b/c", DELETE_PATH):
+        for path in ("/api/nope", "/", "/apix", "/api/octopusservernodes/a/b/c", DELETE_PATH):
             with self.subTest(path=path):
                 r = self.api(self.node, "GET", path, expect=404)
                 self.assert_error(r, 404, "NotFound", what=f"GET {path}")

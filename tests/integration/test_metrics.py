@@ -338,7 +338,8 @@ class MetricsSqliteTests(MetricsCase):
         before = self.scrape(self.node)
         for _ in range(2):
             self.api(self.node, "GET", NODES, expect=200)
-        for path in ("/api/nope", "/metrics/x", "/"):
+        # /api/{spaceId} is a route (the space root), so /api/nope/x is the unmatched one.
+        for path in ("/api/nope/x", "/metrics/x", "/"):
             self.api(self.node, "GET", path, expect=404)
         self.api(self.node, "POST", harness.PING, expect=405)
         self.api(self.node, "POST", TASKS, body={"Name": 5}, expect=400)  # not a string

@@ -1,0 +1,6 @@
+-- The event stream reads the tasks whose state or progress changed since
+-- its last read, in (LastUpdatedTime, Id) order: an index in that order
+-- keeps the read to the changed rows however many tasks the table holds
+-- (SQL Server 2019+).
+CREATE INDEX IX_ServerTasks_Updated ON dbo.ServerTasks (LastUpdatedTime, Id);
+GO
