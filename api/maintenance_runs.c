@@ -38,6 +38,7 @@ json_t *api_maintenance_json(const oh_mrun_t *r, const oh_mstep_t *steps, size_t
 	oh_json_set_new(o, "DrainDeadlineSeconds", json_integer(r->deadline_s));
 	oh_json_set_new(o, "DeadlineAction", json_string(r->deadline_action));
 	oh_json_set_new(o, "SettleSeconds", json_integer(r->settle_s));
+	oh_json_set_new(o, "BalancerDelaySeconds", json_integer(r->balancer_delay_s));
 	oh_json_set_new(o, "UndrainOnAbort", json_boolean(r->undrain_on_abort));
 	oh_json_set_new(o, "AbortRequested", json_boolean(r->abort_requested));
 	oh_json_set_new(o, "CurrentStep",
@@ -208,6 +209,9 @@ api_maint_start_t api_maintenance_start(const api_req_t *req, const json_t *body
 	                      : 600,
 	    .settle_s =
 	        (v = json_object_get(body, "SettleSeconds")) ? (int)json_integer_value(v) : 10,
+	    .balancer_delay_s = (v = json_object_get(body, "BalancerDelaySeconds"))
+	                            ? (int)json_integer_value(v)
+	                            : 10,
 	    .undrain_on_abort = json_is_true(json_object_get(body, "UndrainOnAbort")),
 	    .n = o->n,
 	    .requested_by = requested_by,

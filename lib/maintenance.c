@@ -103,6 +103,7 @@ db_status_t oh_maint_start(db_pool_t *pool, const oh_maint_spec_t *spec, oh_mrun
 	snprintf(run->deadline_action, sizeof run->deadline_action, "%s",
 	         spec->cancel_at_deadline ? "Cancel" : "Requeue");
 	run->settle_s = spec->settle_s;
+	run->balancer_delay_s = spec->balancer_delay_s;
 	run->undrain_on_abort = spec->undrain_on_abort;
 	run->current_step = -1;
 	snprintf(run->requested_by, sizeof run->requested_by, "%s",

@@ -35,6 +35,7 @@ typedef struct {
 	int deadline_s;
 	bool cancel_at_deadline;
 	int settle_s;
+	int balancer_delay_s;
 	bool undrain_on_abort;
 	const char *node_keys[OH_MAINT_MAX_NODES]; /* in maintenance order */
 	const char *node_names[OH_MAINT_MAX_NODES];

@@ -5,7 +5,7 @@
 #define RUN_COLUMNS                                                                                \
 	"Id, ClusterId, TaskId, State, Reason, MinOnlineNodes, DrainDeadlineSeconds, "             \
 	"DeadlineAction, SettleSeconds, UndrainOnAbort, AbortRequested, CurrentStep, "             \
-	"DriverAttempt, RequestedBy, CreatedAt, StartedAt, EndedAt, Message"
+	"DriverAttempt, RequestedBy, CreatedAt, StartedAt, EndedAt, Message, BalancerDelaySeconds"
 
 #define STEP_COLUMNS                                                                               \
 	"Position, NodeKey, NodeName, State, DrainTaskId, UndrainTaskId, BaselineStartedAt, "      \
@@ -40,13 +40,15 @@ db_status_t maint_store_insert_run(db_conn_t *c, const oh_mrun_t *r)
 	                  DBP_INT(r->current_step),
 	                  DBP_INT(r->driver_attempt),
 	                  DBP_TEXT(r->requested_by),
-	                  DBP_INT(r->created_at)};
+	                  DBP_INT(r->created_at),
+	                  DBP_INT(r->balancer_delay_s)};
 	return db_exec(c,
 	               "INSERT INTO MaintenanceRuns (Id, ClusterId, TaskId, State, Reason, "
 	               "MinOnlineNodes, DrainDeadlineSeconds, DeadlineAction, SettleSeconds, "
 	               "UndrainOnAbort, AbortRequested, CurrentStep, DriverAttempt, RequestedBy, "
-	               "CreatedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	               p, 15, NULL);
+	               "CreatedAt, BalancerDelaySeconds) "
+	               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	               p, 16, NULL);
 }
 
 db_status_t maint_store_insert_step(db_conn_t *c, const char *run_id, const oh_mstep_t *s)
@@ -80,6 +82,7 @@ static void read_run(db_row_t *row, oh_mrun_t *r)
 	r->started_at = db_row_int(row, 15, NULL);
 	r->ended_at = db_row_int(row, 16, NULL);
 	db_row_copy(row, 17, r->message, sizeof r->message);
+	r->balancer_delay_s = (int)db_row_int(row, 18, NULL);
 }
 
 static db_status_t one_run(void *ctx, db_row_t *row)

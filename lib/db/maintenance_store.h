@@ -18,6 +18,7 @@ typedef struct {
 	int deadline_s;
 	char deadline_action[21]; /* Requeue or Cancel */
 	int settle_s;
+	int balancer_delay_s; /* after a node drained, before it is announced ready */
 	bool undrain_on_abort;
 	bool abort_requested;
 	int current_step; /* -1 before the first */

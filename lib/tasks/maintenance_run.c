@@ -1,7 +1,8 @@
 /* MaintenanceRun: drives a rolling maintenance run (lib/maintenance.h) of
  * the local cluster or of a managed one, one node at a time:
  *
- *   Pending -> (WaitingForCapacity) -> Draining -> ReadyForMaintenance
+ *   Pending -> (WaitingForCapacity) -> Draining (-> drained, BalancerDelaySeconds)
+ *           -> ReadyForMaintenance
  *           -> Undraining -> Settling -> Done      (or Skipped)
  *
  * Each state is saved before the action it leads to is taken, and every
@@ -326,7 +327,24 @@ static step_rc_t drive(drv_t *d, oh_mstep_t *st, oh_task_outcome_t *out)
 		if (p.ping == 200)
 			return STEP_WAIT; /* its ping has not turned yet */
 		int64_t now = oh_maint_now(d->r->pool);
-		st->drained_at = st->ready_at = now;
+		if (!now)
+			return STEP_WAIT;
+		if (!st->drained_at) {
+			/* Saved, so that a driver taking over waits only the rest. */
+			st->drained_at = now;
+			if (d->run.balancer_delay_s > 0) {
+				oh_task_log(
+				    d->r,
+				    "%s is drained; waiting %d s for the load balancer to stop "
+				    "routing to it",
+				    st->node_name, d->run.balancer_delay_s);
+				save(d, st, NULL, NULL);
+				return STEP_WAIT;
+			}
+		}
+		if (now - st->drained_at < (int64_t)d->run.balancer_delay_s * 1000)
+			return STEP_WAIT;
+		st->ready_at = now;
 		st->baseline_started_at = p.started_at;
 		st->ping_lost = p.ping != 418;
 		snprintf(st->state, sizeof st->state, "ReadyForMaintenance");

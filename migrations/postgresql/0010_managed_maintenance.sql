@@ -61,6 +61,7 @@ CREATE TABLE MaintenanceRuns (
     DrainDeadlineSeconds INTEGER NOT NULL,
     DeadlineAction VARCHAR(20) NOT NULL,
     SettleSeconds INTEGER NOT NULL,
+    BalancerDelaySeconds INTEGER NOT NULL,
     UndrainOnAbort INTEGER NOT NULL,
     AbortRequested INTEGER NOT NULL,
     CurrentStep INTEGER NOT NULL,

@@ -70,6 +70,7 @@ CREATE TABLE dbo.MaintenanceRuns (
     DrainDeadlineSeconds INT NOT NULL,
     DeadlineAction NVARCHAR(20) NOT NULL,
     SettleSeconds INT NOT NULL,
+    BalancerDelaySeconds INT NOT NULL,
     UndrainOnAbort INT NOT NULL,
     AbortRequested INT NOT NULL,
     CurrentStep INT NOT NULL,

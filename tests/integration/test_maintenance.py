@@ -39,9 +39,10 @@ NODE_ENV = {"OCTOHA_HEARTBEAT_MS": "200", "OCTOHA_OFFLINE_TIMEOUT_MS": "3000",
             "OCTOHA_LEASE_MS": "2000", "OCTOHA_SHUTDOWN_GRACE_MS": "500",
             "OCTOHA_OUTBOUND_ALLOW": "127.0.0.0/8"}
 # Settle past HAProxy's `rise 2` after `downinter 2s`: a node is back in
-# rotation before the next one leaves it.
+# rotation before the next one leaves it.  BalancerDelaySeconds is 2 x
+# `inter 1s` x `fall 1`: a node is out of rotation when it is announced.
 RUN_BODY = {"SettleSeconds": 5, "DrainDeadlineSeconds": 30, "MinOnlineNodes": 1,
-            "Reason": "monthly patching"}
+            "BalancerDelaySeconds": 2, "Reason": "monthly patching"}
 RUN_TIMEOUT_S = 150
 th.STREAM_CAP_S = RUN_TIMEOUT_S + 30  # the stream lasts the whole run
 
@@ -118,6 +119,13 @@ class RollingMaintenanceTests(harness.OctohaTestCase):
                                     for r in proxy.stat().values()) and len(proxy.stat()) == 3,
                         15, msg=f"HAProxy to see the three nodes UP: {proxy.state()}")
         return proxy
+
+    def assert_out_of_rotation(self, proxy, i):
+        """HAProxy's server I (node1..node3 of docker/haproxy.cfg) is out of
+        rotation: NodeReadyForMaintenance came after the balancer acted."""
+        server = th.SERVERS[i]
+        self.assertNotEqual(proxy.stat()[server]["status"], "UP",
+                            f"{server} is out of rotation when announced ready: {proxy.state()}")
 
     def lb(self, proxy, method, path, body=None, expect=None):
         r = harness.http_request("http", proxy.port, method, path, body=body, timeout=15)
@@ -214,6 +222,7 @@ class RollingMaintenanceTests(harness.OctohaTestCase):
         def restart(node_id):
             n = by_id[node_id]
             self.assertEqual(n.ping().status, 418, f"{n.name} is drained when announced")
+            self.assert_out_of_rotation(proxy, nodes.index(n))
             n.terminate()
             n.restart()
 
@@ -270,6 +279,7 @@ class RollingMaintenanceTests(harness.OctohaTestCase):
         def restart(name):
             n = by_name[name]
             self.assertEqual(n.ping().status, 418, f"{n.name} is drained when announced")
+            self.assert_out_of_rotation(proxy, remote.index(n))
             n.terminate()
             n.restart()
 
