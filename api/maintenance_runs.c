@@ -144,6 +144,21 @@ api_maint_start_t api_maintenance_start(const api_req_t *req, const json_t *body
 			goto out;
 		}
 	}
+	/* A run in progress is the answer before any other check (capacity
+	 * depends on it); oh_maint_start checks again under its lock. */
+	char busy_now[51];
+	db_status_t bs = oh_maint_active(req->cfg->pool, cluster, busy_now, sizeof busy_now);
+	if (bs == DB_OK) {
+		rc = API_MAINT_BUSY;
+		snprintf(detail, detail_len, "Maintenance run %s of this cluster has not ended.",
+		         busy_now);
+		goto out;
+	}
+	if (bs != DB_NO_ROWS) {
+		rc = API_MAINT_DB;
+		*db = bs;
+		goto out;
+	}
 	/* The order: as given, else every node by name. */
 	if (order) {
 		size_t i;

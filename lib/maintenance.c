@@ -183,6 +183,25 @@ db_status_t oh_maint_list(db_pool_t *pool, oh_maint_list_t *out)
 	return db_txn(pool, DB_TXN_READ, list_txn, out);
 }
 
+typedef struct {
+	const char *cluster_id;
+	char *id;
+	size_t size;
+} active_ctx_t;
+
+static db_status_t active_txn(db_conn_t *c, void *vctx)
+{
+	active_ctx_t *x = vctx;
+	return maint_store_active(c, x->cluster_id, x->id, x->size);
+}
+
+db_status_t oh_maint_active(db_pool_t *pool, const char *cluster_id, char *id, size_t size)
+{
+	id[0] = '\0';
+	active_ctx_t x = {cluster_id, id, size};
+	return db_txn(pool, DB_TXN_READ, active_txn, &x);
+}
+
 void oh_maint_list_free(oh_maint_list_t *l)
 {
 	free(l->v);

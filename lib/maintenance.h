@@ -70,6 +70,11 @@ typedef struct {
 db_status_t oh_maint_list(db_pool_t *pool, oh_maint_list_t *out);
 void oh_maint_list_free(oh_maint_list_t *l);
 
+/* The Id of CLUSTER_ID's run that has not ended, into ID (size SIZE):
+ * DB_OK with it, DB_NO_ROWS when there is none (ID ""), or a failure.  A
+ * read for a clear answer before other checks; oh_maint_start decides. */
+db_status_t oh_maint_active(db_pool_t *pool, const char *cluster_id, char *id, size_t size);
+
 typedef enum { OH_MCTL_PAUSE = 0, OH_MCTL_RESUME, OH_MCTL_ABORT, OH_MCTL_CONTINUE } oh_mctl_t;
 
 typedef enum {
