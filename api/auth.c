@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../lib/oh_crypto.h"
+#include "../lib/oh_list.h"
 #include "../lib/oh_log.h"
 
 #define CACHE_SLOTS 256
@@ -74,28 +75,11 @@ static void cache_put(const char *hash, const oh_apikey_t *key)
 	pthread_mutex_unlock(&cache_mu);
 }
 
-static bool in_list(const char *list, const char *item)
-{
-	size_t n = strlen(item);
-	const char *p = list;
-	while (p && *p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *end = p;
-		while (*end && *end != ',' && *end != ' ')
-			end++;
-		if ((size_t)(end - p) == n && n > 0 && strncmp(p, item, n) == 0)
-			return true;
-		p = end;
-	}
-	return false;
-}
-
 void api_auth_actor(const api_config_t *cfg, const char *remote, const char *xff, oh_actor_t *actor)
 {
 	memset(actor, 0, sizeof *actor);
 	snprintf(actor->remote, sizeof actor->remote, "%s", remote ? remote : "");
-	if (xff && cfg->trusted_proxies && in_list(cfg->trusted_proxies, actor->remote))
+	if (xff && cfg->trusted_proxies && oh_list_has(cfg->trusted_proxies, actor->remote, false))
 		snprintf(actor->forwarded, sizeof actor->forwarded, "%s", xff);
 }
 

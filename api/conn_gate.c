@@ -13,6 +13,7 @@
 
 #include "../lib/oh_error.h"
 #include "../lib/oh_json.h"
+#include "../lib/oh_list.h"
 #include "../lib/oh_log.h"
 
 #define GATE_MAX_PORTS 4
@@ -40,23 +41,6 @@ static struct {
 /* The accept() that --wrap=accept leaves reachable. */
 int __real_accept(int fd, struct sockaddr *addr, socklen_t *len);
 int __wrap_accept(int fd, struct sockaddr *addr, socklen_t *len);
-
-static bool in_list(const char *list, const char *item)
-{
-	size_t n = strlen(item);
-	const char *p = list;
-	while (p && *p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *end = p;
-		while (*end && *end != ',' && *end != ' ')
-			end++;
-		if ((size_t)(end - p) == n && n > 0 && strncmp(p, item, n) == 0)
-			return true;
-		p = end;
-	}
-	return false;
-}
 
 /* The address as civetweb writes request_info.remote_addr, so release
  * finds what admit counted. */
@@ -127,7 +111,7 @@ static bool let_in(int s, const struct sockaddr_storage *peer, char *who, size_t
 		while (k < gate.n_ports && gate.ports[k] != port)
 			k++;
 		if (k < gate.n_ports && numeric_addr(peer, who, who_size) &&
-		    !(gate.trusted && in_list(gate.trusted, who))) {
+		    !(gate.trusted && oh_list_has(gate.trusted, who, false))) {
 			ok = admit_locked(who);
 			*tls_port = gate.tls[k];
 		}

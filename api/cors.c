@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../lib/oh_list.h"
 #include "portal.h"
 #include "router.h"
 
@@ -80,24 +81,6 @@ bool api_cors_check(const char *origins, char *err, size_t errlen)
 	return true;
 }
 
-/* True when ORIGIN is one of LIST's (host names compare without case). */
-static bool listed(const char *list, const char *origin)
-{
-	size_t n = strlen(origin);
-	const char *p = list;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *end = p;
-		while (*end && *end != ',' && *end != ' ')
-			end++;
-		if ((size_t)(end - p) == n && n > 0 && strncasecmp(p, origin, n) == 0)
-			return true;
-		p = end;
-	}
-	return false;
-}
-
 void api_cors(const api_req_t *req, api_resp_t *resp, const char *allow)
 {
 	const char *list = req->cfg->cors_origins;
@@ -105,7 +88,7 @@ void api_cors(const api_req_t *req, api_resp_t *resp, const char *allow)
 		return;
 	api_header(resp, "Vary", "Origin");
 	const char *origin = api_header_in(req, "Origin");
-	if (!origin || !listed(list, origin))
+	if (!origin || !oh_list_has(list, origin, true))
 		return;
 	api_header(resp, "Access-Control-Allow-Origin", origin);
 	bool preflight = strcmp(req->method, "OPTIONS") == 0 &&

@@ -667,6 +667,7 @@ db_status_t oh_tasks_renew(db_pool_t *pool, const char *owner, int64_t lease_ms,
 
 typedef struct {
 	int64_t period_ms, retention_ms;
+	const char *self;
 	bool *ran;
 	oh_expiry_t *out;
 	char (*purge)[64];
@@ -684,7 +685,7 @@ static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
 		s = tasks_store_take_slot(c, "housekeeping", now, x->period_ms, x->ran);
 	if (s != DB_OK || !*x->ran)
 		return s;
-	s = tasks_store_expire(c, now, x->out);
+	s = tasks_store_expire(c, now, x->self, x->out);
 	x->n_purge = 0;
 	if (s != DB_OK)
 		return s;
@@ -705,14 +706,15 @@ static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
 	return s;
 }
 
-db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, int64_t retention_ms,
-                                  const char *const *logs_dirs, size_t n_dirs, bool *ran,
-                                  oh_expiry_t *out)
+db_status_t oh_tasks_housekeeping(db_pool_t *pool, const char *self, int64_t period_ms,
+                                  int64_t retention_ms, const char *const *logs_dirs, size_t n_dirs,
+                                  bool *ran, oh_expiry_t *out)
 {
 	char(*purge)[64] = calloc(PURGE_BATCH, 64);
 	if (!purge)
 		return DB_ERROR;
-	hk_ctx_t x = {period_ms > 0 ? period_ms : 1000, retention_ms, ran, out, purge, 0};
+	hk_ctx_t x = {
+	    period_ms > 0 ? period_ms : 1000, retention_ms, self ? self : "", ran, out, purge, 0};
 	db_status_t s = db_txn(pool, DB_TXN_WRITE_IDEMPOTENT, housekeeping_txn, &x);
 	/* Logs go after their rows are gone; a crash in between leaves only
 	 * an orphaned log file, never a task without its log. */

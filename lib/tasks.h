@@ -218,16 +218,15 @@ typedef struct {
 } oh_expiry_t;
 
 /* Cluster housekeeping: tasks whose lease expired (their node died) are
- * requeued, or Failed when out of attempts; expired Cancelling tasks end
- * Canceled; once a minute, tasks that ended more than RETENTION_MS ago are
- * deleted with their logs, looked for in each of the N_DIRS folders
- * LOGS_DIRS (the TaskLogs folders this node has used: logs are not moved
- * when the folder changes).  Runs only when this call wins the period's
- * slot, so once per PERIOD_MS however many nodes call it: *RAN says whether
+ * requeued, except those SELF (this process's lease owner) holds, or Failed when out of attempts;
+ * expired Cancelling tasks end Canceled; once a minute, tasks that ended more than RETENTION_MS ago
+ * are deleted with their logs, looked for in each of the N_DIRS folders LOGS_DIRS (the TaskLogs
+ * folders this node has used: logs are not moved when the folder changes).  Runs only when this
+ * call wins the period's slot, so once per PERIOD_MS however many nodes call it: *RAN says whether
  * it did. */
-db_status_t oh_tasks_housekeeping(db_pool_t *pool, int64_t period_ms, int64_t retention_ms,
-                                  const char *const *logs_dirs, size_t n_dirs, bool *ran,
-                                  oh_expiry_t *out);
+db_status_t oh_tasks_housekeeping(db_pool_t *pool, const char *self, int64_t period_ms,
+                                  int64_t retention_ms, const char *const *logs_dirs, size_t n_dirs,
+                                  bool *ran, oh_expiry_t *out);
 
 /* Requeues (CANCEL false) or cancels every non-system task executing on
  * NODE_ID: the drain deadline's action.  *N receives the count. */

@@ -469,8 +469,8 @@ static void housekeeping(svc_workers_t *w, int64_t now, int64_t *last_coverage)
 	oh_expiry_t ex;
 	oh_storage_used_t logs;
 	oh_storage_paths_used(w->cfg.storage, OH_FOLDER_TASKLOGS, &logs);
-	if (oh_tasks_housekeeping(w->core, w->cfg.housekeeping_ms, w->cfg.retention_ms, logs.v,
-	                          logs.n, &ran, &ex) != DB_OK ||
+	if (oh_tasks_housekeeping(w->core, w->cfg.owner, w->cfg.housekeeping_ms,
+	                          w->cfg.retention_ms, logs.v, logs.n, &ran, &ex) != DB_OK ||
 	    !ran)
 		return;
 	bool wake = false;

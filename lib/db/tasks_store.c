@@ -459,11 +459,18 @@ static db_status_t take_over(db_conn_t *c, const char *sql_canceled, const char 
 	return s;
 }
 
-db_status_t tasks_store_expire(db_conn_t *c, int64_t now, oh_expiry_t *out)
+db_status_t tasks_store_expire(db_conn_t *c, int64_t now, const char *self, oh_expiry_t *out)
 {
-	return take_over(c, TAKEOVER_CANCELED("LeaseExpiresAt < ?"),
-	                 TAKEOVER_FAILED("LeaseExpiresAt < ?"),
-	                 TAKEOVER_REQUEUED("LeaseExpiresAt < ?"), now, DBP_INT(now), out);
+#define EXPIRED "LeaseExpiresAt < ? AND LeaseOwner <> ?"
+	memset(out, 0, sizeof *out);
+	db_param_t p[] = {DBP_INT(now), DBP_INT(now), DBP_INT(now), DBP_TEXT(self)};
+	db_status_t s = db_exec(c, TAKEOVER_CANCELED(EXPIRED), p, 4, &out->canceled);
+	if (s == DB_OK)
+		s = db_exec(c, TAKEOVER_FAILED(EXPIRED), p, 4, &out->failed);
+	if (s == DB_OK)
+		s = db_exec(c, TAKEOVER_REQUEUED(EXPIRED), p + 1, 3, &out->requeued);
+	return s;
+#undef EXPIRED
 }
 
 db_status_t tasks_store_take_over_owner(db_conn_t *c, const char *owner, int64_t now,

@@ -60,10 +60,12 @@ db_status_t tasks_store_held(db_conn_t *c, const char *owner, oh_held_t *out, in
  * previous slot has ended (*WON). */
 db_status_t tasks_store_take_slot(db_conn_t *c, const char *name, int64_t now, int64_t period_ms,
                                   bool *won);
-/* Takes over the tasks whose lease expired before NOW: Cancelling ones end
- * Canceled, those on their last attempt Failed, the rest are requeued in
- * their place (NextRunAt unchanged). */
-db_status_t tasks_store_expire(db_conn_t *c, int64_t now, oh_expiry_t *out);
+/* Takes over the tasks whose lease expired before NOW, except those SELF
+ * (the calling process's lease owner) holds: it is alive and ends or
+ * renews them itself, also after a database outage longer than a lease.
+ * Cancelling ones end Canceled, those on their last attempt Failed, the
+ * rest are requeued in their place (NextRunAt unchanged). */
+db_status_t tasks_store_expire(db_conn_t *c, int64_t now, const char *self, oh_expiry_t *out);
 /* The same for every task OWNER (a process known to be gone) holds. */
 db_status_t tasks_store_take_over_owner(db_conn_t *c, const char *owner, int64_t now,
                                         oh_expiry_t *out);

@@ -17,6 +17,7 @@
 
 import json
 import os
+import socket
 import sys
 import time
 import uuid
@@ -107,6 +108,9 @@ class ReaderSeesNoSecretsTests(OutboundCase):
         self.assertTrue(any(t["Name"] == "WebhookDelivery" for t in tasks), "a delivery task was read")
         readable = [p for p in spec_reader_gets() if "{" not in p]
         for path in readable:
+            if path == "/api/events/stream":
+                seen.append(self.read_stream(path, reader))
+                continue
             r = self.node.request("GET", path, key=reader)
             self.assertLess(r.status, 500, f"GET {path}")
             seen.append(r.body.decode("utf-8", "replace"))
@@ -117,6 +121,29 @@ class ReaderSeesNoSecretsTests(OutboundCase):
                                      f"...{everything[max(0, at - 300):at + 100]}...")
         self.assertIn(f"127.0.0.1:{recv.port}", everything, "the origin is still shown")
         self.assertEqual(self.get_task(task["Id"], wait=5)["State"], "Success")
+
+
+    def read_stream(self, path, key, seconds=2.0):
+        """What the event stream sends a Reader in SECONDS, from a minute
+        back (Last-Event-ID): it never ends by itself."""
+        since = int(time.time() * 1000) - 60000
+        sock = socket.create_connection(("127.0.0.1", self.node.port), timeout=seconds)
+        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Octopus-ApiKey: {key}\r\n"
+                      f"Last-Event-ID: {since}\r\n\r\n").encode())
+        data, end = b"", time.monotonic() + seconds
+        try:
+            while time.monotonic() < end:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        finally:
+            sock.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), f"the stream opened: {data[:200]!r}")
+        self.assertIn(b"event: audit", data, "the stream sent the events of the last minute")
+        return data.decode("utf-8", "replace")
 
 
 def spec_reader_gets():
