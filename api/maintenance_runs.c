@@ -91,6 +91,14 @@ typedef struct {
 } order_t;
 
 /* Adds a node; false when it is there already or the list is full. */
+/* BODY's integer NAME (the schema checked its type and range), or DEF when
+ * it is absent. */
+static int int_or(const json_t *body, const char *name, int def)
+{
+	const json_t *v = json_object_get(body, name);
+	return v ? (int)json_integer_value(v) : def;
+}
+
 static bool add_node(order_t *o, const char *key, const char *name)
 {
 	for (size_t i = 0; i < o->n; i++)
@@ -115,9 +123,7 @@ api_maint_start_t api_maintenance_start(const api_req_t *req, const json_t *body
 	if (!cluster)
 		cluster = OH_MAINT_LOCAL;
 	const json_t *order = json_object_get(body, "NodeOrder");
-	const json_t *v;
-	int min_online =
-	    (v = json_object_get(body, "MinOnlineNodes")) ? (int)json_integer_value(v) : 1;
+	int min_online = int_or(body, "MinOnlineNodes", 1);
 	order_t *o = calloc(1, sizeof *o);
 	if (!o)
 		abort();
@@ -215,22 +221,17 @@ api_maint_start_t api_maintenance_start(const api_req_t *req, const json_t *body
 		         serving, min_online);
 		goto out;
 	}
-	oh_maint_spec_t spec = {
-	    .cluster_id = cluster,
-	    .reason = json_string_value(json_object_get(body, "Reason")),
-	    .min_online = min_online,
-	    .deadline_s = (v = json_object_get(body, "DrainDeadlineSeconds"))
-	                      ? (int)json_integer_value(v)
-	                      : 600,
-	    .settle_s =
-	        (v = json_object_get(body, "SettleSeconds")) ? (int)json_integer_value(v) : 10,
-	    .balancer_delay_s = (v = json_object_get(body, "BalancerDelaySeconds"))
-	                            ? (int)json_integer_value(v)
-	                            : 10,
-	    .undrain_on_abort = json_is_true(json_object_get(body, "UndrainOnAbort")),
-	    .n = o->n,
-	    .requested_by = requested_by,
-	    .idem = req->idem};
+	oh_maint_spec_t spec = {.cluster_id = cluster,
+	                        .reason = json_string_value(json_object_get(body, "Reason")),
+	                        .min_online = min_online,
+	                        .deadline_s = int_or(body, "DrainDeadlineSeconds", 600),
+	                        .settle_s = int_or(body, "SettleSeconds", 10),
+	                        .balancer_delay_s = int_or(body, "BalancerDelaySeconds", 10),
+	                        .undrain_on_abort =
+	                            json_is_true(json_object_get(body, "UndrainOnAbort")),
+	                        .n = o->n,
+	                        .requested_by = requested_by,
+	                        .idem = req->idem};
 	const char *action = json_string_value(json_object_get(body, "DeadlineAction"));
 	spec.cancel_at_deadline = action && strcmp(action, "Cancel") == 0;
 	for (size_t i = 0; i < o->n; i++) {
