@@ -51,6 +51,8 @@ typedef struct {
 	const char *oidc_client_id;  /* the status page's public client; "" = keys only */
 	const char *oidc_scopes;     /* what the status page asks the issuer for */
 	api_streams_t *streams;      /* set by api_server_start */
+	/* What calls aimed by users (managed clusters) may reach. */
+	const struct oh_outbound_policy *outbound;
 } api_config_t;
 
 typedef struct api_server api_server_t;

@@ -14,12 +14,15 @@
 
 #include "../lib/chat_replies.h"
 #include "../lib/drain.h"
+#include "../lib/maintenance.h"
+#include "../lib/managed_clusters.h"
 #include "../lib/nodes.h"
 #include "../lib/oh_json.h"
 #include "../lib/oh_log.h"
 #include "../lib/tentacles.h"
 #include "api_handlers_gen.h"
 #include "auth.h"
+#include "maintenance_api.h"
 
 #define MAX_WORDS 16
 
@@ -32,6 +35,13 @@ static const char help_text[] =
     "  taskcap <node> <n>          set a node's MaxConcurrentTasks (Operator)\n"
     "  task <id>                   a task's state and progress\n"
     "  tentacles missing           polling Tentacles not polling every node\n"
+    "  maintenance start [cluster] roll through every node of this cluster (or of a\n"
+    "                              managed one, by name or Id) (Operator)\n"
+    "  maintenance status [run]    the latest run (or that run), node by node\n"
+    "  maintenance continue <run>  the node in maintenance is done (Operator)\n"
+    "  maintenance pause <run>     hold the run before its next action (Operator)\n"
+    "  maintenance resume <run>    go on (Operator)\n"
+    "  maintenance abort <run>     stop; the node in maintenance stays drained (Operator)\n"
     "  help                        this text";
 
 typedef struct {
@@ -212,6 +222,132 @@ static void tentacles_missing(const api_req_t *req, answer_t *a)
 	oh_coverage_free(&cov);
 }
 
+/* `maintenance status [run]`: the run (the latest when none is named)
+ * node by node. */
+static void maintenance_status(const api_req_t *req, answer_t *a, const char *id)
+{
+	char latest[51] = "";
+	if (!id) {
+		oh_maint_list_t l;
+		db_status_t s = oh_maint_list(req->cfg->pool, &l);
+		if (s == DB_OK && l.n > 0)
+			snprintf(latest, sizeof latest, "%s", l.v[0].id);
+		oh_maint_list_free(&l);
+		if (s != DB_OK) {
+			say(a, "The database is unavailable right now (%s).", db_status_name(s));
+			return;
+		}
+		if (!latest[0]) {
+			say(a, "No maintenance run yet.");
+			return;
+		}
+		id = latest;
+	}
+	oh_maint_view_t v;
+	db_status_t s = oh_maint_get(req->cfg->pool, id, &v);
+	if (s == DB_NO_ROWS)
+		say(a, "There is no maintenance run %s.", id);
+	else if (s != DB_OK)
+		say(a, "The database is unavailable right now (%s).", db_status_name(s));
+	else {
+		say(a, "Maintenance run %s of %s: %s%s%s", v.run.id, v.run.cluster_id, v.run.state,
+		    v.run.message[0] ? " - " : "", v.run.message);
+		for (size_t i = 0; i < v.n; i++)
+			say(a, "\n%zu. %s  %s", i + 1, v.steps[i].node_name, v.steps[i].state);
+	}
+	oh_maint_view_free(&v);
+}
+
+/* `maintenance start [cluster]`: the local cluster, or a managed one by
+ * its Id or name. */
+static void maintenance_start(const api_req_t *req, answer_t *a, const char *cluster,
+                              const char *response_url)
+{
+	char id[51] = OH_MAINT_LOCAL;
+	if (cluster && strcasecmp(cluster, OH_MAINT_LOCAL) != 0) {
+		if (strncmp(cluster, OH_MC_ID_PREFIX, strlen(OH_MC_ID_PREFIX)) == 0) {
+			snprintf(id, sizeof id, "%s", cluster);
+		} else {
+			oh_mc_list_t l;
+			db_status_t s = oh_mc_list(req->cfg->pool, &l);
+			id[0] = '\0';
+			for (size_t i = 0; s == DB_OK && i < l.n; i++)
+				if (strcasecmp(l.v[i].name, cluster) == 0)
+					snprintf(id, sizeof id, "%s", l.v[i].id);
+			oh_mc_list_free(&l);
+			if (s != DB_OK) {
+				say(a, "The database is unavailable right now (%s).",
+				    db_status_name(s));
+				return;
+			}
+			if (!id[0]) {
+				say(a, "There is no managed cluster %s.", cluster);
+				return;
+			}
+		}
+	}
+	json_t *body = oh_json_check(json_object());
+	oh_json_set_new(body, "ClusterId", json_string(id));
+	oh_json_set_new(body, "Reason", json_string("Started from chat"));
+	char who[200], detail[400];
+	api_requester(req, who, sizeof who);
+	oh_mrun_t run;
+	oh_task_t task;
+	db_status_t db = DB_OK;
+	api_maint_start_t rc =
+	    api_maintenance_start(req, body, who, &run, &task, &db, detail, sizeof detail);
+	json_decref(body);
+	switch (rc) {
+	case API_MAINT_STARTED:
+		a->in_channel = true;
+		snprintf(a->task_id, sizeof a->task_id, "%s", task.id);
+		say(a, "Maintenance run %s started (task %s): one node at a time.", run.id,
+		    task.id);
+		if (response_url && *response_url &&
+		    oh_chat_reply_register(req->cfg->pool, task.id, response_url) == DB_OK)
+			say(a, " Each node ready for maintenance will be announced here.");
+		if (req->cfg->on_task_queued)
+			req->cfg->on_task_queued(req->cfg->notify_ctx);
+		break;
+	case API_MAINT_NO_CLUSTER: say(a, "There is no managed cluster %s.", id); break;
+	case API_MAINT_BAD_NODE:
+	case API_MAINT_CAPACITY:
+	case API_MAINT_BUSY: say(a, "Not started: %s", detail); break;
+	case API_MAINT_IDEM_IN_FLIGHT:
+	case API_MAINT_DB:
+		say(a, "The database is unavailable right now (%s).", db_status_name(db));
+		break;
+	}
+	oh_task_clear(&task);
+}
+
+/* `maintenance continue|pause|resume|abort <run>`. */
+static void maintenance_control(const api_req_t *req, answer_t *a, const char *verb, const char *id)
+{
+	oh_mctl_t ctl = strcasecmp(verb, "continue") == 0 ? OH_MCTL_CONTINUE
+	                : strcasecmp(verb, "pause") == 0  ? OH_MCTL_PAUSE
+	                : strcasecmp(verb, "resume") == 0 ? OH_MCTL_RESUME
+	                                                  : OH_MCTL_ABORT;
+	json_t *details = oh_json_check(json_object());
+	oh_json_set_new(details, "Command", json_string(verb));
+	oh_json_set_new(details, "MaintenanceRunId", json_string(id));
+	db_status_t s;
+	oh_maint_view_t v;
+	oh_mctl_outcome_t oc = api_maintenance_control(req, id, ctl, -1, details, &s, &v);
+	json_decref(details);
+	if (s != DB_OK)
+		say(a, "The database is unavailable right now (%s).", db_status_name(s));
+	else if (oc == OH_MCTL_NOT_FOUND)
+		say(a, "There is no maintenance run %s.", id);
+	else if (oc == OH_MCTL_WRONG_STATE)
+		say(a, "Maintenance run %s is %s: it cannot %s now.", id, v.run.state, verb);
+	else {
+		a->in_channel = true;
+		say(a, "Maintenance run %s: %s asked (it is %s).", id, verb, v.run.state);
+	}
+	oh_maint_view_free(&v);
+}
+
 /* Refuses a command the caller's role does not allow (recorded). */
 static bool allowed(const api_req_t *req, oh_role_t have, oh_role_t need, answer_t *a)
 {
@@ -277,6 +413,19 @@ static void run_command(const api_req_t *req, oh_role_t role, const char *text,
 			return;
 		oh_drain_request_t r = {.drain = -1, .task_cap = (int)cap};
 		cmd_node_change(req, a, "Task cap change", w[1], &r, response_url);
+	} else if (strcasecmp(cmd, "maintenance") == 0 && n >= 2 &&
+	           strcasecmp(w[1], "status") == 0 && n <= 3) {
+		if (allowed(req, role, OH_ROLE_READER, a))
+			maintenance_status(req, a, n == 3 ? w[2] : NULL);
+	} else if (strcasecmp(cmd, "maintenance") == 0 && n >= 2 && n <= 3 &&
+	           strcasecmp(w[1], "start") == 0) {
+		if (allowed(req, role, OH_ROLE_OPERATOR, a))
+			maintenance_start(req, a, n == 3 ? w[2] : NULL, response_url);
+	} else if (strcasecmp(cmd, "maintenance") == 0 && n == 3 &&
+	           (strcasecmp(w[1], "continue") == 0 || strcasecmp(w[1], "pause") == 0 ||
+	            strcasecmp(w[1], "resume") == 0 || strcasecmp(w[1], "abort") == 0)) {
+		if (allowed(req, role, OH_ROLE_OPERATOR, a))
+			maintenance_control(req, a, w[1], w[2]);
 	} else if (strcasecmp(cmd, "tentacles") == 0 && n == 2 &&
 	           strcasecmp(w[1], "missing") == 0) {
 		if (allowed(req, role, OH_ROLE_READER, a))

@@ -104,7 +104,8 @@ static void mask_secrets(json_t *j)
 	if (json_is_object(j)) {
 		json_object_foreach(j, k, v)
 		{
-			if (strcasecmp(k, "Secret") == 0 || strcasecmp(k, "SigningSecret") == 0) {
+			if (strcasecmp(k, "Secret") == 0 || strcasecmp(k, "SigningSecret") == 0 ||
+			    strcasecmp(k, "ApiKey") == 0) {
 				oh_json_check_rc(
 				    json_object_set_new(j, k, json_string("********")));
 			} else if (is_url_member(k) && json_is_string(v)) {

@@ -265,6 +265,7 @@ class Node:
         self.proc = None
         self.starts = 0
         self.client = Client(self.port)
+        self.extra_env = {}  # OCTOHA_* settings for this node alone
 
     def env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOHA_")}
@@ -279,6 +280,7 @@ class Node:
             "OCTOHA_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             "OCTOHA_COMMS_ADDRESS": "127.0.0.1",
         })
+        env.update(self.extra_env)
         return env
 
     def spawn(self):

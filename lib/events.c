@@ -36,6 +36,18 @@ const char *const oh_event_categories[] = {
     "RequestFailed",
     "PackagePushed",
     "PackageDeleted",
+    "ManagedClusterCreated",
+    "ManagedClusterChanged",
+    "ManagedClusterDeleted",
+    "MaintenanceRunStarted",
+    "NodeReadyForMaintenance",
+    "MaintenanceRunPaused",
+    "MaintenanceRunResumed",
+    "MaintenanceRunContinued",
+    "MaintenanceRunAbortRequested",
+    "MaintenanceRunCompleted",
+    "MaintenanceRunFailed",
+    "MaintenanceRunAborted",
     NULL,
 };
 

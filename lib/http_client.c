@@ -288,104 +288,37 @@ static void guard_init(guard_t *g, const oh_outbound_policy_t *policy, const cha
 	curl_url_cleanup(u);
 }
 
-static size_t drop(char *ptr, size_t size, size_t n, void *ctx)
-{
-	(void)ptr;
-	(void)ctx;
-	return size * n;
-}
+typedef struct {
+	oh_http_body_t *body; /* NULL: drop */
+	size_t max;
+	bool stop; /* end the transfer at MAX rather than drop the rest */
+} sink_t;
 
-static void common_opts(CURL *h, const char *url, long timeout_ms, char *errbuf, guard_t *g);
-static bool perform(CURL *h, const char *errbuf, const guard_t *g, oh_http_result_t *out);
-
-bool oh_http_post(const char *url, const char *content_type, const char *body, size_t len,
-                  const char *const *headers, long timeout_ms, const oh_outbound_policy_t *policy,
-                  oh_http_result_t *out)
+/* libcurl's write callback: keeps up to MAX bytes, drops the rest. */
+static size_t sink(char *ptr, size_t size, size_t n, void *ctx)
 {
-	guard_t g;
-	guard_init(&g, policy, url);
-	memset(out, 0, sizeof *out);
-	CURL *h = curl_easy_init();
-	if (!h) {
-		snprintf(out->error, sizeof out->error, "libcurl could not start a transfer");
-		return false;
+	sink_t *k = ctx;
+	size_t len = size * n;
+	if (!k->body || k->max == 0)
+		return len;
+	oh_http_body_t *b = k->body;
+	size_t room = b->len < k->max ? k->max - b->len : 0;
+	size_t take = len < room ? len : room;
+	if (take < len) {
+		b->truncated = true;
+		if (k->stop)
+			return 0; /* ends the transfer: the caller wants all or nothing */
 	}
-	struct curl_slist *hl = NULL;
-	char ct[200];
-	snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
-	hl = curl_slist_append(hl, ct);
-	hl = curl_slist_append(hl, "Expect:");
-	for (size_t i = 0; headers && headers[i]; i++)
-		hl = curl_slist_append(hl, headers[i]);
-	char errbuf[CURL_ERROR_SIZE] = "";
-	common_opts(h, url, timeout_ms, errbuf, &g);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	bool ok = perform(h, errbuf, &g, out);
-	curl_slist_free_all(hl);
-	return ok;
-}
-
-/* The options every call shares. */
-static void common_opts(CURL *h, const char *url, long timeout_ms, char *errbuf, guard_t *g)
-{
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_guarded);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
-	/* Straight to the address judged above: a proxy would connect for us. */
-	if (g->policy)
-		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, drop);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "octoha/" OCTOHA_VERSION);
-}
-
-static bool perform(CURL *h, const char *errbuf, const guard_t *g, oh_http_result_t *out)
-{
-	CURLcode rc = curl_easy_perform(h);
-	double secs = 0;
-	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &secs);
-	out->duration_ms = (long)(secs * 1000.0);
-	out->refused = rc != CURLE_OK && g->refused;
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-	else if (out->refused)
-		snprintf(out->error, sizeof out->error,
-		         "refused by policy: %.100s resolves to an address outbound-allow does not "
-		         "allow",
-		         g->host);
-	else
-		snprintf(out->error, sizeof out->error, "%s",
-		         errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	curl_easy_cleanup(h);
-	return rc == CURLE_OK;
-}
-
-bool oh_http_get(const char *url, long timeout_ms, const oh_outbound_policy_t *policy,
-                 oh_http_result_t *out)
-{
-	memset(out, 0, sizeof *out);
-	guard_t g;
-	guard_init(&g, policy, url);
-	CURL *h = curl_easy_init();
-	if (!h) {
-		snprintf(out->error, sizeof out->error, "libcurl could not start a transfer");
-		return false;
+	if (take > 0) {
+		char *nd = realloc(b->data, b->len + take + 1);
+		if (!nd)
+			return 0; /* libcurl ends the transfer with a write error */
+		b->data = nd;
+		memcpy(b->data + b->len, ptr, take);
+		b->len += take;
+		b->data[b->len] = '\0';
 	}
-	char errbuf[CURL_ERROR_SIZE] = "";
-	common_opts(h, url, timeout_ms, errbuf, &g);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	return perform(h, errbuf, &g, out);
+	return len;
 }
 
 typedef struct {
@@ -395,7 +328,8 @@ typedef struct {
 } pin_ctx_t;
 
 /* Replaces OpenSSL's chain verification: the leaf certificate's SHA-1
- * must be the pinned thumbprint. */
+ * must be the pinned thumbprint.  Failing here ends the handshake, so a
+ * mismatch is found before any byte of the request is sent. */
 static int pin_verify(X509_STORE_CTX *store, void *arg)
 {
 	pin_ctx_t *p = arg;
@@ -424,100 +358,175 @@ static CURLcode pin_ctx(CURL *h, void *ssl_ctx, void *arg)
 	return CURLE_OK;
 }
 
-bool oh_http_get_pinned(const char *url, const char *thumbprint, long timeout_ms,
-                        const oh_outbound_policy_t *policy, oh_http_result_t *out, oh_pin_t *pin,
-                        char seen[41])
+bool oh_http_request(const oh_http_req_t *rq, oh_http_result_t *out, oh_http_body_t *body)
 {
 	memset(out, 0, sizeof *out);
+	if (body)
+		memset(body, 0, sizeof *body);
 	guard_t g;
-	guard_init(&g, policy, url);
-	pin_ctx_t p = {.want = thumbprint, .pin = OH_PIN_UNSEEN};
-	*pin = OH_PIN_UNSEEN;
-	seen[0] = '\0';
+	guard_init(&g, rq->policy, rq->url);
+	pin_ctx_t p = {.want = rq->pin, .pin = OH_PIN_UNSEEN};
+	sink_t k = {body, rq->max_response, rq->stop_over_max};
 	CURL *h = curl_easy_init();
 	if (!h) {
 		snprintf(out->error, sizeof out->error, "libcurl could not start a transfer");
 		return false;
 	}
 	char errbuf[CURL_ERROR_SIZE] = "";
-	common_opts(h, url, timeout_ms, errbuf, &g);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L); /* through pin_verify */
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L); /* the pin names the server */
-	curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* straight to the Tentacle */
-	curl_easy_setopt(h, CURLOPT_CAINFO, NULL); /* the pin, not a CA, decides */
-	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	/* Without this callback (a libcurl not built on OpenSSL) there is no
-	 * pinning: refuse rather than fall back to CA checks. */
-	if (curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, pin_ctx) != CURLE_OK ||
-	    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &p) != CURLE_OK) {
-		curl_easy_cleanup(h);
-		snprintf(out->error, sizeof out->error,
-		         "this libcurl cannot pin certificates (it is not built on OpenSSL)");
-		return false;
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_guarded);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &g);
+	/* Straight to the address judged above: a proxy would connect for us. */
+	if (rq->policy || rq->pin)
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_URL, rq->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, rq->pin ? "https" : "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "octoha/" OCTOHA_VERSION);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	if (rq->pin) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L); /* the pin names the server */
+		curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+		curl_easy_setopt(h, CURLOPT_CAINFO, NULL); /* the pin, not a CA, decides */
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+		/* Without this callback (a libcurl not built on OpenSSL) there is
+		 * no pinning: refuse rather than fall back to CA checks. */
+		if (curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, pin_ctx) != CURLE_OK ||
+		    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &p) != CURLE_OK) {
+			curl_easy_cleanup(h);
+			snprintf(
+			    out->error, sizeof out->error,
+			    "this libcurl cannot pin certificates (it is not built on OpenSSL)");
+			return false;
+		}
+	} else {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, rq->insecure ? 0L : 2L);
+		if (rq->insecure)
+			curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		else if (rq->ca_file && *rq->ca_file)
+			curl_easy_setopt(h, CURLOPT_CAINFO, rq->ca_file);
 	}
-	bool ok = perform(h, errbuf, &g, out);
-	*pin = p.pin;
-	snprintf(seen, 41, "%s", p.seen);
-	return ok;
+	struct curl_slist *hl = NULL;
+	char ct[200];
+	if (rq->body) {
+		snprintf(ct, sizeof ct, "Content-Type: %s",
+		         rq->content_type ? rq->content_type : "application/json");
+		hl = curl_slist_append(hl, ct);
+		hl = curl_slist_append(hl, "Expect:");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	}
+	for (size_t i = 0; rq->headers && rq->headers[i]; i++)
+		hl = curl_slist_append(hl, rq->headers[i]);
+	if (hl)
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	const char *method = rq->method ? rq->method : "GET";
+	if (strcmp(method, "GET") == 0 && !rq->body)
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(method, "POST") == 0 && !rq->body) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+	} else if (strcmp(method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+
+	CURLcode rc = curl_easy_perform(h);
+	double secs = 0;
+	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &secs);
+	out->duration_ms = (long)(secs * 1000.0);
+	out->refused = rc != CURLE_OK && g.refused;
+	out->pin = p.pin;
+	snprintf(out->seen, sizeof out->seen, "%s", p.seen);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+	else if (out->refused)
+		snprintf(out->error, sizeof out->error,
+		         "refused by policy: %.100s resolves to an address outbound-allow does not "
+		         "allow",
+		         g.host);
+	else if (p.pin == OH_PIN_MISMATCH)
+		snprintf(out->error, sizeof out->error,
+		         "the server's certificate has thumbprint %s, not the pinned one", p.seen);
+	else
+		snprintf(out->error, sizeof out->error, "%s",
+		         errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(h);
+	if (rc != CURLE_OK && body) {
+		bool cut = body->truncated; /* stop_over_max ended the transfer */
+		free(body->data);
+		memset(body, 0, sizeof *body);
+		body->truncated = cut;
+	}
+	return rc == CURLE_OK;
 }
 
-typedef struct {
-	char *buf;
-	size_t len, max;
-	bool too_big;
-} body_ctx_t;
-
-static size_t keep(char *ptr, size_t size, size_t n, void *vctx)
+bool oh_http_post(const char *url, const char *content_type, const char *body, size_t len,
+                  const char *const *headers, long timeout_ms, const oh_outbound_policy_t *policy,
+                  oh_http_result_t *out)
 {
-	body_ctx_t *b = vctx;
-	size_t add = size * n;
-	if (b->len + add > b->max) {
-		b->too_big = true;
-		return 0; /* stops the transfer */
-	}
-	char *nb = realloc(b->buf, b->len + add + 1);
-	if (!nb)
-		return 0;
-	b->buf = nb;
-	memcpy(b->buf + b->len, ptr, add);
-	b->len += add;
-	b->buf[b->len] = '\0';
-	return add;
+	oh_http_req_t rq = {.method = "POST",
+	                    .url = url,
+	                    .headers = headers,
+	                    .body = body ? body : "",
+	                    .body_len = body ? len : 0,
+	                    .content_type = content_type,
+	                    .timeout_ms = timeout_ms,
+	                    .policy = policy};
+	return oh_http_request(&rq, out, NULL);
+}
+
+bool oh_http_get(const char *url, long timeout_ms, const oh_outbound_policy_t *policy,
+                 oh_http_result_t *out)
+{
+	oh_http_req_t rq = {
+	    .method = "GET", .url = url, .timeout_ms = timeout_ms, .policy = policy};
+	return oh_http_request(&rq, out, NULL);
+}
+
+bool oh_http_get_pinned(const char *url, const char *thumbprint, long timeout_ms,
+                        const oh_outbound_policy_t *policy, oh_http_result_t *out, oh_pin_t *pin,
+                        char seen[41])
+{
+	oh_http_req_t rq = {.method = "GET",
+	                    .url = url,
+	                    .timeout_ms = timeout_ms,
+	                    .policy = policy,
+	                    .pin = thumbprint};
+	bool ok = oh_http_request(&rq, out, NULL);
+	*pin = out->pin;
+	snprintf(seen, 41, "%s", out->seen);
+	return ok;
 }
 
 bool oh_http_get_body(const char *url, long timeout_ms, size_t max_bytes, char **body, size_t *len,
                       oh_http_result_t *out)
 {
-	memset(out, 0, sizeof *out);
 	*body = NULL;
 	*len = 0;
-	CURL *h = curl_easy_init();
-	if (!h) {
-		snprintf(out->error, sizeof out->error, "libcurl could not start a transfer");
-		return false;
-	}
-	body_ctx_t b = {.max = max_bytes};
-	char errbuf[CURL_ERROR_SIZE] = "";
-	guard_t g;
-	guard_init(&g, NULL, url); /* the operator's own address: no policy */
-	common_opts(h, url, timeout_ms, errbuf, &g);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	bool ok = perform(h, errbuf, &g, out);
-	if (b.too_big) {
+	/* The operator's own address: no policy. */
+	oh_http_req_t rq = {.method = "GET",
+	                    .url = url,
+	                    .timeout_ms = timeout_ms,
+	                    .max_response = max_bytes,
+	                    .stop_over_max = true};
+	oh_http_body_t b;
+	bool ok = oh_http_request(&rq, out, &b);
+	if (b.truncated) {
 		snprintf(out->error, sizeof out->error, "the answer is larger than %zu bytes",
 		         max_bytes);
 		ok = false;
 	}
 	if (!ok) {
-		free(b.buf);
+		free(b.data);
 		return false;
 	}
-	*body = b.buf ? b.buf : strdup("");
+	*body = b.data ? b.data : strdup("");
 	*len = b.len;
 	return *body != NULL;
 }

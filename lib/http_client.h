@@ -1,18 +1,27 @@
-/* Outbound HTTP over libcurl: webhook deliveries, chat replies, node probes
- * and Tentacle health checks.  Only http and https, no redirects followed,
- * certificates verified (or pinned, for Tentacles), a hard time limit per
- * call; the answer's body is read and dropped. */
+/* Outbound HTTP over libcurl: webhook deliveries, chat replies, node probes,
+ * Tentacle health checks and the calls to managed Octopus clusters.  Only
+ * http and https, no redirects followed, certificates verified (against the
+ * system's CAs or a given CA file, or pinned by thumbprint), a hard time
+ * limit per call; the answer's body is dropped unless the caller keeps it. */
 #ifndef OH_HTTP_CLIENT_H
 #define OH_HTTP_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+typedef enum {
+	OH_PIN_UNSEEN = 0, /* no certificate came back (no TLS connection) */
+	OH_PIN_MATCH,      /* the server's certificate has the expected thumbprint */
+	OH_PIN_MISMATCH    /* it has another: SEEN holds it */
+} oh_pin_t;
+
 typedef struct {
 	long status;      /* HTTP status, 0 when there was no answer */
 	long duration_ms; /* time the call took */
 	bool refused;     /* the outbound policy refused the address */
 	char error[256];  /* why there was no answer, "" otherwise (for the node's log) */
+	oh_pin_t pin;     /* with a pinned thumbprint: what the handshake saw */
+	char seen[41];    /* the thumbprint presented, when pinned */
 } oh_http_result_t;
 
 /* What a call may reach.  Calls a user can aim (webhooks, chat replies,
@@ -72,12 +81,6 @@ bool oh_http_get(const char *url, long timeout_ms, const oh_outbound_policy_t *p
 bool oh_http_get_body(const char *url, long timeout_ms, size_t max_bytes, char **body, size_t *len,
                       oh_http_result_t *out);
 
-typedef enum {
-	OH_PIN_UNSEEN = 0, /* no certificate came back (no TLS connection) */
-	OH_PIN_MATCH,      /* the server's certificate has the expected thumbprint */
-	OH_PIN_MISMATCH    /* it has another: SEEN holds it */
-} oh_pin_t;
-
 /* GETs the https URL, trusting exactly the server certificate whose SHA-1
  * thumbprint is THUMBPRINT (40 hex digits, any case) in place of the CA
  * chain and host name checks, as Octopus trusts a Tentacle.  A mismatch
@@ -86,5 +89,43 @@ typedef enum {
 bool oh_http_get_pinned(const char *url, const char *thumbprint, long timeout_ms,
                         const oh_outbound_policy_t *policy, oh_http_result_t *out, oh_pin_t *pin,
                         char seen[41]);
+
+/* One call, as general as the callers need it. */
+typedef struct {
+	const char *method;         /* "GET", "PUT", "POST" */
+	const char *url;            /* http or https */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+	const char *body;           /* NULL: no body */
+	size_t body_len;
+	const char *content_type; /* of the body */
+	long timeout_ms;          /* the whole call, connect included */
+	/* What the call may reach (NULL: anything, for the cluster's own nodes). */
+	const oh_outbound_policy_t *policy;
+	/* TLS.  By default the server's chain is checked against the system's
+	 * CAs and its name against the URL.  CA_FILE: against this PEM bundle
+	 * instead.  PIN (40 hex digits, SHA-1): trust exactly the certificate
+	 * with this thumbprint in place of chain and name checks; the call is
+	 * then https only, and a mismatch ends the handshake before any byte of
+	 * the request is sent. */
+	const char *ca_file;
+	const char *pin;
+	bool insecure;       /* no certificate check at all (a cluster set VerifyTls false) */
+	size_t max_response; /* bytes of the answer's body kept; 0 drops it */
+	bool stop_over_max;  /* a longer body ends the call (false) rather than being cut */
+} oh_http_req_t;
+
+/* The body of an answer (malloc'd, NUL-terminated; free DATA). */
+typedef struct {
+	char *data;
+	size_t len;
+	bool truncated; /* longer than max_response: the rest was dropped (or, with
+	                 * stop_over_max, the call failed and DATA is NULL) */
+} oh_http_body_t;
+
+/* Makes the call RQ.  Returns true when an HTTP answer came back (any
+ * status: OUT->status), with its body in *BODY (may be NULL: dropped) when
+ * RQ->max_response allows; false with OUT->error (and OUT->refused,
+ * OUT->pin) set otherwise.  *BODY is always initialised; free BODY->data. */
+bool oh_http_request(const oh_http_req_t *rq, oh_http_result_t *out, oh_http_body_t *body);
 
 #endif

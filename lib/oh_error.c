@@ -76,6 +76,15 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
     [OH_E_TOO_MANY_STREAMS] = {"TooManyStreams", 503,
                                "This node serves as many event streams as it allows; retry "
                                "later or through another node."},
+    [OH_E_MANAGED_NAME_IN_USE] = {"ManagedClusterNameInUse", 409,
+                                  "Another managed cluster has this name."},
+    [OH_E_MAINT_IN_PROGRESS] = {"MaintenanceRunInProgress", 409,
+                                "A maintenance run of this cluster has not ended."},
+    [OH_E_INSUFFICIENT_CAPACITY] = {"InsufficientCapacity", 409,
+                                    "Too few nodes serve to take one out of service and keep "
+                                    "MinOnlineNodes serving."},
+    [OH_E_MAINT_WRONG_STATE] = {"MaintenanceRunNotInThatState", 409,
+                                "The maintenance run is not in a state that allows this."},
     [OH_E_SKIP_TOO_DEEP] = {"SkipTooDeep", 400,
                             "skip goes up to 10000: page further with after (Links.Page.Next)."},
 };

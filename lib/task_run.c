@@ -26,6 +26,12 @@ extern const oh_task_kind_t oh_task_kind_refresh_tentacle_servers;
 extern const oh_task_kind_t oh_task_kind_tentacle_health;
 extern const oh_task_kind_t oh_task_kind_cluster_probe;
 extern const oh_task_kind_t oh_task_kind_package_retention;
+extern const oh_task_kind_t oh_task_kind_discover_cluster;
+extern const oh_task_kind_t oh_task_kind_managed_drain;
+extern const oh_task_kind_t oh_task_kind_managed_undrain;
+extern const oh_task_kind_t oh_task_kind_managed_task_cap;
+extern const oh_task_kind_t oh_task_kind_check_managed_tentacles;
+extern const oh_task_kind_t oh_task_kind_maintenance_run;
 
 static const oh_task_kind_t *const kinds[] = {
     &oh_task_kind_diagnostic,
@@ -42,6 +48,12 @@ static const oh_task_kind_t *const kinds[] = {
     &oh_task_kind_tentacle_health,
     &oh_task_kind_cluster_probe,
     &oh_task_kind_package_retention,
+    &oh_task_kind_discover_cluster,
+    &oh_task_kind_managed_drain,
+    &oh_task_kind_managed_undrain,
+    &oh_task_kind_managed_task_cap,
+    &oh_task_kind_check_managed_tentacles,
+    &oh_task_kind_maintenance_run,
 };
 
 const oh_task_kind_t *oh_task_kind_find(const char *name)

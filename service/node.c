@@ -755,7 +755,8 @@ int svc_run(const svc_config_t *cfg)
 	                     .stream_poll_ms = cfg->stream_poll_ms,
 	                     .oidc = oidc,
 	                     .oidc_client_id = cfg->oidc_client_id,
-	                     .oidc_scopes = cfg->oidc_scopes};
+	                     .oidc_scopes = cfg->oidc_scopes,
+	                     .outbound = outbound};
 	char err[512] = "";
 	srv = api_server_start(&acfg, err, sizeof err);
 	if (!srv) {

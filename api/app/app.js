@@ -333,6 +333,12 @@
     // button from under the pointer.
     const body = $('nodes-table').tBodies[0];
     const old = new Map([...body.querySelectorAll('tr[data-node]')].map((tr) => [tr.dataset.node, tr]));
+    // A row that changed is drawn anew; the keyboard focus in it moves to
+    // the new row (its button of the same kind, else its first).
+    const focused = document.activeElement && document.activeElement.closest &&
+      document.activeElement.closest('#nodes-table tr[data-node]');
+    const focusNode = focused ? focused.dataset.node : null;
+    const focusAction = focused && document.activeElement.dataset ? document.activeElement.dataset.action : null;
     clear(body);
     $('nodes-table').querySelector('th.op').hidden = !canOperate();
     state.nodes = new Map();
@@ -347,6 +353,10 @@
         tr = nodeRow(n);
       }
       body.append(tr);
+      if (n.Id === focusNode && document.activeElement !== tr && !tr.contains(document.activeElement)) {
+        const same = focusAction && tr.querySelector('button[data-action="' + focusAction + '"]');
+        (same || tr.querySelector('button') || tr).focus();
+      }
     }
     if (!nodes.length) body.append(el('tr', { class: 'empty' }, el('td', { colspan: 6, text: 'No nodes are registered.' })));
   }

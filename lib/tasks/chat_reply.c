@@ -36,10 +36,16 @@ static void run_chat_reply(oh_task_run_t *run, oh_task_outcome_t *out)
 		         db_status_name(s));
 		return;
 	}
+	/* A Text argument is news from a running task (a maintenance run's
+	 * node ready for maintenance); without one, the task's outcome. */
+	const char *news = json_string_value(json_object_get(run->args, "Text"));
 	char text[3000];
-	snprintf(text, sizeof text, "%s (%s) ended: %s%s%s", t.description, t.id,
-	         oh_task_state_name(t.state), t.error_message[0] ? " - " : "",
-	         t.error_message[0] ? t.error_message : "");
+	if (news)
+		snprintf(text, sizeof text, "%s", news);
+	else
+		snprintf(text, sizeof text, "%s (%s) ended: %s%s%s", t.description, t.id,
+		         oh_task_state_name(t.state), t.error_message[0] ? " - " : "",
+		         t.error_message[0] ? t.error_message : "");
 	oh_task_clear(&t);
 	json_t *body = oh_json_check(json_object());
 	oh_json_set_new(body, "response_type", json_string("in_channel"));

@@ -113,8 +113,9 @@ def spec_paths():
 
 
 def example_target(template: str) -> str:
-    """TEMPLATE with {spaceId} the default space and each {id} replaced by a
-    well-formed Id nobody has."""
+    """TEMPLATE with {spaceId} the default space and each {id} (and a
+    managed cluster's {node} and {tentacleId}) replaced by a well-formed Id
+    nobody has."""
     ids = {
         "/api/octopusservernodes/": "OctopusServerNodes-nobody",
         "/api/tasks/": "ServerTasks-0",
@@ -125,10 +126,13 @@ def example_target(template: str) -> str:
         "/api/{spaceId}/tasks/": "ServerTasks-0",
         "/api/{spaceId}/machines/": "Tentacles-0",
         "/api/{spaceId}/packages/": "packages-nobody.1.0.0",
+        "/api/managedclusters/": "ManagedClusters-0",
+        "/api/maintenance-runs/": "MaintenanceRuns-0",
     }
     if "{id}" in template:
         prefix = template.split("{id}")[0]
         template = template.replace("{id}", ids[prefix])
+    template = template.replace("{node}", "node1").replace("{tentacleId}", "ManagedTentacles-0")
     return template.replace("{spaceId}", "Spaces-1")
 
 

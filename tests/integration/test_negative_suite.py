@@ -284,10 +284,16 @@ class NegativeSuite(harness.OctohaTestCase):
         storage = [{k: f[k] for k in ("Name", "Path", "ChangedAt", "TaskId")}
                    for f in get("/api/configuration/storage")["Folders"]]
         polling = get("/api/cluster/polling")
-        events = sorted(e["Id"] for e in get("/api/events?take=1000")["Items"]
-                        if e["Category"] not in ("RequestFailed", "AccessDenied"))
+        # Refusals are recorded (RequestFailed, AccessDenied) and soon push
+        # older events off any one page: count the others instead.
+        events = (get("/api/events?take=1")["TotalResults"]
+                  - get("/api/events?take=1&category=RequestFailed")["TotalResults"]
+                  - get("/api/events?take=1&category=AccessDenied")["TotalResults"])
+        managed = get("/api/managedclusters?take=1000")["Items"]
+        runs = sorted(r["Id"] for r in get("/api/maintenance-runs?take=1000")["Items"])
         return {"nodes": nodes, "tasks": tasks, "keys": keys, "subscriptions": subs, "tentacles": tentacles,
-                "storage": storage, "polling": polling, "events": events}
+                "storage": storage, "polling": polling, "events": events, "managedclusters": managed,
+                "maintenance-runs": runs}
 
     # -- sending and checking one case
 
@@ -317,14 +323,37 @@ class NegativeSuite(harness.OctohaTestCase):
                     params = resolve(item.get("parameters", []), self.spec) + op.get("parameters", [])
                     yield m.upper(), template, op, params
 
-    def concrete(self, template, params, override=None):
+    def concrete(self, template, params, override=None, only=None):
+        """TEMPLATE with valid path parameters, or OVERRIDE in parameter
+        ONLY (every one when ONLY is None)."""
         path = template
         for p in params:
             if p["in"] == "path":
-                value = override if override is not None else urllib.parse.quote(
-                    valid_value(p["schema"]), safe="")
+                if override is not None and (only is None or p["name"] == only):
+                    value = override
+                else:
+                    value = urllib.parse.quote(valid_value(p["schema"]), safe="")
                 path = path.replace("{" + p["name"] + "}", value)
         return path
+
+    def other_resource(self, template, path):
+        """The template of another resource PATH reaches once its dot
+        segments are removed (RFC 3986 5.2.4, as the server does), or None."""
+        segs = path.split("/")
+        out = []
+        for seg in segs:
+            if seg == "..":
+                if len(out) > 1:
+                    out.pop()
+            elif seg != ".":
+                out.append(seg)
+        if segs[-1] in (".", ".."):
+            out.append("")
+        resolved = "/".join(out)
+        if resolved == path:
+            return None
+        other = harness.spec_checker().match_template(resolved)
+        return None if other is None or other == template else other
 
     def test_every_operation_and_field(self):
         ops = list(self.operations())
@@ -382,7 +411,22 @@ class NegativeSuite(harness.OctohaTestCase):
                         enc = urllib.parse.quote(v, safe="", encoding="utf-8", errors="surrogateescape")
                         if v == "\xff\xfe":
                             enc = "%FF%FE"
-                        r = self.refused(method, self.concrete(template, params, enc), template,
+                        target = self.concrete(template, params, enc, only=p["name"])
+                        other = self.other_resource(template, target)
+                        if other:
+                            # ".." as a nested resource's parent Id reaches
+                            # another resource: its answer must not be a 5xx
+                            # (404 or 405 when it has no such method), and the
+                            # snapshot below shows it changed nothing.
+                            has = method.lower() in self.spec["paths"][other]
+                            r = self.api(self.node, method, target, body=base_body, template=other,
+                                         check_spec=has)
+                            self.assertLess(r.status, 500, f"{method} {target}: {r.describe()}")
+                            if not has:
+                                self.assertIn(r.status, (404, 405), f"{method} {target}: {r.describe()}")
+                            n_cases += 1
+                            continue
+                        r = self.refused(method, target, template,
                                          f"path {p['name']}={v[:40]!r}", body=base_body, field=False,
                                          allow_404=True)
                         if r.status == 400:
@@ -393,6 +437,11 @@ class NegativeSuite(harness.OctohaTestCase):
                 time.sleep(0.05)
                 after = self.snapshot()
                 for k in before:
+                    if k == "events" and after[k] != before[k]:
+                        recent = [e for e in self.api(self.node, "GET", "/api/events?take=200").json["Items"]
+                                  if e["Category"] not in ("RequestFailed", "AccessDenied")]
+                        self.fail(f"{method} {template}: {after[k] - before[k]} event(s) recorded; "
+                                  f"latest: {recent[:3]}")
                     self.assertEqual(after[k], before[k], f"{method} {template}: {k} changed")
         sys.stderr.write(f"\ntest_negative_suite: {n_cases} cases over {len(ops)} operations\n")
         self.assertGreater(n_cases, 300, "the suite generated a real number of cases")
