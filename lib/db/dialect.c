@@ -81,7 +81,13 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                 {
                     [DB_STMT_NOW_MS] =
                         "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-                    [DB_STMT_SESSION_SETUP] = "SET statement_timeout = 30000",
+                    /* No JIT: octoha's statements are short, and a plan
+                     * whose estimate passes jit_above_cost (a LIMIT bound
+                     * far above the rows it reads) paid 10-400 ms of LLVM
+                     * compilation per execution, the first in a session
+                     * the most. */
+                    [DB_STMT_SESSION_SETUP] = "SELECT set_config('statement_timeout', '30000', "
+                                              "false), set_config('jit', 'off', false)",
                     /* A transaction-scoped advisory lock: released at commit
                      * or rollback, and by the server if this session dies. */
                     [DB_STMT_MIGRATION_LOCK] = "SELECT pg_advisory_xact_lock(7061636863)",
