@@ -1,8 +1,10 @@
 #include "background.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -12,14 +14,32 @@
 
 /* The task counts advance at most this often (one node per period). */
 #define COUNTS_PERIOD_MS 10000
+/* How often the heap's free pages go back to the system.  A burst of
+ * large responses leaves free memory inside every arena that the top-of-
+ * heap trim after each free never reaches; malloc_trim returns those
+ * pages too, so RSS follows what is in use rather than the peak. */
+#define TRIM_PERIOD_MS 30000
 
 struct svc_background {
 	svc_background_cfg_t cfg;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	volatile bool stop; /* read by the coverage recompute between batches */
+	volatile bool stop;      /* read by the coverage recompute between batches */
+	struct timespec trimmed; /* the last malloc_trim */
 };
+
+static void trim_heap(svc_background_t *b)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(now.tv_sec - b->trimmed.tv_sec) * 1000 +
+	             (now.tv_nsec - b->trimmed.tv_nsec) / 1000000;
+	if (ms < TRIM_PERIOD_MS)
+		return;
+	b->trimmed = now;
+	malloc_trim(0);
+}
 
 static void pass(svc_background_t *b)
 {
@@ -48,6 +68,7 @@ static void *background_main(void *arg)
 	while (!b->stop) {
 		pthread_mutex_unlock(&b->mu);
 		pass(b);
+		trim_heap(b);
 		pthread_mutex_lock(&b->mu);
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
