@@ -229,9 +229,9 @@ static void maintenance_status(const api_req_t *req, answer_t *a, const char *id
 	char latest[51] = "";
 	if (!id) {
 		oh_maint_list_t l;
-		db_status_t s = oh_maint_list(req->cfg->pool, &l);
+		db_status_t s = oh_maint_list(req->cfg->pool, NULL, 0, 1, &l);
 		if (s == DB_OK && l.n > 0)
-			snprintf(latest, sizeof latest, "%s", l.v[0].id);
+			snprintf(latest, sizeof latest, "%s", l.v[0].run.id);
 		oh_maint_list_free(&l);
 		if (s != DB_OK) {
 			say(a, "The database is unavailable right now (%s).", db_status_name(s));

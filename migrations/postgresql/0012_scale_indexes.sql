@@ -73,3 +73,7 @@ INSERT INTO ClusterLocks (Name, Period) VALUES ('coverage', 0);
 -- unique index (a sort per package on the page); SQL Server would sort the
 -- whole space's rows.
 CREATE INDEX IX_Packages_List ON Packages (SpaceId, PackageKey, VersionSort DESC);
+
+-- Maintenance runs newest first, Id ascending among runs created in the same
+-- millisecond (the order the list always had).
+CREATE INDEX IX_MaintenanceRuns_List ON MaintenanceRuns (CreatedAt DESC, Id);

@@ -105,3 +105,8 @@ GO
 -- whole space's rows.
 CREATE INDEX IX_Packages_List ON dbo.Packages (SpaceId, PackageKey, VersionSort DESC);
 GO
+
+-- Maintenance runs newest first, Id ascending among runs created in the same
+-- millisecond (the order the list always had).
+CREATE INDEX IX_MaintenanceRuns_List ON dbo.MaintenanceRuns (CreatedAt DESC, Id);
+GO
