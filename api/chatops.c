@@ -229,9 +229,9 @@ static void maintenance_status(const api_req_t *req, answer_t *a, const char *id
 	char latest[51] = "";
 	if (!id) {
 		oh_maint_list_t l;
-		db_status_t s = oh_maint_list(req->cfg->pool, &l);
+		db_status_t s = oh_maint_list(req->cfg->pool, NULL, 0, 1, &l);
 		if (s == DB_OK && l.n > 0)
-			snprintf(latest, sizeof latest, "%s", l.v[0].id);
+			snprintf(latest, sizeof latest, "%s", l.v[0].run.id);
 		oh_maint_list_free(&l);
 		if (s != DB_OK) {
 			say(a, "The database is unavailable right now (%s).", db_status_name(s));
@@ -268,13 +268,23 @@ static void maintenance_start(const api_req_t *req, answer_t *a, const char *clu
 		if (strncmp(cluster, OH_MC_ID_PREFIX, strlen(OH_MC_ID_PREFIX)) == 0) {
 			snprintf(id, sizeof id, "%s", cluster);
 		} else {
-			oh_mc_list_t l;
-			db_status_t s = oh_mc_list(req->cfg->pool, &l);
+			/* By name, case-insensitively: page by page through the
+			 * list, as few clusters as there are. */
+			oh_mc_list_t l = {0};
+			char after[51] = "";
+			db_status_t s = DB_OK;
 			id[0] = '\0';
-			for (size_t i = 0; s == DB_OK && i < l.n; i++)
-				if (strcasecmp(l.v[i].name, cluster) == 0)
-					snprintf(id, sizeof id, "%s", l.v[i].id);
-			oh_mc_list_free(&l);
+			do {
+				s = oh_mc_list(req->cfg->pool, after[0] ? after : NULL, 0, 50, &l);
+				for (size_t i = 0; s == DB_OK && i < l.n; i++)
+					if (!id[0] && strcasecmp(l.v[i].name, cluster) == 0)
+						snprintf(id, sizeof id, "%s", l.v[i].id);
+				if (s == DB_OK && l.n == 50)
+					snprintf(after, sizeof after, "%s", l.v[l.n - 1].id);
+				else
+					after[0] = '\0';
+				oh_mc_list_free(&l);
+			} while (s == DB_OK && !id[0] && after[0]);
 			if (s != DB_OK) {
 				say(a, "The database is unavailable right now (%s).",
 				    db_status_name(s));

@@ -14,6 +14,8 @@
 #include "db/dialect.h"
 #include "db/events_store.h"
 #include "db/keyset.h"
+#include "db/maintenance_store.h"
+#include "db/managed_store.h"
 #include "db/packages_store.h"
 #include "db/subscriptions_store.h"
 #include "db/task_counts_store.h"
@@ -114,6 +116,12 @@ static int built(void)
 	free(ps);
 	deliveries_store_list_query("Subscriptions-1", 30, &q);
 	rc |= list(&deliveries_store_list_def, &q);
+	maint_store_list_query(0, 30, &q);
+	rc |= list(&maint_store_list_def, &q);
+	managed_store_list_query(0, 30, &q);
+	rc |= list(&managed_store_list_def, &q);
+	managed_store_tentacle_list_query("ManagedClusters-1", 0, 30, &q);
+	rc |= list(&managed_store_tentacle_list_def, &q);
 
 	db_sql_t *s = malloc(sizeof *s);
 	if (!s)
@@ -129,6 +137,10 @@ static int built(void)
 	cluster_store_events_before_sql(D, 1, s);
 	rc |= emit(s);
 	tentacles_store_polls_of_sql(ids, 2, s);
+	rc |= emit(s);
+	maint_store_steps_of_sql(ids, 2, s);
+	rc |= emit(s);
+	managed_store_nodes_of_sql(ids, 2, s);
 	rc |= emit(s);
 	tentacles_store_server_counts_sql(ids, 2, s);
 	rc |= emit(s);

@@ -85,7 +85,7 @@ static void order_by(db_sql_t *s, const db_list_t *l)
 	if (l->k2) {
 		db_sql_add(s, ", ");
 		db_sql_add(s, l->k2);
-		db_sql_add(s, dir);
+		db_sql_add(s, l->k2_asc ? "" : dir);
 	}
 }
 
@@ -129,7 +129,7 @@ static void branch_where(db_sql_t *s, const db_list_t *l, const db_branch_t *b,
 	db_sql_add(s, l->desc ? " < ? OR " : " > ? OR ");
 	db_sql_bind(s, k1);
 	db_sql_add(s, l->k2);
-	db_sql_add(s, l->desc ? " < ?)" : " > ?)");
+	db_sql_add(s, l->desc && !l->k2_asc ? " < ?)" : " > ?)");
 	db_sql_bind(s, DBP_TEXT(q->after_k2));
 }
 

@@ -64,6 +64,8 @@ typedef struct {
 	const char *k2;      /* the unique Id that breaks ties, or NULL when k1 is unique */
 	bool k1_text;        /* k1 is text (a Name), else BIGINT */
 	bool desc;           /* newest first */
+	bool k2_asc;         /* k2 ascending under a descending k1 (an order kept
+	                      * from before keyset pages: maintenance runs) */
 	bool distinct;       /* branches may overlap: merge them with UNION */
 } db_list_t;
 

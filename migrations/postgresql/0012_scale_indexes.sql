@@ -73,3 +73,11 @@ INSERT INTO ClusterLocks (Name, Period) VALUES ('coverage', 0);
 -- unique index (a sort per package on the page); SQL Server would sort the
 -- whole space's rows.
 CREATE INDEX IX_Packages_List ON Packages (SpaceId, PackageKey, VersionSort DESC);
+
+-- Maintenance runs newest first, Id ascending among runs created in the same
+-- millisecond (the order the list always had).  Managed clusters page by
+-- Name and a cluster's Tentacles by Name within it: their unique indexes
+-- (migration 0010) are in those orders.  The nodes of a page of clusters
+-- are read by cluster, each cluster's in position order.
+CREATE INDEX IX_MaintenanceRuns_List ON MaintenanceRuns (CreatedAt DESC, Id);
+CREATE INDEX IX_ManagedClusterNodes_Position ON ManagedClusterNodes (ClusterId, Position);

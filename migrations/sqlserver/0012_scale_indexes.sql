@@ -105,3 +105,13 @@ GO
 -- whole space's rows.
 CREATE INDEX IX_Packages_List ON dbo.Packages (SpaceId, PackageKey, VersionSort DESC);
 GO
+
+-- Maintenance runs newest first, Id ascending among runs created in the same
+-- millisecond (the order the list always had).  Managed clusters page by
+-- Name and a cluster's Tentacles by Name within it: their unique indexes
+-- (migration 0010) are in those orders.  The nodes of a page of clusters
+-- are read by cluster, each cluster's in position order.
+CREATE INDEX IX_MaintenanceRuns_List ON dbo.MaintenanceRuns (CreatedAt DESC, Id);
+GO
+CREATE INDEX IX_ManagedClusterNodes_Position ON dbo.ManagedClusterNodes (ClusterId, Position);
+GO

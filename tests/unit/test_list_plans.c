@@ -1,9 +1,11 @@
 /* Every list query is read through an index: on a data set of 50,000
  * tasks, 20,000 events, 10,000 Tentacles with their polls and 5,000 webhook
- * deliveries, the statements the stores build for each filter their
- * endpoints accept (tasks, events, Tentacles and machines, deliveries,
- * packages; their counts and
- * cursors), the claim and the passes' range scans are put through EXPLAIN
+ * deliveries (and packages, maintenance runs with their steps, managed
+ * clusters with their nodes and Tentacles), the statements the stores
+ * build for each filter their endpoints accept (tasks, events, Tentacles
+ * and machines, deliveries, packages, maintenance runs, managed clusters
+ * and their Tentacles; their counts and cursors; the steps and nodes read
+ * with a page), the claim and the passes' range scans are put through EXPLAIN
  * QUERY PLAN (SQLite, always) and EXPLAIN (PostgreSQL, when OCTOHA_TEST_PG
  * is set).  A plan fails when it reads a large table without an index
  * (SQLite "SCAN t", PostgreSQL "Seq Scan on t"), when a filtered query
@@ -27,22 +29,36 @@
 #include "db/dialect.h"
 #include "db/events_store.h"
 #include "db/keyset.h"
+#include "db/maintenance_store.h"
+#include "db/managed_store.h"
 #include "db/migrate.h"
 #include "db/packages_store.h"
 #include "db/subscriptions_store.h"
 #include "db/tasks_store.h"
 #include "db/tentacles_store.h"
 
-#define N_TASKS      50000
-#define N_EVENTS     20000
-#define N_TENTACLES  10000
-#define N_DELIVERIES 5000
-#define N_PACKAGES   5000 /* 500 package ids, 10 versions each */
-#define BASE_MS      1700000000000LL
+#define N_TASKS        50000
+#define N_EVENTS       20000
+#define N_TENTACLES    10000
+#define N_DELIVERIES   5000
+#define N_PACKAGES     5000  /* 500 package ids, 10 versions each */
+#define N_RUNS         20000 /* maintenance runs, two per second, 3 steps each */
+#define N_CLUSTERS     10000 /* managed clusters, 3 nodes each */
+#define N_MC_TENTACLES 10000 /* over 20 managed clusters */
+#define BASE_MS        1700000000000LL
 
-static const char *const big_tables[] = {"servertasks",   "events",          "tentacles",
-                                         "tentaclepolls", "tentacleservers", "webhookdeliveries",
-                                         "packages"};
+static const char *const big_tables[] = {"servertasks",
+                                         "events",
+                                         "tentacles",
+                                         "tentaclepolls",
+                                         "tentacleservers",
+                                         "webhookdeliveries",
+                                         "packages",
+                                         "maintenanceruns",
+                                         "maintenancesteps",
+                                         "managedclusters",
+                                         "managedclusternodes",
+                                         "managedtentacles"};
 
 static db_pool_t *pool_for(const char *cs)
 {
@@ -204,6 +220,54 @@ static db_status_t load_txn(db_conn_t *c, void *ctx)
 		    "'0123456789012345678901234567890123456789', "
 		    "'0123456789012345678901234567890123456789012345678901234567890123', %lld %s",
 		    pre, BASE_MS, from);
+	/* Maintenance runs, two created in each second (ties broken by Id),
+	 * with three steps each. */
+	rows(d, N_RUNS, pre, sizeof pre, from, sizeof from);
+	if (s == DB_OK)
+		s = exec_fmt(
+		    c,
+		    "%sINSERT INTO MaintenanceRuns (Id, ClusterId, TaskId, State, Reason, "
+		    "MinOnlineNodes, DrainDeadlineSeconds, DeadlineAction, SettleSeconds, "
+		    "BalancerDelaySeconds, UndrainOnAbort, AbortRequested, CurrentStep, "
+		    "DriverAttempt, RequestedBy, CreatedAt) SELECT 'MaintenanceRuns-' || i, "
+		    "'local', 'ServerTasks-m' || i, 'Completed', 'plan', 1, 600, 'Requeue', 30, 0, "
+		    "1, 0, 2, 1, 'plan', %lld + (i / 2) * 1000 %s",
+		    pre, BASE_MS, from);
+	for (int k = 0; k < 3 && s == DB_OK; k++) {
+		rows(d, N_RUNS, pre, sizeof pre, from, sizeof from);
+		s = exec_fmt(c,
+		             "%sINSERT INTO MaintenanceSteps (RunId, Position, NodeKey, NodeName, "
+		             "State, PingLost, ContinueRequested) SELECT 'MaintenanceRuns-' || i, "
+		             "%d, 'n%d', 'n%d', 'Done', 0, 0 %s",
+		             pre, k, k, k, from);
+	}
+	rows(d, N_CLUSTERS, pre, sizeof pre, from, sizeof from);
+	if (s == DB_OK)
+		s = exec_fmt(
+		    c,
+		    "%sINSERT INTO ManagedClusters (Id, Name, LoadBalancerUrl, SpaceId, "
+		    "SealedApiKey, ApiKeyPrefix, VerifyTls, NodesVersion, CreatedBy, "
+		    "CreatedAt, UpdatedAt) SELECT 'ManagedClusters-' || i, 'cluster-' || i, "
+		    "'https://lb', 'Spaces-1', 'sealed', 'API-PLAN', 1, 1, 'plan', %lld, "
+		    "%lld %s",
+		    pre, BASE_MS, BASE_MS, from);
+	for (int k = 0; k < 3 && s == DB_OK; k++) {
+		rows(d, N_CLUSTERS, pre, sizeof pre, from, sizeof from);
+		s = exec_fmt(c,
+		             "%sINSERT INTO ManagedClusterNodes (ClusterId, Position, Name, Url) "
+		             "SELECT 'ManagedClusters-' || i, %d, 'node%d', 'https://n%d' %s",
+		             pre, 2 - k, k, k, from);
+	}
+	rows(d, N_MC_TENTACLES, pre, sizeof pre, from, sizeof from);
+	if (s == DB_OK)
+		s = exec_fmt(c,
+		             "%sINSERT INTO ManagedTentacles (Id, ClusterId, Name, Thumbprint, "
+		             "SubscriptionId, RegisteredAt, RegisteredBy, ServersVersion, "
+		             "NeedsReRegistration) SELECT 'ManagedTentacles-' || i, "
+		             "'ManagedClusters-' || (i %% 20), 'mt-' || i, "
+		             "'ABCDEF0123456789ABCDEF0123456789ABCDEF01', 'poll://m' || i || '/', "
+		             "%lld, 'plan', 1, 0 %s",
+		             pre, BASE_MS, from);
 	if (s == DB_OK)
 		s = db_exec(c, "ANALYZE", NULL, 0, NULL);
 	return s;
@@ -247,7 +311,12 @@ static const struct {
                   {"tentaclepolls", 3 * N_TENTACLES},
                   {"tentacleservers", 3 * N_TENTACLES},
                   {"packages", N_PACKAGES},
-                  {"webhookdeliveries", N_DELIVERIES}};
+                  {"webhookdeliveries", N_DELIVERIES},
+                  {"maintenanceruns", N_RUNS},
+                  {"maintenancesteps", 3 * N_RUNS},
+                  {"managedclusters", N_CLUSTERS},
+                  {"managedclusternodes", 3 * N_CLUSTERS},
+                  {"managedtentacles", N_MC_TENTACLES}};
 
 /* The rows PostgreSQL's plan node T expects, or a huge number. */
 static double rows_est(const char *t)
@@ -384,7 +453,16 @@ static const char *explain(db_conn_t *c, const char *sql, const db_param_t *prm,
 
 /* ---- the cases ----------------------------------------------------------------- */
 
-typedef enum { K_TASKS, K_EVENTS, K_TENTACLES, K_DELIVERIES, K_PACKAGES } kind_t;
+typedef enum {
+	K_TASKS,
+	K_EVENTS,
+	K_TENTACLES,
+	K_DELIVERIES,
+	K_PACKAGES,
+	K_MAINT_RUNS,
+	K_CLUSTERS,
+	K_MC_TENTACLES
+} kind_t;
 
 typedef struct {
 	const char *name;
@@ -394,8 +472,9 @@ typedef struct {
 	oh_event_filter_t event;
 	oh_tentacle_filter_t tentacle;
 	packages_filter_t package;
-	const char *subscription;
-	bool cursor; /* page after a row in the middle */
+	const char *subscription; /* deliveries; managed Tentacles: the cluster */
+	int64_t skip;             /* maintenance runs, managed clusters and Tentacles */
+	bool cursor;              /* page after a row in the middle */
 } list_case_t;
 
 #define ALL_STATES ((1u << OH_TS__COUNT) - 1)
@@ -462,6 +541,17 @@ static const list_case_t cases[] = {
      .package = {.space_id = "Spaces-1", .latest = 1, .take = 30}, .cursor = true},
     {"deliveries", K_DELIVERIES, true, .subscription = "Subscriptions-3"},
     {"deliveries after", K_DELIVERIES, true, .subscription = "Subscriptions-3", .cursor = true},
+    {"maintenance runs", K_MAINT_RUNS, false, .skip = 0},
+    {"maintenance runs skip", K_MAINT_RUNS, false, .skip = 300},
+    {"maintenance runs after", K_MAINT_RUNS, false, .cursor = true},
+    {"managed clusters", K_CLUSTERS, false, .skip = 0},
+    {"managed clusters skip", K_CLUSTERS, false, .skip = 300},
+    {"managed clusters after", K_CLUSTERS, false, .cursor = true},
+    {"managed tentacles", K_MC_TENTACLES, true, .subscription = "ManagedClusters-7"},
+    {"managed tentacles skip", K_MC_TENTACLES, true, .subscription = "ManagedClusters-7",
+     .skip = 100},
+    {"managed tentacles after", K_MC_TENTACLES, true, .subscription = "ManagedClusters-7",
+     .cursor = true},
 };
 
 /* Builds case X's page (COUNT false) or count statement into OUT. */
@@ -528,11 +618,55 @@ static void build(db_dialect_id_t d, const list_case_t *x, bool count, db_sql_t 
 			q.after_k2 = "WebhookDeliveries-2500";
 		}
 		break;
+	case K_MAINT_RUNS:
+		maint_store_list_query(x->skip, 30, &q);
+		l = &maint_store_list_def;
+		if (x->cursor) {
+			q.after = true;
+			q.after_k1 = BASE_MS + 1250 * 1000LL;
+			q.after_k2 = "MaintenanceRuns-2500";
+		}
+		break;
+	case K_CLUSTERS:
+		managed_store_list_query(x->skip, 30, &q);
+		l = &managed_store_list_def;
+		if (x->cursor) {
+			q.after = true;
+			q.after_k1_text = "cluster-1000";
+			q.after_k2 = "ManagedClusters-1000";
+		}
+		break;
+	case K_MC_TENTACLES:
+		managed_store_tentacle_list_query(x->subscription, x->skip, 30, &q);
+		l = &managed_store_tentacle_list_def;
+		if (x->cursor) {
+			q.after = true;
+			q.after_k1_text = "mt-5007";
+			q.after_k2 = "ManagedTentacles-5007";
+		}
+		break;
 	}
 	if (count)
 		db_list_count_sql(d, l, &q, out);
 	else
 		db_list_page_sql(d, l, &q, out);
+}
+
+/* The rows read with a page by Id: its runs' steps, its clusters' nodes
+ * (WHICH 0, 1), for 30 Ids. */
+static void build_of(int which, db_sql_t *out)
+{
+	static char buf[30][40];
+	const char *ids[30];
+	for (int i = 0; i < 30; i++) {
+		snprintf(buf[i], sizeof buf[i], "%s%d",
+		         which ? "ManagedClusters-" : "MaintenanceRuns-", 1000 + 7 * i);
+		ids[i] = buf[i];
+	}
+	if (which)
+		managed_store_nodes_of_sql(ids, 30, out);
+	else
+		maint_store_steps_of_sql(ids, 30, out);
 }
 
 typedef struct {
@@ -561,6 +695,19 @@ static db_status_t check_txn(db_conn_t *c, void *ctx)
 					fprintf(stderr, "    %s\n", p.text[k]);
 				r->failures++;
 			}
+		}
+	}
+	/* The steps and nodes of a page's runs and clusters. */
+	for (int which = 0; which < 2; which++) {
+		build_of(which, &q);
+		assert_false(q.overflow);
+		const char *bad = explain(c, q.sql, q.p, q.n, true, false, &p, why, sizeof why);
+		if (bad) {
+			fprintf(stderr, "PLAN FAIL [%s] %s of a page: %s\n", db_dialect_name(d),
+			        which ? "nodes" : "steps", bad);
+			for (size_t k = 0; k < p.n; k++)
+				fprintf(stderr, "    %s\n", p.text[k]);
+			r->failures++;
 		}
 	}
 	/* Totals: exact below the cap, the cap above it. */
@@ -652,6 +799,7 @@ static void checker_fails_without_the_index(void **state)
 	    {"DROP INDEX IX_ServerTasks_StateList", "tasks states=Failed"},
 	    {"DROP INDEX IX_Tentacles_Coverage", "tentacles notPollingEveryNode"},
 	    {"DROP INDEX IX_Tentacles_Thumbprint", "machines thumbprint"},
+	    {"DROP INDEX IX_MaintenanceRuns_List", "maintenance runs"},
 	};
 	for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++) {
 		drop_t x = {.drop = drops[i].drop, .case_index = case_named(drops[i].name)};
