@@ -190,45 +190,36 @@ static void cmd_node_change(const api_req_t *req, answer_t *a, const char *verb,
 	oh_task_clear(&task);
 }
 
+/* Tentacles `tentacles missing` names (the rest: the count and a link). */
+#define CHAT_FIRST_MISSING 20
+
 /* `tentacles missing`: the polling Tentacles that have not polled every
  * online node within the window, with the nodes they missed. */
 static void tentacles_missing(const api_req_t *req, answer_t *a)
 {
-	oh_node_list_t nodes = {0};
 	oh_coverage_t cov = {0};
-	db_status_t s = oh_nodes_list(req->cfg->pool, req->cfg->offline_timeout_ms, &nodes);
-	if (s == DB_OK)
-		s = oh_coverage_load(req->cfg->pool, &cov);
+	db_status_t s = oh_coverage_load(req->cfg->pool, CHAT_FIRST_MISSING, &cov);
 	if (s != DB_OK) {
 		say(a, "The database is unavailable (%s); try again.", db_status_name(s));
-		goto out;
+		return;
 	}
-	const oh_tentacle_list_t *ts = &cov.tentacles;
-	int window = cov.polling.poll_window_s, polling = 0, missing_any = 0;
-	for (size_t i = 0; i < ts->n; i++) {
-		if (!ts->v[i].polling)
-			continue;
-		polling++;
-		const char *missing[16];
-		size_t nm = oh_tentacle_missing_nodes(&ts->v[i], &nodes, &cov.polls, cov.now,
-		                                      window, missing, 16);
-		if (nm == 0)
-			continue;
-		missing_any++;
-		say(a, "%s (%s) has not polled:", ts->v[i].name, ts->v[i].id);
-		for (size_t k = 0; k < nm && k < 16; k++)
-			say(a, " %s", missing[k]);
+	int window = cov.polling_settings.poll_window_s;
+	for (size_t i = 0; i < cov.n; i++) {
+		say(a, "%s (%s) has not polled:", cov.v[i].name, cov.v[i].id);
+		for (size_t k = 0; k < cov.v[i].n_missing; k++)
+			say(a, " %s", cov.v[i].missing[k]);
 		say(a, "\n");
 	}
-	if (missing_any == 0)
-		say(a, "All %d polling Tentacle(s) polled every online node within %d s.", polling,
-		    window);
+	if (cov.missing == 0)
+		say(a, "All %lld polling Tentacle(s) polled every online node within %d s.",
+		    (long long)cov.polling, window);
 	else
-		say(a, "%d of %d polling Tentacle(s) miss a node (window %d s).", missing_any,
-		    polling, window);
-out:
+		say(a, "%lld of %lld polling Tentacle(s) miss a node (window %d s)%s.",
+		    (long long)cov.missing, (long long)cov.polling, window,
+		    cov.missing > (int64_t)cov.n ? "; the first are listed, all in "
+		                                   "/api/tentacles?notPollingEveryNode=true"
+		                                 : "");
 	oh_coverage_free(&cov);
-	oh_node_list_free(&nodes);
 }
 
 /* `maintenance status [run]`: the run (the latest when none is named)
@@ -238,9 +229,9 @@ static void maintenance_status(const api_req_t *req, answer_t *a, const char *id
 	char latest[51] = "";
 	if (!id) {
 		oh_maint_list_t l;
-		db_status_t s = oh_maint_list(req->cfg->pool, &l);
+		db_status_t s = oh_maint_list(req->cfg->pool, NULL, 0, 1, &l);
 		if (s == DB_OK && l.n > 0)
-			snprintf(latest, sizeof latest, "%s", l.v[0].id);
+			snprintf(latest, sizeof latest, "%s", l.v[0].run.id);
 		oh_maint_list_free(&l);
 		if (s != DB_OK) {
 			say(a, "The database is unavailable right now (%s).", db_status_name(s));
@@ -277,13 +268,23 @@ static void maintenance_start(const api_req_t *req, answer_t *a, const char *clu
 		if (strncmp(cluster, OH_MC_ID_PREFIX, strlen(OH_MC_ID_PREFIX)) == 0) {
 			snprintf(id, sizeof id, "%s", cluster);
 		} else {
-			oh_mc_list_t l;
-			db_status_t s = oh_mc_list(req->cfg->pool, &l);
+			/* By name, case-insensitively: page by page through the
+			 * list, as few clusters as there are. */
+			oh_mc_list_t l = {0};
+			char after[51] = "";
+			db_status_t s = DB_OK;
 			id[0] = '\0';
-			for (size_t i = 0; s == DB_OK && i < l.n; i++)
-				if (strcasecmp(l.v[i].name, cluster) == 0)
-					snprintf(id, sizeof id, "%s", l.v[i].id);
-			oh_mc_list_free(&l);
+			do {
+				s = oh_mc_list(req->cfg->pool, after[0] ? after : NULL, 0, 50, &l);
+				for (size_t i = 0; s == DB_OK && i < l.n; i++)
+					if (!id[0] && strcasecmp(l.v[i].name, cluster) == 0)
+						snprintf(id, sizeof id, "%s", l.v[i].id);
+				if (s == DB_OK && l.n == 50)
+					snprintf(after, sizeof after, "%s", l.v[l.n - 1].id);
+				else
+					after[0] = '\0';
+				oh_mc_list_free(&l);
+			} while (s == DB_OK && !id[0] && after[0]);
 			if (s != DB_OK) {
 				say(a, "The database is unavailable right now (%s).",
 				    db_status_name(s));

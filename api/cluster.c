@@ -227,6 +227,9 @@ static void count_running(void *ctx, const char *node, int64_t n)
 	oh_json_set_new(x->counts, node, json_integer(n));
 }
 
+/* Tentacles missing a node that the topology names (the rest: the link). */
+#define TOPOLOGY_FIRST_MISSING 10
+
 /* What the topology and the health summary read. */
 typedef struct {
 	oh_node_list_t nodes;
@@ -265,7 +268,7 @@ static db_status_t cluster_load(const api_req_t *req, cluster_t *c, bool topolog
 	if (s == DB_OK)
 		s = oh_storage_checks_list(pool, &c->checks);
 	if (s == DB_OK && topology)
-		s = oh_coverage_load(pool, &c->coverage);
+		s = oh_coverage_load(pool, TOPOLOGY_FIRST_MISSING, &c->coverage);
 	if (s != DB_OK)
 		return s;
 	c->node_ok = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *c->node_ok);
@@ -319,7 +322,7 @@ void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 		oh_json_set_new(o, "CommunicationsAddress", json_string(n->comms_address));
 		oh_json_set_new(o, "CommunicationsPort", json_integer(n->comms_port));
 		oh_json_set_new(o, "PollingPort",
-		                cov->polling.unique_port && n->polling_port > 0
+		                cov->polling_settings.unique_port && n->polling_port > 0
 		                    ? json_integer(n->polling_port)
 		                    : json_null());
 		oh_json_set_new(o, "StorageVerified", json_boolean(node_ok[i]));
@@ -365,47 +368,48 @@ void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 			     oh_folder_name((oh_folder_t)f));
 	}
 
+	/* Coverage as kept by the polls: counts, and the first Tentacles
+	 * missing a node; the whole list is GET /api/tentacles?notPollingEveryNode=true. */
+	int window = cov->polling_settings.poll_window_s;
 	json_t *not_every = oh_json_check(json_array());
-	int polling = 0, listening = 0, every = 0, rereg = 0;
-	for (size_t i = 0; i < cov->tentacles.n; i++) {
-		const oh_tentacle_t *t = &cov->tentacles.v[i];
-		rereg += t->needs_rereg;
-		if (!t->polling) {
-			listening++;
-			continue;
-		}
-		polling++;
-		const char *missing[64];
-		size_t nm = oh_tentacle_missing_nodes(t, nodes, &cov->polls, cov->now,
-		                                      cov->polling.poll_window_s, missing, 64);
-		if (nm == 0) {
-			every++;
-			continue;
-		}
+	for (size_t i = 0; i < cov->n; i++) {
+		const oh_missing_t *m = &cov->v[i];
 		json_t *names = oh_json_check(json_array());
-		for (size_t k = 0; k < nm && k < 64; k++)
-			oh_json_check_rc(json_array_append_new(names, json_string(missing[k])));
+		for (size_t k = 0; k < m->n_missing; k++)
+			oh_json_check_rc(json_array_append_new(names, json_string(m->missing[k])));
 		json_t *o = oh_json_check(json_object());
-		oh_json_set_new(o, "Id", json_string(t->id));
-		oh_json_set_new(o, "Name", json_string(t->name));
+		oh_json_set_new(o, "Id", json_string(m->id));
+		oh_json_set_new(o, "Name", json_string(m->name));
 		oh_json_set_new(o, "MissingNodes", names);
 		oh_json_check_rc(json_array_append_new(not_every, o));
-		warn(warnings, "TentaclesNotPollingAllNodes", "TentacleId", t->id,
-		     "Tentacle %s has not polled %zu online node(s) within %d s.", t->name, nm,
-		     cov->polling.poll_window_s);
+		warn(warnings, "TentaclesNotPollingAllNodes", "TentacleId", m->id,
+		     "Tentacle %s has not polled %zu online node(s) within %d s.", m->name,
+		     m->n_missing, window);
 	}
-	if (rereg)
+	if (cov->missing > (int64_t)cov->n)
+		warn(warnings, "TentaclesNotPollingAllNodes", NULL, NULL,
+		     "%lld Tentacle(s) have not polled every online node within %d s (see "
+		     "/api/tentacles?notPollingEveryNode=true).",
+		     (long long)cov->missing, window);
+	if (cov->rereg)
 		warn(warnings, "TentaclesNeedReRegistration", NULL, NULL,
-		     "%d Tentacle(s) must apply a new server list (see "
+		     "%lld Tentacle(s) must apply a new server list (see "
 		     "/api/tentacles?needsReRegistration=true).",
-		     rereg);
+		     (long long)cov->rereg);
 	json_t *coverage = oh_json_check(json_object());
-	oh_json_set_new(coverage, "Total", json_integer((json_int_t)cov->tentacles.n));
-	oh_json_set_new(coverage, "Polling", json_integer(polling));
-	oh_json_set_new(coverage, "Listening", json_integer(listening));
-	oh_json_set_new(coverage, "PollingEveryNode", json_integer(every));
+	oh_json_set_new(coverage, "Total", json_integer(cov->total));
+	oh_json_set_new(coverage, "Polling", json_integer(cov->polling));
+	oh_json_set_new(coverage, "Listening", json_integer(cov->listening));
+	oh_json_set_new(coverage, "PollingEveryNode", json_integer(cov->polling - cov->missing));
 	oh_json_set_new(coverage, "NotPollingEveryNode", not_every);
-	oh_json_set_new(coverage, "NeedReRegistration", json_integer(rereg));
+	oh_json_set_new(coverage, "NotPollingEveryNodeTotal", json_integer(cov->missing));
+	oh_json_set_new(coverage, "NeedReRegistration", json_integer(cov->rereg));
+	json_t *links = oh_json_check(json_object());
+	oh_json_set_new(links, "NotPollingEveryNode",
+	                json_string("/api/tentacles?notPollingEveryNode=true"));
+	oh_json_set_new(links, "NeedReRegistration",
+	                json_string("/api/tentacles?needsReRegistration=true"));
+	oh_json_set_new(coverage, "Links", links);
 
 	json_t *o = oh_json_check(json_object());
 	oh_json_set_new(o, "Nodes", list);
@@ -413,7 +417,7 @@ void api_op_getTopology(const api_req_t *req, api_resp_t *resp)
 	oh_json_set_new(o, "LargestNodeCapacity", json_integer(largest));
 	oh_json_set_new(o, "CapacityLostIfLargestNodeFailsPercent", json_real(lost));
 	oh_json_set_new(o, "Storage", json_incref(c.storage));
-	oh_json_set_new(o, "Polling", nat_json(&cov->polling, nodes));
+	oh_json_set_new(o, "Polling", nat_json(&cov->polling_settings, nodes));
 	oh_json_set_new(o, "Tentacles", coverage);
 	oh_json_set_new(o, "Warnings", warnings);
 	api_json(resp, 200, o);

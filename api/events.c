@@ -26,18 +26,26 @@ static bool time_param(const api_req_t *req, const char *name, int64_t *out, api
 
 void api_op_listEvents(const api_req_t *req, api_resp_t *resp)
 {
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
 	oh_event_filter_t f = {
 	    .user = json_string_value(json_object_get(req->query, "user")),
 	    .resource = json_string_value(json_object_get(req->query, "regarding")),
 	    .operation = json_string_value(json_object_get(req->query, "operation")),
 	    .category = json_string_value(json_object_get(req->query, "category")),
-	    .skip = api_query_int(req, "skip", 0),
-	    .take = api_query_int(req, "take", 30),
+	    .after = pg.after,
+	    .skip = pg.skip,
+	    .take = pg.take,
 	};
 	if (!time_param(req, "from", &f.from, resp) || !time_param(req, "to", &f.to, resp))
 		return;
 	oh_event_list_t l;
 	db_status_t s = oh_events_list(req->cfg->pool, &f, &l);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "event");
+		return;
+	}
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
@@ -45,9 +53,10 @@ void api_op_listEvents(const api_req_t *req, api_resp_t *resp)
 	json_t *items = oh_json_check(json_array());
 	for (size_t i = 0; i < l.n; i++)
 		oh_json_check_rc(json_array_append_new(items, oh_event_json(&l.v[i])));
-	int64_t total = l.total;
+	json_t *o = api_page("Event", "/api/events", items, l.total, f.skip, f.take);
+	api_page_next(req, o, "/api/events", l.n, &pg, l.n ? l.v[l.n - 1].id : NULL);
 	oh_event_list_free(&l);
-	api_json(resp, 200, api_page("Event", "/api/events", items, total, f.skip, f.take));
+	api_json(resp, 200, o);
 }
 
 void api_op_listEventArchives(const api_req_t *req, api_resp_t *resp)

@@ -85,6 +85,25 @@ void api_db_error(api_resp_t *resp, db_status_t status);
 json_t *api_page(const char *item_type, const char *base, json_t *items, long long total,
                  long long skip, long long take);
 
+/* ---- paging (api/paging.c) ---- */
+
+typedef struct {
+	long long skip, take;
+	const char *after; /* borrowed from the request, or NULL */
+} api_paging_t;
+
+/* Reads skip, take and after; answers 400 SkipTooDeep (and returns false)
+ * when skip is past DB_LIST_MAX_SKIP. */
+bool api_paging(const api_req_t *req, api_resp_t *resp, api_paging_t *out);
+
+/* Answers 400 on "after" when the store found no such WHAT ("task"). */
+void api_paging_unknown_after(api_resp_t *resp, const char *what);
+
+/* Adds Links["Page.Next"] to PAGE (a full page of N items ending with
+ * LAST_ID): BASE with the request's filters, take and after=LAST_ID. */
+void api_page_next(const api_req_t *req, json_t *page, const char *base, size_t n,
+                   const api_paging_t *pg, const char *last_id);
+
 /* Appends a header line ("Name: value") to the response; a line that does
  * not fit in full is left out. */
 void api_header(api_resp_t *resp, const char *name, const char *value);

@@ -1,5 +1,6 @@
 /* /api/{spaceId}/machines: the Tentacle registry in Octopus's
  * MachineResource shape, for Octopus's clients and scripts. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -65,44 +66,56 @@ static json_t *machine_json(const oh_tentacle_t *t)
 	return o;
 }
 
-static bool wanted(const oh_tentacle_t *t, const api_req_t *req)
-{
-	const char *thumb = json_string_value(json_object_get(req->query, "thumbprint"));
-	const char *partial = json_string_value(json_object_get(req->query, "partialName"));
-	const char *styles = json_string_value(json_object_get(req->query, "commStyles"));
-	if (thumb && strcasecmp(thumb, t->thumbprint) != 0)
-		return false;
-	if (partial && !strcasestr(t->name, partial))
-		return false;
-	if (styles && !strstr(styles, t->polling ? "TentacleActive" : "TentaclePassive"))
-		return false;
-	return true;
-}
-
 void api_op_listMachines(const api_req_t *req, api_resp_t *resp)
 {
 	if (!api_space_check(req, resp))
 		return;
-	long long skip = api_query_int(req, "skip", 0), take = api_query_int(req, "take", 30);
-	oh_tentacle_list_t ts = {0};
-	db_status_t s = oh_tentacles_list(req->cfg->pool, false, &ts);
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
+	oh_tentacle_filter_t f = {.after = pg.after, .skip = pg.skip, .take = pg.take};
+	/* Thumbprints are kept in upper-case hex: the filter ignores case. */
+	char thumb[41] = "";
+	const char *t = json_string_value(json_object_get(req->query, "thumbprint"));
+	if (t) {
+		size_t i = 0;
+		for (; i < sizeof thumb - 1 && t[i]; i++)
+			thumb[i] = (char)toupper((unsigned char)t[i]);
+		thumb[i] = '\0';
+		f.thumbprint = thumb;
+	}
+	f.partial_name = json_string_value(json_object_get(req->query, "partialName"));
+	const char *styles = json_string_value(json_object_get(req->query, "commStyles"));
+	if (styles) {
+		bool active = strstr(styles, "TentacleActive") != NULL;
+		bool passive = strstr(styles, "TentaclePassive") != NULL;
+		f.style = active == passive ? OH_STYLE_ANY
+		          : active          ? OH_STYLE_POLLING
+		                            : OH_STYLE_LISTENING;
+	}
+	oh_tentacle_list_t ts;
+	oh_link_list_t polls, counts;
+	int64_t total = 0, now = 0;
+	db_status_t s =
+	    oh_tentacles_page(req->cfg->pool, &f, &ts, &total, &polls, &counts, &now, NULL);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "machine");
+		return;
+	}
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
 	}
 	json_t *items = oh_json_check(json_array());
-	long long total = 0;
-	for (size_t i = 0; i < ts.n; i++) {
-		if (!wanted(&ts.v[i], req))
-			continue;
-		if (total >= skip && (long long)json_array_size(items) < take)
-			oh_json_check_rc(json_array_append_new(items, machine_json(&ts.v[i])));
-		total++;
-	}
+	for (size_t i = 0; i < ts.n; i++)
+		oh_json_check_rc(json_array_append_new(items, machine_json(&ts.v[i])));
+	const char *base = "/api/" OH_DEFAULT_SPACE_ID "/machines";
+	json_t *o = api_page("Machine", base, items, total, pg.skip, pg.take);
+	api_page_next(req, o, base, ts.n, &pg, ts.n ? ts.v[ts.n - 1].id : NULL);
 	oh_tentacle_list_free(&ts);
-	api_json(
-	    resp, 200,
-	    api_page("Machine", "/api/" OH_DEFAULT_SPACE_ID "/machines", items, total, skip, take));
+	oh_link_list_free(&polls);
+	oh_link_list_free(&counts);
+	api_json(resp, 200, o);
 }
 
 void api_op_getMachine(const api_req_t *req, api_resp_t *resp)

@@ -306,35 +306,26 @@ void api_op_startMaintenanceRun(const api_req_t *req, api_resp_t *resp)
 
 void api_op_listMaintenanceRuns(const api_req_t *req, api_resp_t *resp)
 {
-	long long skip = api_query_int(req, "skip", 0);
-	long long take = api_query_int(req, "take", 30);
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
 	oh_maint_list_t l;
-	db_status_t s = oh_maint_list(req->cfg->pool, &l);
+	db_status_t s = oh_maint_list(req->cfg->pool, pg.after, pg.skip, pg.take, &l);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "maintenance run");
+		return;
+	}
 	if (s != DB_OK) {
-		oh_maint_list_free(&l);
 		api_db_error(resp, s);
 		return;
 	}
 	json_t *items = oh_json_check(json_array());
-	for (size_t i = (size_t)skip; i < l.n && (long long)json_array_size(items) < take; i++) {
-		oh_maint_view_t v;
-		s = oh_maint_get(req->cfg->pool, l.v[i].id, &v);
-		if (s == DB_OK)
-			oh_json_check_rc(json_array_append_new(
-			    items, api_maintenance_json(&v.run, v.steps, v.n)));
-		oh_maint_view_free(&v);
-		if (s != DB_OK && s != DB_NO_ROWS)
-			break;
-		s = DB_OK;
-	}
-	if (s != DB_OK) {
-		json_decref(items);
-		oh_maint_list_free(&l);
-		api_db_error(resp, s);
-		return;
-	}
-	api_json(resp, 200,
-	         api_page("MaintenanceRun", RUNS_BASE, items, (long long)l.n, skip, take));
+	for (size_t i = 0; i < l.n; i++)
+		oh_json_check_rc(json_array_append_new(
+		    items, api_maintenance_json(&l.v[i].run, l.v[i].steps, l.v[i].n)));
+	json_t *o = api_page("MaintenanceRun", RUNS_BASE, items, l.total, pg.skip, pg.take);
+	api_page_next(req, o, RUNS_BASE, l.n, &pg, l.n ? l.v[l.n - 1].run.id : NULL);
+	api_json(resp, 200, o);
 	oh_maint_list_free(&l);
 }
 

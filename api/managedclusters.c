@@ -137,36 +137,26 @@ static bool read_spec(const api_req_t *req, api_resp_t *resp, bool create, oh_mc
 
 void api_op_listManagedClusters(const api_req_t *req, api_resp_t *resp)
 {
-	long long skip = api_query_int(req, "skip", 0);
-	long long take = api_query_int(req, "take", 30);
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
 	oh_mc_list_t l;
-	db_status_t s = oh_mc_list(req->cfg->pool, &l);
+	db_status_t s = oh_mc_list(req->cfg->pool, pg.after, pg.skip, pg.take, &l);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "managed cluster");
+		return;
+	}
 	if (s != DB_OK) {
-		oh_mc_list_free(&l);
 		api_db_error(resp, s);
 		return;
 	}
+	/* Each with its nodes, as GET of one cluster shows it. */
 	json_t *items = oh_json_check(json_array());
-	oh_managed_cluster_t *full = malloc(sizeof *full);
-	if (!full)
-		abort();
-	for (size_t i = (size_t)skip; i < l.n && (long long)json_array_size(items) < take; i++) {
-		/* Each with its nodes, as GET of one cluster shows it. */
-		s = oh_mc_get(req->cfg->pool, l.v[i].id, full);
-		if (s == DB_OK)
-			oh_json_check_rc(json_array_append_new(items, cluster_json(full, true)));
-		else if (s != DB_NO_ROWS)
-			break;
-		s = DB_OK;
-	}
-	free(full);
-	if (s != DB_OK) {
-		json_decref(items);
-		oh_mc_list_free(&l);
-		api_db_error(resp, s);
-		return;
-	}
-	api_json(resp, 200, api_page("ManagedCluster", MC_BASE, items, (long long)l.n, skip, take));
+	for (size_t i = 0; i < l.n; i++)
+		oh_json_check_rc(json_array_append_new(items, cluster_json(&l.v[i], true)));
+	json_t *o = api_page("ManagedCluster", MC_BASE, items, l.total, pg.skip, pg.take);
+	api_page_next(req, o, MC_BASE, l.n, &pg, l.n ? l.v[l.n - 1].id : NULL);
+	api_json(resp, 200, o);
 	oh_mc_list_free(&l);
 }
 
@@ -565,24 +555,32 @@ static json_t *tentacle_json(const oh_mc_tentacle_t *t)
 
 void api_op_listManagedTentacles(const api_req_t *req, api_resp_t *resp)
 {
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
 	oh_managed_cluster_t *m;
 	if (!load_cluster(req, resp, &m))
 		return;
+	char base[120];
+	snprintf(base, sizeof base, MC_BASE "/%s/tentacles", m->id);
 	oh_mc_tentacle_list_t l;
-	db_status_t s = oh_mc_tentacles_list(req->cfg->pool, m->id, &l);
+	db_status_t s = oh_mc_tentacles_page(req->cfg->pool, m->id, pg.after, pg.skip, pg.take, &l);
 	free(m);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "Tentacle of this cluster");
+		return;
+	}
 	if (s != DB_OK) {
-		oh_mc_tentacle_list_free(&l);
 		api_db_error(resp, s);
 		return;
 	}
 	json_t *items = oh_json_check(json_array());
 	for (size_t i = 0; i < l.n; i++)
 		oh_json_check_rc(json_array_append_new(items, tentacle_json(&l.v[i])));
-	oh_mc_tentacle_list_free(&l);
-	json_t *o = oh_json_check(json_object());
-	oh_json_set_new(o, "Items", items);
+	json_t *o = api_page("ManagedTentacle", base, items, l.total, pg.skip, pg.take);
+	api_page_next(req, o, base, l.n, &pg, l.n ? l.v[l.n - 1].id : NULL);
 	api_json(resp, 200, o);
+	oh_mc_tentacle_list_free(&l);
 }
 
 void api_op_registerManagedTentacle(const api_req_t *req, api_resp_t *resp)

@@ -156,17 +156,25 @@ void api_op_listPackages(const api_req_t *req, api_resp_t *resp)
 {
 	if (!api_space_check(req, resp))
 		return;
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
 	packages_filter_t f = {
 	    .space_id = OH_DEFAULT_SPACE_ID,
 	    .filter = json_string_value(json_object_get(req->query, "filter")),
 	    .package_id = json_string_value(json_object_get(req->query, "nuGetPackageId")),
 	    .latest = json_is_true(json_object_get(req->query, "latest")),
-	    .skip = api_query_int(req, "skip", 0),
-	    .take = api_query_int(req, "take", 30),
+	    .after = pg.after,
+	    .skip = pg.skip,
+	    .take = pg.take,
 	};
 	bool notes = json_is_true(json_object_get(req->query, "includeNotes"));
 	oh_package_list_t l;
 	db_status_t s = oh_packages_list(req->cfg->pool, &f, &l);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "package");
+		return;
+	}
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
@@ -174,7 +182,9 @@ void api_op_listPackages(const api_req_t *req, api_resp_t *resp)
 	json_t *items = oh_json_check(json_array());
 	for (size_t i = 0; i < l.n; i++)
 		oh_json_check_rc(json_array_append_new(items, package_json(&l.v[i], notes)));
-	api_json(resp, 200, api_page("Package", PACKAGES_BASE, items, l.total, f.skip, f.take));
+	json_t *o = api_page("Package", PACKAGES_BASE, items, l.total, f.skip, f.take);
+	api_page_next(req, o, PACKAGES_BASE, l.n, &pg, l.n ? l.v[l.n - 1].id : NULL);
+	api_json(resp, 200, o);
 	oh_package_list_free(&l);
 }
 

@@ -132,7 +132,14 @@ void api_op_listSubscriptionDeliveries(const api_req_t *req, api_resp_t *resp)
 	}
 	oh_delivery_list_t l = {0};
 	if (st == DB_OK)
-		st = oh_deliveries_list(req->cfg->pool, id, api_query_int(req, "take", 30), &l);
+		st =
+		    oh_deliveries_list(req->cfg->pool, id, api_query_int(req, "take", 30),
+		                       json_string_value(json_object_get(req->query, "after")), &l);
+	if (st == DB_NO_ROWS) {
+		oh_delivery_list_free(&l);
+		api_paging_unknown_after(resp, "delivery");
+		return;
+	}
 	if (st != DB_OK) {
 		oh_delivery_list_free(&l);
 		api_db_error(resp, st);

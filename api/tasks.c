@@ -89,8 +89,10 @@ static db_status_t tasks_by_ids(const api_req_t *req, const char *ids, const oh_
 /* GET /api/tasks and /api/{spaceId}/tasks: BASE is the listing's path. */
 static void list_tasks(const api_req_t *req, api_resp_t *resp, const char *base)
 {
-	oh_task_filter_t f = {.skip = api_query_int(req, "skip", 0),
-	                      .take = api_query_int(req, "take", 30)};
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
+	oh_task_filter_t f = {.skip = pg.skip, .take = pg.take, .after = pg.after};
 	const char *states = json_string_value(json_object_get(req->query, "states"));
 	if (states)
 		f.states = parse_states(states);
@@ -111,6 +113,10 @@ static void list_tasks(const api_req_t *req, api_resp_t *resp, const char *base)
 	oh_task_list_t l;
 	db_status_t s =
 	    ids ? tasks_by_ids(req, ids, &f, &l) : oh_tasks_list(req->cfg->pool, &f, &l);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "task");
+		return;
+	}
 	if (s != DB_OK) {
 		api_db_error(resp, s);
 		return;
@@ -121,6 +127,9 @@ static void list_tasks(const api_req_t *req, api_resp_t *resp, const char *base)
 	for (size_t i = from; i < l.n && (long long)json_array_size(items) < f.take; i++)
 		oh_json_check_rc(json_array_append_new(items, api_task_json(&l.v[i])));
 	json_t *o = api_page("ServerTask", base, items, l.total, f.skip, f.take);
+	/* A listing by ids is one page: it has no next one. */
+	if (!ids)
+		api_page_next(req, o, base, l.n, &pg, l.n ? l.v[l.n - 1].id : NULL);
 	oh_task_list_free(&l);
 	api_json(resp, 200, o);
 }

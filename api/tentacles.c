@@ -2,6 +2,7 @@
  * Tentacle.config entries, poll check-ins and health checks. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../lib/oh_crypto.h"
@@ -35,15 +36,24 @@ static json_t *tentacle_json(const oh_tentacle_t *t, const oh_node_list_t *nodes
 	                t->servers_changed_at ? oh_json_time(t->servers_changed_at) : json_null());
 	json_t *list = oh_json_check(json_array());
 	bool every = true;
+	/* This Tentacle's polls first (a page holds every page Tentacle's), so
+	 * the match per node is over its own polls only. */
+	size_t mine_n = 0;
+	const oh_tentacle_link_t **mine =
+	    polls && polls->n ? malloc(polls->n * sizeof *mine) : NULL;
+	if (polls && polls->n && !mine)
+		abort();
+	for (size_t j = 0; polls && j < polls->n; j++)
+		if (strcmp(polls->v[j].tentacle_id, t->id) == 0)
+			mine[mine_n++] = &polls->v[j];
 	for (size_t i = 0; t->polling && nodes && i < nodes->n; i++) {
 		const oh_node_t *n = &nodes->v[i];
 		if (n->offline)
 			continue;
 		int64_t last = 0;
-		for (size_t j = 0; polls && j < polls->n; j++) {
-			if (strcmp(polls->v[j].tentacle_id, t->id) == 0 &&
-			    strcmp(polls->v[j].node_id, n->id) == 0)
-				last = polls->v[j].last_poll;
+		for (size_t j = 0; j < mine_n; j++) {
+			if (strcmp(mine[j]->node_id, n->id) == 0)
+				last = mine[j]->last_poll;
 		}
 		bool within = last > 0 && now - last <= (int64_t)window_s * 1000;
 		every = every && within;
@@ -54,6 +64,7 @@ static json_t *tentacle_json(const oh_tentacle_t *t, const oh_node_list_t *nodes
 		oh_json_set_new(p, "WithinWindow", json_boolean(within));
 		oh_json_check_rc(json_array_append_new(list, p));
 	}
+	free(mine);
 	oh_json_set_new(o, "PollsEveryNode", t->polling ? json_boolean(every) : json_null());
 	oh_json_set_new(o, "Polls", list);
 	oh_json_set_new(o, "HealthStatus",
@@ -108,31 +119,53 @@ static db_status_t context_load(const api_req_t *req, const char *id, context_t 
 	return s;
 }
 
+/* The server entry count of ID in COUNTS (Port holds the count). */
+static size_t server_count(const oh_link_list_t *counts, const char *id)
+{
+	for (size_t i = 0; i < counts->n; i++)
+		if (strcmp(counts->v[i].tentacle_id, id) == 0)
+			return (size_t)counts->v[i].port;
+	return 0;
+}
+
 void api_op_listTentacles(const api_req_t *req, api_resp_t *resp)
 {
-	long long skip = api_query_int(req, "skip", 0);
-	long long take = api_query_int(req, "take", 30);
-	bool only = json_is_true(json_object_get(req->query, "needsReRegistration"));
-	oh_tentacle_list_t ts = {0};
-	context_t x;
-	db_status_t s = oh_tentacles_list(req->cfg->pool, only, &ts);
-	if (s == DB_OK)
-		s = context_load(req, NULL, &x);
-	if (s != DB_OK) {
-		api_db_error(resp, s);
-		oh_tentacle_list_free(&ts);
+	api_paging_t pg;
+	if (!api_paging(req, resp, &pg))
+		return;
+	oh_tentacle_filter_t f = {
+	    .only_rereg = json_is_true(json_object_get(req->query, "needsReRegistration")),
+	    .missing = json_is_true(json_object_get(req->query, "notPollingEveryNode")),
+	    .after = pg.after,
+	    .skip = pg.skip,
+	    .take = pg.take};
+	oh_tentacle_list_t ts;
+	oh_link_list_t polls, counts;
+	oh_page_context_t more = {.offline_timeout_ms = req->cfg->offline_timeout_ms};
+	int64_t total = 0, now = 0;
+	db_status_t s =
+	    oh_tentacles_page(req->cfg->pool, &f, &ts, &total, &polls, &counts, &now, &more);
+	if (s == DB_NO_ROWS) {
+		api_paging_unknown_after(resp, "Tentacle");
 		return;
 	}
-	json_t *items = oh_json_check(json_array());
-	for (size_t i = (size_t)skip; i < ts.n && (long long)json_array_size(items) < take; i++)
-		oh_json_check_rc(json_array_append_new(
-		    items,
-		    tentacle_json(&ts.v[i], &x.nodes, &x.polls, x.now, x.polling.poll_window_s,
-		                  count_servers(&x.servers, ts.v[i].id))));
-	api_json(resp, 200,
-	         api_page("Tentacle", TENTACLES_BASE, items, (long long)ts.n, skip, take));
+	if (s != DB_OK) {
+		api_db_error(resp, s);
+	} else {
+		json_t *items = oh_json_check(json_array());
+		for (size_t i = 0; i < ts.n; i++)
+			oh_json_check_rc(json_array_append_new(
+			    items, tentacle_json(&ts.v[i], &more.nodes, &polls, now,
+			                         more.polling.poll_window_s,
+			                         server_count(&counts, ts.v[i].id))));
+		json_t *o = api_page("Tentacle", TENTACLES_BASE, items, total, pg.skip, pg.take);
+		api_page_next(req, o, TENTACLES_BASE, ts.n, &pg, ts.n ? ts.v[ts.n - 1].id : NULL);
+		api_json(resp, 200, o);
+	}
+	oh_node_list_free(&more.nodes);
 	oh_tentacle_list_free(&ts);
-	context_free(&x);
+	oh_link_list_free(&polls);
+	oh_link_list_free(&counts);
 }
 
 /* Reads the Tentacle of the path's id into *T and its context into *X (free

@@ -74,6 +74,7 @@ typedef struct {
 	const char *resource;  /* ResourceId, or NULL */
 	const char *operation; /* or NULL */
 	const char *category;  /* or NULL */
+	const char *after;     /* the page starts after this event Id, or NULL */
 	int64_t skip, take;
 } oh_event_filter_t;
 
@@ -83,7 +84,9 @@ typedef struct {
 	int64_t total;
 } oh_event_list_t;
 
-/* Lists events matching F, newest first.  DB_OK or a failure. */
+/* Lists a page of the events matching F, newest first; total up to
+ * DB_LIST_COUNT_CAP.  DB_OK, DB_NO_ROWS when F->after names no event, or a
+ * failure. */
 db_status_t oh_events_list(db_pool_t *pool, const oh_event_filter_t *f, oh_event_list_t *out);
 void oh_event_list_free(oh_event_list_t *l);
 

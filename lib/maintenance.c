@@ -163,24 +163,68 @@ db_status_t oh_maint_get(db_pool_t *pool, const char *id, oh_maint_view_t *out)
 static void add_run(void *vctx, const oh_mrun_t *r)
 {
 	oh_maint_list_t *l = vctx;
-	oh_mrun_t *nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+	oh_maint_view_t *nv = realloc(l->v, (l->n + 1) * sizeof *nv);
 	if (!nv)
-		abort();
+		abort(); /* out of memory: stop loudly rather than list half */
 	l->v = nv;
-	l->v[l->n++] = *r;
+	memset(&l->v[l->n], 0, sizeof l->v[0]);
+	l->v[l->n++].run = *r;
 }
+
+/* Steps arrive by run: the page's runs are searched from the last one
+ * matched, so a page costs its rows. */
+typedef struct {
+	oh_maint_list_t *l;
+	size_t at;
+} steps_ctx_t;
+
+static void add_run_step(void *vctx, const char *run_id, const oh_mstep_t *s)
+{
+	steps_ctx_t *x = vctx;
+	for (size_t k = 0; k < x->l->n; k++) {
+		size_t i = (x->at + k) % x->l->n;
+		if (strcmp(x->l->v[i].run.id, run_id) == 0) {
+			x->at = i;
+			add_step(&x->l->v[i], s);
+			return;
+		}
+	}
+}
+
+typedef struct {
+	const char *after;
+	int64_t skip, take;
+	oh_maint_list_t *out;
+} list_ctx_t;
 
 static db_status_t list_txn(db_conn_t *c, void *vctx)
 {
-	oh_maint_list_t *l = vctx;
-	oh_maint_list_free(l);
-	return maint_store_each_run(c, NULL, add_run, l);
+	list_ctx_t *x = vctx;
+	oh_maint_list_free(x->out);
+	db_status_t s =
+	    maint_store_page(c, x->after, x->skip, x->take, add_run, x->out, &x->out->total);
+	if (s != DB_OK || x->out->n == 0)
+		return s;
+	const char **ids = malloc(x->out->n * sizeof *ids);
+	if (!ids)
+		abort();
+	for (size_t i = 0; i < x->out->n; i++)
+		ids[i] = x->out->v[i].run.id;
+	steps_ctx_t sx = {x->out, 0};
+	s = maint_store_steps_of(c, ids, x->out->n, add_run_step, &sx);
+	free(ids);
+	return s;
 }
 
-db_status_t oh_maint_list(db_pool_t *pool, oh_maint_list_t *out)
+db_status_t oh_maint_list(db_pool_t *pool, const char *after, int64_t skip, int64_t take,
+                          oh_maint_list_t *out)
 {
 	memset(out, 0, sizeof *out);
-	return db_txn(pool, DB_TXN_READ, list_txn, out);
+	list_ctx_t x = {after, skip, take, out};
+	db_status_t s = db_txn(pool, DB_TXN_READ, list_txn, &x);
+	if (s != DB_OK)
+		oh_maint_list_free(out);
+	return s;
 }
 
 typedef struct {
@@ -204,9 +248,12 @@ db_status_t oh_maint_active(db_pool_t *pool, const char *cluster_id, char *id, s
 
 void oh_maint_list_free(oh_maint_list_t *l)
 {
+	for (size_t i = 0; i < l->n; i++)
+		oh_maint_view_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+	l->total = 0;
 }
 
 typedef struct {

@@ -64,10 +64,17 @@ void oh_maint_view_free(oh_maint_view_t *v);
 db_status_t oh_maint_get(db_pool_t *pool, const char *id, oh_maint_view_t *out);
 
 typedef struct {
-	oh_mrun_t *v;
+	oh_maint_view_t *v; /* each run with its steps */
 	size_t n;
+	int64_t total; /* runs in the whole list, up to DB_LIST_COUNT_CAP */
 } oh_maint_list_t;
-db_status_t oh_maint_list(db_pool_t *pool, oh_maint_list_t *out);
+/* Reads into *OUT a page of runs newest first (CreatedAt DESC, Id), each
+ * with its steps, in one transaction: the runs after run AFTER (NULL or
+ * "" from the start), SKIP, TAKE (lib/db/keyset.h).  DB_OK, DB_NO_ROWS
+ * when AFTER names no run, or a failure (*OUT then empty).  Free with
+ * oh_maint_list_free. */
+db_status_t oh_maint_list(db_pool_t *pool, const char *after, int64_t skip, int64_t take,
+                          oh_maint_list_t *out);
 void oh_maint_list_free(oh_maint_list_t *l);
 
 /* The Id of CLUSTER_ID's run that has not ended, into ID (size SIZE):

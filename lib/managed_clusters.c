@@ -237,17 +237,64 @@ static void collect(void *vctx, const oh_managed_cluster_t *m)
 	l->v[l->n++] = *m;
 }
 
-static db_status_t list_txn(db_conn_t *c, void *vctx)
+/* Nodes arrive by cluster: the page's clusters are searched from the last
+ * one matched. */
+typedef struct {
+	oh_mc_list_t *l;
+	size_t at;
+} nodes_ctx_t;
+
+static void add_node(void *vctx, const char *cluster_id, const oh_mc_node_t *n)
 {
-	oh_mc_list_t *l = vctx;
-	oh_mc_list_free(l);
-	return managed_store_each(c, collect, l);
+	nodes_ctx_t *x = vctx;
+	for (size_t k = 0; k < x->l->n; k++) {
+		size_t i = (x->at + k) % x->l->n;
+		oh_managed_cluster_t *m = &x->l->v[i];
+		if (strcmp(m->id, cluster_id) == 0) {
+			x->at = i;
+			if (m->n_nodes < OH_MC_MAX_NODES)
+				m->nodes[m->n_nodes++] = *n;
+			return;
+		}
+	}
 }
 
-db_status_t oh_mc_list(db_pool_t *pool, oh_mc_list_t *out)
+typedef struct {
+	const char *after;
+	int64_t skip, take;
+	oh_mc_list_t *out;
+} list_ctx_t;
+
+static db_status_t list_txn(db_conn_t *c, void *vctx)
+{
+	list_ctx_t *x = vctx;
+	oh_mc_list_free(x->out);
+	db_status_t s =
+	    managed_store_page(c, x->after, x->skip, x->take, collect, x->out, &x->out->total);
+	if (s != DB_OK || x->out->n == 0)
+		return s;
+	const char **ids = malloc(x->out->n * sizeof *ids);
+	if (!ids)
+		abort();
+	for (size_t i = 0; i < x->out->n; i++) {
+		ids[i] = x->out->v[i].id;
+		x->out->v[i].n_nodes = 0;
+	}
+	nodes_ctx_t nx = {x->out, 0};
+	s = managed_store_nodes_of(c, ids, x->out->n, add_node, &nx);
+	free(ids);
+	return s;
+}
+
+db_status_t oh_mc_list(db_pool_t *pool, const char *after, int64_t skip, int64_t take,
+                       oh_mc_list_t *out)
 {
 	memset(out, 0, sizeof *out);
-	return db_txn(pool, DB_TXN_READ, list_txn, out);
+	list_ctx_t x = {after, skip, take, out};
+	db_status_t s = db_txn(pool, DB_TXN_READ, list_txn, &x);
+	if (s != DB_OK)
+		oh_mc_list_free(out);
+	return s;
 }
 
 void oh_mc_list_free(oh_mc_list_t *l)
@@ -255,6 +302,7 @@ void oh_mc_list_free(oh_mc_list_t *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+	l->total = 0;
 }
 
 typedef struct {
@@ -505,11 +553,37 @@ db_status_t oh_mc_tentacles_list(db_pool_t *pool, const char *cluster_id,
 	return db_txn(pool, DB_TXN_READ, tlist_txn, &x);
 }
 
+typedef struct {
+	const char *cluster_id, *after;
+	int64_t skip, take;
+	oh_mc_tentacle_list_t *out;
+} tpage_ctx_t;
+
+static db_status_t tpage_txn(db_conn_t *c, void *vctx)
+{
+	tpage_ctx_t *x = vctx;
+	oh_mc_tentacle_list_free(x->out);
+	return managed_store_tentacle_page(c, x->cluster_id, x->after, x->skip, x->take,
+	                                   collect_tentacle, x->out, &x->out->total);
+}
+
+db_status_t oh_mc_tentacles_page(db_pool_t *pool, const char *cluster_id, const char *after,
+                                 int64_t skip, int64_t take, oh_mc_tentacle_list_t *out)
+{
+	memset(out, 0, sizeof *out);
+	tpage_ctx_t x = {cluster_id, after, skip, take, out};
+	db_status_t s = db_txn(pool, DB_TXN_READ, tpage_txn, &x);
+	if (s != DB_OK)
+		oh_mc_tentacle_list_free(out);
+	return s;
+}
+
 void oh_mc_tentacle_list_free(oh_mc_tentacle_list_t *l)
 {
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+	l->total = 0;
 }
 
 typedef struct {

@@ -57,10 +57,17 @@ db_status_t oh_mc_replace(db_pool_t *pool, const unsigned char secrets_key[32], 
 db_status_t oh_mc_get(db_pool_t *pool, const char *id, oh_managed_cluster_t *out);
 
 typedef struct {
-	oh_managed_cluster_t *v; /* without their nodes */
+	oh_managed_cluster_t *v; /* with their nodes */
 	size_t n;
+	int64_t total; /* clusters in the whole list, up to DB_LIST_COUNT_CAP */
 } oh_mc_list_t;
-db_status_t oh_mc_list(db_pool_t *pool, oh_mc_list_t *out);
+/* Reads into *OUT a page of clusters by Name, each with its nodes, in one
+ * transaction: the clusters after cluster AFTER (NULL or "" from the
+ * start), SKIP, TAKE (lib/db/keyset.h).  DB_OK, DB_NO_ROWS when AFTER
+ * names no cluster, or a failure (*OUT then empty).  Free with
+ * oh_mc_list_free. */
+db_status_t oh_mc_list(db_pool_t *pool, const char *after, int64_t skip, int64_t take,
+                       oh_mc_list_t *out);
 void oh_mc_list_free(oh_mc_list_t *l);
 
 /* Deletes ID (with its nodes and Tentacles), recording AUDIT.  Outcomes:
@@ -126,9 +133,18 @@ db_status_t oh_mc_tentacle_register(db_pool_t *pool, oh_mc_tentacle_t *t, struct
 typedef struct {
 	oh_mc_tentacle_t *v;
 	size_t n;
+	int64_t total; /* oh_mc_tentacles_page: up to DB_LIST_COUNT_CAP */
 } oh_mc_tentacle_list_t;
+/* Every Tentacle of CLUSTER_ID by Name (for the passes that check them
+ * all). */
 db_status_t oh_mc_tentacles_list(db_pool_t *pool, const char *cluster_id,
                                  oh_mc_tentacle_list_t *out);
+/* A page of CLUSTER_ID's Tentacles by Name: after its Tentacle AFTER (NULL
+ * or "" from the start), SKIP, TAKE, with the total.  DB_OK, DB_NO_ROWS
+ * when AFTER is none of its Tentacles, or a failure (*OUT then empty).
+ * Free with oh_mc_tentacle_list_free. */
+db_status_t oh_mc_tentacles_page(db_pool_t *pool, const char *cluster_id, const char *after,
+                                 int64_t skip, int64_t take, oh_mc_tentacle_list_t *out);
 void oh_mc_tentacle_list_free(oh_mc_tentacle_list_t *l);
 db_status_t oh_mc_tentacle_get(db_pool_t *pool, const char *id, oh_mc_tentacle_t *out);
 db_status_t oh_mc_tentacle_delete(db_pool_t *pool, const char *id,

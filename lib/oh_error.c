@@ -85,6 +85,8 @@ static const oh_error_def_t defs[OH_E__COUNT] = {
                                     "MinOnlineNodes serving."},
     [OH_E_MAINT_WRONG_STATE] = {"MaintenanceRunNotInThatState", 409,
                                 "The maintenance run is not in a state that allows this."},
+    [OH_E_SKIP_TOO_DEEP] = {"SkipTooDeep", 400,
+                            "skip goes up to 10000: page further with after (Links.Page.Next)."},
 };
 
 const oh_error_def_t *oh_error_def(oh_ec_t ec)

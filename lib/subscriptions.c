@@ -205,6 +205,7 @@ static void collect_delivery(void *vctx, const oh_delivery_t *d)
 typedef struct {
 	const char *sub;
 	int64_t take;
+	const char *after;
 	oh_delivery_list_t *out;
 } dlist_ctx_t;
 
@@ -212,14 +213,14 @@ static db_status_t dlist_txn(db_conn_t *c, void *vctx)
 {
 	dlist_ctx_t *x = vctx;
 	oh_delivery_list_free(x->out);
-	return deliveries_store_list(c, x->sub, x->take, collect_delivery, x->out);
+	return deliveries_store_list(c, x->sub, x->take, x->after, collect_delivery, x->out);
 }
 
 db_status_t oh_deliveries_list(db_pool_t *pool, const char *subscription_id, int64_t take,
-                               oh_delivery_list_t *out)
+                               const char *after, oh_delivery_list_t *out)
 {
 	memset(out, 0, sizeof *out);
-	dlist_ctx_t x = {subscription_id, take, out};
+	dlist_ctx_t x = {subscription_id, take, after, out};
 	return db_txn(pool, DB_TXN_READ, dlist_txn, &x);
 }
 

@@ -74,9 +74,10 @@ typedef struct {
  * (D's delivered_at is not read). */
 db_status_t oh_deliveries_record(db_pool_t *pool, const char *subscription_id,
                                  const oh_delivery_t *d);
-/* The last TAKE deliveries of a subscription, newest first. */
+/* The last TAKE deliveries of a subscription, newest first, after the
+ * delivery AFTER when not NULL (DB_NO_ROWS when there is no such one). */
 db_status_t oh_deliveries_list(db_pool_t *pool, const char *subscription_id, int64_t take,
-                               oh_delivery_list_t *out);
+                               const char *after, oh_delivery_list_t *out);
 void oh_delivery_list_free(oh_delivery_list_t *l);
 
 #endif

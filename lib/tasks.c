@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/task_counts_store.h"
 #include "db/tasks_store.h"
 #include "events.h"
 #include "idempotency.h"
@@ -700,6 +701,8 @@ static db_status_t housekeeping_txn(db_conn_t *c, void *vctx)
 		return s;
 	s = tasks_store_completed_before(c, now - x->retention_ms, x->purge, PURGE_BATCH,
 	                                 &x->n_purge);
+	if (s == DB_OK && x->n_purge > 0) /* the batch is a prefix in CompletedTime order */
+		s = task_counts_store_forget_through(c, x->purge[x->n_purge - 1]);
 	for (int i = 0; i < x->n_purge && s == DB_OK; i++)
 		s = tasks_store_delete(c, x->purge[i]);
 	x->out->purged = x->n_purge;

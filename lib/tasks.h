@@ -106,6 +106,7 @@ typedef struct {
 	const char *node;         /* ServerNode filter or NULL */
 	const char *name;         /* kind filter or NULL */
 	const char *partial_name; /* part of the Description (case-insensitive), or NULL */
+	const char *after;        /* the page starts after this task Id, or NULL */
 	int64_t skip, take;
 } oh_task_filter_t;
 

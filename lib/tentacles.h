@@ -106,10 +106,46 @@ db_status_t oh_tentacle_get(db_pool_t *pool, const char *id, oh_tentacle_t *out)
 
 typedef struct {
 	oh_tentacle_t *v;
-	size_t n;
+	size_t n, cap;
 } oh_tentacle_list_t;
 
-db_status_t oh_tentacles_list(db_pool_t *pool, bool only_rereg, oh_tentacle_list_t *out);
+/* What a page of Tentacles is. */
+typedef struct {
+	bool only_rereg;        /* only those that must apply a new server list */
+	bool missing;           /* only polling Tentacles missing a node (oldest first) */
+	int64_t missing_before; /* set by oh_tentacles_page: now - the poll window */
+	const char *after;      /* the page starts after this Tentacle Id, or NULL */
+	int64_t skip, take;
+	const char *thumbprint;   /* only this certificate (upper-case hex), or NULL */
+	int style;                /* OH_STYLE_ANY, or only polling / listening ones */
+	const char *partial_name; /* only names containing this (any case), or NULL */
+} oh_tentacle_filter_t;
+
+enum { OH_STYLE_ANY = 0, OH_STYLE_POLLING, OH_STYLE_LISTENING };
+
+/* What a page of Tentacles is shown with, read in the page's transaction. */
+typedef struct {
+	int64_t offline_timeout_ms; /* in: when a node counts as offline */
+	oh_node_list_t nodes;       /* out: the nodes (free with oh_node_list_free) */
+	oh_polling_t polling;       /* out: the polling settings */
+} oh_page_context_t;
+
+/* Reads the page F into *OUT (ordered by Name, or with F->missing by how
+ * long they have missed a node) and *TOTAL (up to DB_LIST_COUNT_CAP), with
+ * every page Tentacle's polls in *POLLS and server entry counts in
+ * *SERVERS (Address empty, Port the count), the database clock in *NOW
+ * and, when MORE is not NULL, the nodes and polling settings into it, all
+ * in one transaction.  Free the lists.  DB_NO_ROWS when F->after names no
+ * Tentacle. */
+typedef struct oh_link_list oh_link_list_t;
+db_status_t oh_tentacles_page(db_pool_t *pool, const oh_tentacle_filter_t *f,
+                              oh_tentacle_list_t *out, int64_t *total, oh_link_list_t *polls,
+                              oh_link_list_t *servers, int64_t *now, oh_page_context_t *more);
+
+/* Up to LIMIT listening Tentacles with Id after AFTER ("" for the first),
+ * by Id: for passes that visit them all a batch at a time. */
+db_status_t oh_tentacles_listening(db_pool_t *pool, const char *after, int limit,
+                                   oh_tentacle_list_t *out);
 void oh_tentacle_list_free(oh_tentacle_list_t *l);
 
 /* Deletes ID with its entries and polls, recording AUDIT.  DB_NO_ROWS when
@@ -125,10 +161,10 @@ typedef struct {
 	int64_t last_poll; /* polls only */
 } oh_tentacle_link_t;
 
-typedef struct {
+struct oh_link_list {
 	oh_tentacle_link_t *v;
-	size_t n;
-} oh_link_list_t;
+	size_t n, cap;
+};
 
 db_status_t oh_tentacle_servers(db_pool_t *pool, const char *id, oh_link_list_t *out);
 db_status_t oh_tentacle_polls(db_pool_t *pool, const char *id, oh_link_list_t *out,
@@ -153,31 +189,43 @@ db_status_t oh_tentacle_poll(db_pool_t *pool, const char *id, const char *node_i
 db_status_t oh_tentacle_set_health(db_pool_t *pool, const char *id, const char *status,
                                    const char *detail);
 
-/* What Tentacle coverage is judged from, read in one transaction. */
+/* Tentacle coverage, as kept when polls are recorded and nodes come and go:
+ * a polling Tentacle misses a node when it has not polled one of the online
+ * nodes within the window. */
 typedef struct {
-	oh_tentacle_list_t tentacles;
-	oh_link_list_t polls; /* every Tentacle's */
-	oh_polling_t polling;
+	char id[51];
+	char name[201];
+	char missing[16][65]; /* names of the nodes it missed (the first 16) */
+	size_t n_missing;
+} oh_missing_t;
+
+typedef struct {
+	int64_t total, polling, listening, rereg;
+	int64_t missing; /* polling Tentacles missing a node, up to DB_LIST_COUNT_CAP */
+	oh_missing_t *v; /* the first of them, longest missing first */
+	size_t n;
+	oh_polling_t polling_settings;
 	int64_t now; /* database clock */
 } oh_coverage_t;
 
-/* Reads *OUT (free it with oh_coverage_free; on failure it is empty). */
-db_status_t oh_coverage_load(db_pool_t *pool, oh_coverage_t *out);
+/* Reads the counts and the first FIRST Tentacles missing a node into *OUT
+ * (free it with oh_coverage_free; on failure it is empty). */
+db_status_t oh_coverage_load(db_pool_t *pool, size_t first, oh_coverage_t *out);
 void oh_coverage_free(oh_coverage_t *c);
 
-/* Which online nodes polling Tentacle T has not polled within the window:
- * fills MISSING (capacity CAP, node names) and returns how many. */
-size_t oh_tentacle_missing_nodes(const oh_tentacle_t *t, const oh_node_list_t *nodes,
-                                 const oh_link_list_t *polls, int64_t now, int window_s,
-                                 const char **missing, size_t cap);
+/* The coverage pass, run by any node on a thread of its own: when the
+ * online nodes differ from those coverage was computed for, records them
+ * and recomputes every polling Tentacle's coverage, a batch per
+ * transaction (any node continues a recompute another began); then emits
+ * TentacleNotPollingAllNodes for up to a batch of Tentacles that newly miss
+ * a node.  Cost: the nodes, plus the Tentacles that changed.  *STOP (may be
+ * NULL) ends a recompute between batches. */
+db_status_t oh_tentacles_coverage_pass(db_pool_t *pool, int64_t offline_timeout_ms,
+                                       const volatile bool *stop);
 
 /* Housekeeping: queues RefreshTentacleServers when the nodes or the mode
- * changed since the last refresh (*QUEUED says whether it did); with
- * COVERAGE (a pass over every Tentacle and poll, so callers run it less
- * often), emits TentacleNotPollingAllNodes once per polling Tentacle that
- * stops polling every online node within the window, and re-arms when it
- * does again. */
-db_status_t oh_tentacles_housekeeping(db_pool_t *pool, int64_t offline_timeout_ms, bool coverage,
-                                      bool *queued);
+ * changed since the last refresh (*QUEUED says whether it did).  Reads the
+ * nodes and settings only. */
+db_status_t oh_tentacles_housekeeping(db_pool_t *pool, int64_t offline_timeout_ms, bool *queued);
 
 #endif

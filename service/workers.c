@@ -15,7 +15,7 @@
 #include "../lib/packages.h"
 #include "../lib/task_run.h"
 #include "../lib/tasks.h"
-#include "../lib/tentacles.h"
+#include "background.h"
 
 /* Retrying the record of an end: 100 ms, doubling, at most this far apart,
  * so an end is recorded well within a second of the database answering. */
@@ -70,6 +70,9 @@ struct svc_workers {
 	int n_threads, cap_threads;      /* guarded by qmu */
 	int n_running;                   /* guarded by mu: ordinary tasks */
 	int n_system;                    /* guarded by mu: system tasks */
+	/* Tentacle coverage and task counts: a thread of their own, so they
+	 * never hold up claims and lease renewal. */
+	svc_background_t *background;
 };
 
 static void timespec_after(struct timespec *ts, int64_t ms)
@@ -463,7 +466,7 @@ static void wake_locked(svc_workers_t *w)
 }
 
 /* Takes this node's turn at cluster housekeeping when its period is due. */
-static void housekeeping(svc_workers_t *w, int64_t now, int64_t *last_coverage)
+static void housekeeping(svc_workers_t *w)
 {
 	bool ran = false;
 	oh_expiry_t ex;
@@ -479,15 +482,6 @@ static void housekeeping(svc_workers_t *w, int64_t now, int64_t *last_coverage)
 	                    w->cfg.env.event_retention_ms, &jobs) == DB_OK &&
 	    (jobs.chat_replies || jobs.archive_queued))
 		wake = true; /* claim what was queued at once */
-	/* The coverage pass reads every Tentacle and poll: every 5 s is soon
-	 * enough for a window of 10 s or more. */
-	bool refresh = false, coverage = now - *last_coverage >= 5000;
-	if (coverage)
-		*last_coverage = now;
-	if (oh_tentacles_housekeeping(w->cfg.pool, w->cfg.offline_timeout_ms, coverage, &refresh) ==
-	        DB_OK &&
-	    refresh)
-		wake = true;
 	bool packages = false;
 	if (oh_packages_housekeeping(w->cfg.pool, w->cfg.storage, w->cfg.package_retention_ms,
 	                             w->cfg.package_keep_versions, &packages) == DB_OK &&
@@ -515,7 +509,7 @@ static void housekeeping(svc_workers_t *w, int64_t now, int64_t *last_coverage)
 static void *dispatcher_main(void *arg)
 {
 	svc_workers_t *w = arg;
-	int64_t last_hk = 0, last_coverage = 0;
+	int64_t last_hk = 0;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		int64_t next_retry = reap(w);
@@ -535,7 +529,7 @@ static void *dispatcher_main(void *arg)
 		if (healthy && (running < snap.max_tasks || running_system < OH_SYSTEM_TASK_SLOTS))
 			claim(w, running, running_system);
 		if (healthy && now - last_hk >= w->cfg.housekeeping_ms) {
-			housekeeping(w, now, &last_coverage);
+			housekeeping(w);
 			last_hk = now;
 		}
 
@@ -591,6 +585,16 @@ svc_workers_t *svc_workers_start(const svc_workers_cfg_t *cfg)
 		free(w);
 		return NULL;
 	}
+	svc_background_cfg_t bcfg = {.pool = cfg->pool,
+	                             .state = cfg->state,
+	                             .offline_timeout_ms = cfg->offline_timeout_ms,
+	                             .period_ms = 1000,
+	                             .wake = svc_workers_wake,
+	                             .wake_ctx = w};
+	w->background = svc_background_start(&bcfg);
+	if (!w->background)
+		oh_log(OH_LOG_ERROR, "cannot start the background passes (Tentacle coverage)",
+		       NULL);
 	return w;
 }
 
@@ -606,6 +610,7 @@ bool svc_workers_stop(svc_workers_t *w, int64_t grace_ms, int64_t deadline_mono)
 {
 	if (!w)
 		return true;
+	svc_background_stop(w->background);
 	pthread_mutex_lock(&w->mu);
 	w->stop = true;
 	pthread_cond_signal(&w->cv);

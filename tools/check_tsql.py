@@ -12,6 +12,10 @@ tsql`) parses
     that begin with a statement keyword.  A statement built around "%s" (a
     WHERE clause of fixed fragments) is parsed without it; one ending in an
     ORDER BY is also parsed paged, as db_query_page sends it to SQL Server.
+    A literal handed to the statement builder (db_sql_add, lib/db/keyset.h)
+    is a fragment, not a statement: it is parsed as part of
+  * every statement the stores assemble from fragments, as built for SQL
+    Server (`tsql_page --built`).
 
 Parameter markers (?) become @p1, @p2, … as SQL Server sees them.  A tree
 with an "unparsable" segment fails.  Two canaries keep the check honest: the
@@ -51,15 +55,23 @@ def preprocess(src_dir, path, gen_dir):
     return r.stdout
 
 
-def literal_runs(text):
-    """Adjacent string literals joined, in order of appearance."""
-    runs, cur = [], None
+# A builder call's last argument: the literal after it is a fragment.
+FRAGMENT_CALL = re.compile(r"\bdb_sql_add\s*\(\s*[&\w>.-]+\s*,\s*$")
+
+
+def literal_runs(text, skip_fragments=False):
+    """Adjacent string literals joined, in order of appearance (without
+    those passed to the statement builder when SKIP_FRAGMENTS)."""
+    runs, cur, start = [], None, 0
     for m in LITERAL.finditer(text):
         if m.group(1) is not None:
             s = m.group(1).encode("utf-8").decode("unicode_escape")
+            if cur is None:
+                start = m.start()
             cur = (cur or "") + s
         elif cur is not None:
-            runs.append(cur)
+            if not (skip_fragments and FRAGMENT_CALL.search(text[max(0, start - 200):start])):
+                runs.append(cur)
             cur = None
     if cur is not None:
         runs.append(cur)
@@ -107,7 +119,7 @@ def statements(src_dir, gen_dir, tsql_page):
     for name in sorted(os.listdir(db)):
         if not name.endswith(".c") or name == "dialect.c":
             continue
-        for s in literal_runs(preprocess(src_dir, os.path.join(db, name), gen_dir)):
+        for s in literal_runs(preprocess(src_dir, os.path.join(db, name), gen_dir), True):
             if not KEYWORDS.match(s):
                 continue
             # A statement built around "%s" (a WHERE, or FROM and WHERE, of
@@ -125,6 +137,11 @@ def statements(src_dir, gen_dir, tsql_page):
     if r.returncode != 0 or len(lines) < len(paged):
         sys.exit(f"check_tsql: {tsql_page} failed:\n{r.stderr}")
     out += [(origin, lines[i]) for i, (origin, _) in enumerate(paged)]
+    r = subprocess.run([tsql_page, "--built"], capture_output=True, text=True)
+    built = [line for line in r.stdout.split("\n") if line.strip()]
+    if r.returncode != 0 or not built:
+        sys.exit(f"check_tsql: {tsql_page} --built failed:\n{r.stderr}")
+    out += [(f"built by the stores (tsql_page --built, #{i + 1})", sql) for i, sql in enumerate(built)]
     return out
 
 

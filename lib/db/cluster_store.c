@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+#include "dialect.h"
+#include "keyset.h"
+
 db_status_t cluster_store_add_reply(db_conn_t *c, const char *task_id, const char *url)
 {
 	db_param_t p[] = {DBP_TEXT(task_id), DBP_TEXT(url)};
@@ -124,8 +127,28 @@ db_status_t cluster_store_mark_offline(db_conn_t *c, const char *node_id, int64_
 	               NULL);
 }
 
+static db_status_t seen_row(void *ctx, db_row_t *r)
+{
+	(void)r;
+	*(int64_t *)ctx = 1;
+	return DB_OK;
+}
+
+void cluster_store_events_before_sql(db_dialect_id_t d, int64_t before, db_sql_t *q)
+{
+	/* Whether there is one, not how many: the oldest event, one seek. */
+	db_sql_init(q);
+	db_sql_select(q, d, 1);
+	db_sql_add(q, "Id FROM Events WHERE Occurred < ? ORDER BY Occurred, Id");
+	db_sql_bind(q, DBP_INT(before));
+	db_sql_limit(q, d, 1);
+}
+
 db_status_t cluster_store_count_events_before(db_conn_t *c, int64_t before, int64_t *n)
 {
-	db_param_t p[] = {DBP_INT(before)};
-	return db_query_int(c, "SELECT COUNT(*) FROM Events WHERE Occurred < ?", p, 1, n);
+	db_sql_t q;
+	cluster_store_events_before_sql(db_conn_dialect(c), before, &q);
+	*n = 0;
+	db_status_t s = db_sql_query(c, &q, seen_row, n);
+	return s == DB_NO_ROWS ? DB_OK : s;
 }

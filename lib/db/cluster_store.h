@@ -4,6 +4,7 @@
 #define DB_CLUSTER_STORE_H
 
 #include "db.h"
+#include "keyset.h"
 
 db_status_t cluster_store_add_reply(db_conn_t *c, const char *task_id, const char *url);
 
@@ -34,7 +35,11 @@ db_status_t cluster_store_newly_offline(db_conn_t *c, int64_t silent_before,
                                         void (*fn)(void *, const char *), void *ctx);
 db_status_t cluster_store_mark_offline(db_conn_t *c, const char *node_id, int64_t now);
 
-/* Counts the events that occurred before BEFORE. */
+/* *N: 1 when an event occurred before BEFORE, else 0. */
 db_status_t cluster_store_count_events_before(db_conn_t *c, int64_t before, int64_t *n);
+
+/* The statement of cluster_store_count_events_before, into Q (for the
+ * T-SQL check, tests/tsql_page.c). */
+void cluster_store_events_before_sql(db_dialect_id_t d, int64_t before, db_sql_t *q);
 
 #endif

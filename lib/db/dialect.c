@@ -15,12 +15,31 @@ static const char *const stmt_names[DB_STMT__COUNT] = {
     [DB_STMT_NODE_FLAGS_LOCKED] = "node_flags_locked",
 };
 
-/* The candidates of a claim, for PostgreSQL and SQLite. */
-#define CLAIM_CANDIDATES                                                                           \
-	"SELECT Id FROM ServerTasks WHERE State = 'Queued' AND NextRunAt <= ? "                    \
-	"AND (TargetNodeId IS NULL OR TargetNodeId = ?) AND IsSystem = ? ORDER BY NextRunAt, "     \
-	"QueueTime, Id "                                                                           \
-	"LIMIT ?"
+/* The candidates of a claim, as two ordered ranges of IX_ServerTasks_Claim
+ * (State, IsSystem, TargetNodeId, NextRunAt, QueueTime, Id): tasks for any
+ * node, and tasks targeted at this node.  One range with "TargetNodeId IS
+ * NULL OR TargetNodeId = ?" read past every due task targeted at another
+ * node (2,000 targeted at offline nodes: 2,000 rows per claim).
+ * TargetNodeId leads each ORDER BY (it is one value per range): PostgreSQL
+ * does not take "IS NULL" as fixing a column's order, and would otherwise
+ * sort every due task instead of reading the index in order. */
+#define CLAIM_RANGE_ANY                                                                            \
+	"SELECT Id, NextRunAt, QueueTime FROM ServerTasks WHERE State = 'Queued' "                 \
+	"AND IsSystem = ? AND TargetNodeId IS NULL AND NextRunAt <= ? "                            \
+	"ORDER BY TargetNodeId, NextRunAt, QueueTime, Id LIMIT ?"
+#define CLAIM_RANGE_MINE                                                                           \
+	"SELECT Id, NextRunAt, QueueTime FROM ServerTasks WHERE State = 'Queued' "                 \
+	"AND IsSystem = ? AND TargetNodeId = ? AND NextRunAt <= ? "                                \
+	"ORDER BY TargetNodeId, NextRunAt, QueueTime, Id LIMIT ?"
+#define CLAIM_MERGED(a, b)                                                                         \
+	"SELECT Id FROM (SELECT Id, NextRunAt, QueueTime FROM " a " UNION ALL "                    \
+	"SELECT Id, NextRunAt, QueueTime FROM " b ") c ORDER BY NextRunAt, QueueTime, Id LIMIT ?"
+#define CLAIM_CANDIDATES CLAIM_MERGED("(" CLAIM_RANGE_ANY ") a", "(" CLAIM_RANGE_MINE ") b")
+#define CLAIM_PG_MERGED  CLAIM_MERGED("a", "b")
+#define CLAIM_UPDATE                                                                               \
+	"UPDATE ServerTasks SET State = 'Executing', ServerNodeId = ?, LeaseOwner = ?, "           \
+	"LeaseExpiresAt = ?, ClaimToken = ?, Attempt = Attempt + 1, "                              \
+	"StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
 
 static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
     [DB_DIALECT_SQLITE] =
@@ -50,7 +69,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                     [DB_STMT_NODE_FLAGS_LOCKED] = "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
                                                   "FROM OctopusServerNodes WHERE Id = ?",
                 },
-            .maps = {[DB_STMT_CLAIM_TASKS] = "3,0,4,5"},
+            .maps = {[DB_STMT_CLAIM_TASKS] = "4,3,5,4,0,3,5,5"},
         },
     [DB_DIALECT_POSTGRESQL] =
         {
@@ -62,7 +81,13 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                 {
                     [DB_STMT_NOW_MS] =
                         "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-                    [DB_STMT_SESSION_SETUP] = "SET statement_timeout = 30000",
+                    /* No JIT: octoha's statements are short, and a plan
+                     * whose estimate passes jit_above_cost (a LIMIT bound
+                     * far above the rows it reads) paid 10-400 ms of LLVM
+                     * compilation per execution, the first in a session
+                     * the most. */
+                    [DB_STMT_SESSION_SETUP] = "SELECT set_config('statement_timeout', '30000', "
+                                              "false), set_config('jit', 'off', false)",
                     /* A transaction-scoped advisory lock: released at commit
                      * or rollback, and by the server if this session dies. */
                     [DB_STMT_MIGRATION_LOCK] = "SELECT pg_advisory_xact_lock(7061636863)",
@@ -73,23 +98,22 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                     /* SKIP LOCKED: concurrent claimers pass over each other's
                      * rows instead of queueing behind them. */
                     [DB_STMT_CLAIM_TASKS] =
-                        "UPDATE ServerTasks SET State = 'Executing', ServerNodeId = ?, "
-                        "LeaseOwner = ?, LeaseExpiresAt = ?, ClaimToken = ?, "
-                        "Attempt = Attempt + 1, "
-                        "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
-                        "WHERE Id IN (" CLAIM_CANDIDATES " FOR UPDATE SKIP LOCKED) "
+                        "WITH a AS (" CLAIM_RANGE_ANY " FOR UPDATE SKIP LOCKED), "
+                        "b AS (" CLAIM_RANGE_MINE " FOR UPDATE SKIP LOCKED) " CLAIM_UPDATE
+                        "WHERE Id IN (" CLAIM_PG_MERGED ") "
                         "RETURNING Id, Name, Arguments, Attempt, MaxAttempts, IsSystem",
                     [DB_STMT_PAGE] = " LIMIT ? OFFSET ?",
                     [DB_STMT_NODE_FLAGS_LOCKED] = "SELECT IsInMaintenanceMode, MaxConcurrentTasks "
                                                   "FROM OctopusServerNodes WHERE Id = ? FOR SHARE",
                 },
-            .maps = {[DB_STMT_CLAIM_TASKS] = "0,1,2,6,3,3,3,0,4,5"},
+            .maps = {[DB_STMT_CLAIM_TASKS] = "4,3,5,4,0,3,5,0,1,2,6,3,3,5"},
         },
     [DB_DIALECT_SQLSERVER] =
         {
             .name = "sqlserver",
             .dbms_name = "Microsoft SQL Server",
             .explicit_txn = false,
+            .top_limit = true,
             .stmts =
                 {
                     [DB_STMT_NOW_MS] = "SELECT DATEDIFF_BIG(MILLISECOND, "
@@ -114,13 +138,20 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                     /* UPDLOCK holds the rows to the UPDATE, READPAST skips
                      * rows other claimers hold, ROWLOCK keeps it to rows. */
                     [DB_STMT_CLAIM_TASKS] =
-                        "WITH c AS (SELECT TOP (?) Id, Name, Arguments, State, IsSystem, "
+                        "WITH a AS (SELECT TOP (?) Id FROM dbo.ServerTasks "
+                        "WITH (UPDLOCK, READPAST, ROWLOCK) WHERE State = N'Queued' "
+                        "AND IsSystem = ? AND TargetNodeId IS NULL AND NextRunAt <= ? "
+                        "ORDER BY TargetNodeId, NextRunAt, QueueTime, Id), "
+                        "b AS (SELECT TOP (?) Id FROM dbo.ServerTasks "
+                        "WITH (UPDLOCK, READPAST, ROWLOCK) WHERE State = N'Queued' "
+                        "AND IsSystem = ? AND TargetNodeId = ? AND NextRunAt <= ? "
+                        "ORDER BY TargetNodeId, NextRunAt, QueueTime, Id), "
+                        "c AS (SELECT TOP (?) Id, Name, Arguments, State, IsSystem, "
                         "ServerNodeId, LeaseOwner, LeaseExpiresAt, ClaimToken, Attempt, "
                         "MaxAttempts, "
                         "StartTime, LastUpdatedTime FROM dbo.ServerTasks "
-                        "WITH (UPDLOCK, READPAST, ROWLOCK) WHERE State = N'Queued' "
-                        "AND NextRunAt <= ? AND (TargetNodeId IS NULL OR TargetNodeId = ?) "
-                        "AND IsSystem = ? ORDER BY NextRunAt, QueueTime, Id) "
+                        "WHERE Id IN (SELECT Id FROM a UNION ALL SELECT Id FROM b) "
+                        "ORDER BY NextRunAt, QueueTime, Id) "
                         "UPDATE c SET State = N'Executing', ServerNodeId = ?, LeaseOwner = ?, "
                         "LeaseExpiresAt = ?, ClaimToken = ?, Attempt = Attempt + 1, "
                         "StartTime = COALESCE(StartTime, ?), LastUpdatedTime = ? "
@@ -142,7 +173,7 @@ static const db_dialect_t dialects[DB_DIALECT__COUNT] = {
                         "FROM dbo.OctopusServerNodes WITH (HOLDLOCK, ROWLOCK) WHERE Id = ?;",
                 },
             .page_wraps = true,
-            .maps = {[DB_STMT_CLAIM_TASKS] = "5,3,0,4,0,1,2,6,3,3"},
+            .maps = {[DB_STMT_CLAIM_TASKS] = "5,4,3,5,4,0,3,5,0,1,2,6,3,3"},
         },
 };
 

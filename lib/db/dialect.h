@@ -41,6 +41,10 @@ typedef struct {
 	 * driver cannot return rows from an UPDATE) and the store claims them
 	 * one by one inside the same transaction. */
 	bool claim_is_select;
+	/* true: a row limit is "TOP (n)" after SELECT, and rows past an offset
+	 * are counted with ROW_NUMBER() (SQL Server; lib/db/keyset.c); false:
+	 * "LIMIT n OFFSET m" at the end. */
+	bool top_limit;
 	/* true: DB_STMT_PAGE wraps the query (%1 its select list, %2 its ORDER
 	 * BY terms, %3 the rest) instead of being appended to it. */
 	bool page_wraps;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dialect.h"
+#include "keyset.h"
 
 #define EVENT_COLUMNS                                                                              \
 	"Id, Occurred, Category, Operation, ResourceId, UserId, Username, RemoteAddress, "         \
@@ -87,48 +88,84 @@ static db_status_t each_event(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
+/* Newest first (IX_Events_Occurred); each filter has an index that leads
+ * with its column and ends in this order (migration 0012). */
+const db_list_t events_store_list_def = {.table = "Events",
+                                         .columns = EVENT_COLUMNS,
+                                         .k1 = "Occurred",
+                                         .k2 = "Id",
+                                         .desc = true,
+                                         .distinct = true};
+
+void events_store_list_query(const oh_event_filter_t *f, db_list_query_t *q, char (*where)[256])
+{
+	memset(q, 0, sizeof *q);
+	q->skip = f->skip;
+	q->take = f->take;
+	/* "user" is a key's Id or its name: two columns, so two branches (one
+	 * index each), merged without duplicates. */
+	bool user = f->user && *f->user;
+	static const char *const user_where[2] = {"UserId = ?", "Username = ?"};
+	size_t nb = user ? 2 : 1;
+	for (size_t i = 0; i < nb; i++) {
+		/* Fixed fragments only; every value is bound. */
+		char *w = where[i];
+		w[0] = '\0';
+		db_branch_t *b = db_list_branch(q, w);
+		const char *and = "";
+		if (user) {
+			strcat(w, user_where[i]);
+			db_branch_bind(b, DBP_TEXT(f->user));
+			and = " AND ";
+		}
+		if (f->category && *f->category) {
+			strcat(strcat(w, and), "Category = ?");
+			db_branch_bind(b, DBP_TEXT(f->category));
+			and = " AND ";
+		}
+		if (f->operation && *f->operation) {
+			strcat(strcat(w, and), "Operation = ?");
+			db_branch_bind(b, DBP_TEXT(f->operation));
+			and = " AND ";
+		}
+		if (f->resource && *f->resource) {
+			strcat(strcat(w, and), "ResourceId = ?");
+			db_branch_bind(b, DBP_TEXT(f->resource));
+			and = " AND ";
+		}
+		if (f->from > 0) {
+			strcat(strcat(w, and), "Occurred >= ?");
+			db_branch_bind(b, DBP_INT(f->from));
+			and = " AND ";
+		}
+		if (f->to > 0) {
+			strcat(strcat(w, and), "Occurred < ?");
+			db_branch_bind(b, DBP_INT(f->to));
+			and = " AND ";
+		}
+		if (!*and)
+			b->where = NULL;
+	}
+	if (nb == 1 && !q->b[0].where)
+		q->n = 0; /* the whole table */
+}
+
 db_status_t events_store_list(db_conn_t *c, const oh_event_filter_t *f,
                               void (*fn)(void *, oh_event_t *), void *ctx, int64_t *total)
 {
-	/* Fixed fragments only; every value is bound. */
-	char where[512] = " WHERE 1 = 1";
-	db_param_t p[8];
-	size_t n = 0;
-	if (f->from > 0) {
-		strcat(where, " AND Occurred >= ?");
-		p[n++] = DBP_INT(f->from);
-	}
-	if (f->to > 0) {
-		strcat(where, " AND Occurred < ?");
-		p[n++] = DBP_INT(f->to);
-	}
-	if (f->user && *f->user) {
-		strcat(where, " AND (UserId = ? OR Username = ?)");
-		p[n++] = DBP_TEXT(f->user);
-		p[n++] = DBP_TEXT(f->user);
-	}
-	if (f->resource && *f->resource) {
-		strcat(where, " AND ResourceId = ?");
-		p[n++] = DBP_TEXT(f->resource);
-	}
-	if (f->operation && *f->operation) {
-		strcat(where, " AND Operation = ?");
-		p[n++] = DBP_TEXT(f->operation);
-	}
-	if (f->category && *f->category) {
-		strcat(where, " AND Category = ?");
-		p[n++] = DBP_TEXT(f->category);
-	}
-	char sql[1024];
-	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM Events%s", where);
-	db_status_t s = db_query_int(c, sql, p, n, total);
-	if (s != DB_OK)
-		return s;
-	snprintf(sql, sizeof sql,
-	         "SELECT " EVENT_COLUMNS " FROM Events%s ORDER BY Occurred DESC, Id DESC", where);
+	db_list_query_t q;
+	char where[2][256];
+	events_store_list_query(f, &q, where);
+	char anchor[32];
+	db_status_t s = DB_OK;
+	if (f->after && *f->after)
+		s = db_list_anchor(c, &events_store_list_def, f->after, &q, anchor, sizeof anchor);
+	if (s == DB_OK)
+		s = db_list_count(c, &events_store_list_def, &q, total);
 	each_ctx_t x = {fn, ctx};
-	s = db_query_page(c, sql, p, n, f->take, f->skip, each_event, &x);
-	return s == DB_NO_ROWS ? DB_OK : s;
+	if (s == DB_OK)
+		s = db_list_page(c, &events_store_list_def, &q, each_event, &x);
+	return s;
 }
 
 static db_status_t min_row(void *ctx, db_row_t *r)
@@ -155,7 +192,7 @@ db_status_t events_store_range(db_conn_t *c, int64_t from, int64_t to, int64_t a
 	db_status_t s = db_query_page(
 	    c,
 	    "SELECT " EVENT_COLUMNS " FROM Events WHERE Occurred >= ? AND Occurred < ? AND "
-	    "(Occurred > ? OR (Occurred = ? AND Id > ?)) ORDER BY Occurred, Id",
+	    "Occurred >= ? AND (Occurred > ? OR Id > ?) ORDER BY Occurred, Id",
 	    p, 5, limit, 0, each_event, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }

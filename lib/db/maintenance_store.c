@@ -1,5 +1,6 @@
 #include "maintenance_store.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define RUN_COLUMNS                                                                                \
@@ -103,28 +104,34 @@ typedef struct {
 	void *ctx;
 } each_step_t;
 
+/* Reads a step from ROW's columns OFF.. (STEP_COLUMNS). */
+static void read_step(db_row_t *row, unsigned off, oh_mstep_t *s)
+{
+	memset(s, 0, sizeof *s);
+	s->position = (int)db_row_int(row, off + 0, NULL);
+	db_row_copy(row, off + 1, s->node_key, sizeof s->node_key);
+	db_row_copy(row, off + 2, s->node_name, sizeof s->node_name);
+	db_row_copy(row, off + 3, s->state, sizeof s->state);
+	db_row_copy(row, off + 4, s->drain_task, sizeof s->drain_task);
+	db_row_copy(row, off + 5, s->undrain_task, sizeof s->undrain_task);
+	s->baseline_started_at = db_row_int(row, off + 6, NULL);
+	s->ping_lost = db_row_int(row, off + 7, NULL) != 0;
+	s->continue_requested = db_row_int(row, off + 8, NULL) != 0;
+	s->drain_requested_at = db_row_int(row, off + 9, NULL);
+	s->drained_at = db_row_int(row, off + 10, NULL);
+	s->ready_at = db_row_int(row, off + 11, NULL);
+	s->restarted_at = db_row_int(row, off + 12, NULL);
+	s->undrain_requested_at = db_row_int(row, off + 13, NULL);
+	s->online_at = db_row_int(row, off + 14, NULL);
+	s->done_at = db_row_int(row, off + 15, NULL);
+	db_row_copy(row, off + 16, s->message, sizeof s->message);
+}
+
 static db_status_t step_row(void *vctx, db_row_t *row)
 {
 	each_step_t *x = vctx;
 	oh_mstep_t s;
-	memset(&s, 0, sizeof s);
-	s.position = (int)db_row_int(row, 0, NULL);
-	db_row_copy(row, 1, s.node_key, sizeof s.node_key);
-	db_row_copy(row, 2, s.node_name, sizeof s.node_name);
-	db_row_copy(row, 3, s.state, sizeof s.state);
-	db_row_copy(row, 4, s.drain_task, sizeof s.drain_task);
-	db_row_copy(row, 5, s.undrain_task, sizeof s.undrain_task);
-	s.baseline_started_at = db_row_int(row, 6, NULL);
-	s.ping_lost = db_row_int(row, 7, NULL) != 0;
-	s.continue_requested = db_row_int(row, 8, NULL) != 0;
-	s.drain_requested_at = db_row_int(row, 9, NULL);
-	s.drained_at = db_row_int(row, 10, NULL);
-	s.ready_at = db_row_int(row, 11, NULL);
-	s.restarted_at = db_row_int(row, 12, NULL);
-	s.undrain_requested_at = db_row_int(row, 13, NULL);
-	s.online_at = db_row_int(row, 14, NULL);
-	s.done_at = db_row_int(row, 15, NULL);
-	db_row_copy(row, 16, s.message, sizeof s.message);
+	read_step(row, 0, &s);
 	x->fn(x->ctx, &s);
 	return DB_OK;
 }
@@ -154,23 +161,83 @@ static db_status_t run_row(void *vctx, db_row_t *row)
 	return DB_OK;
 }
 
-db_status_t maint_store_each_run(db_conn_t *c, const char *cluster_id,
-                                 void (*fn)(void *, const oh_mrun_t *), void *ctx)
+/* Newest first as the list always was; IX_MaintenanceRuns_List (migration
+ * 0012) is in this order. */
+const db_list_t maint_store_list_def = {.table = "MaintenanceRuns",
+                                        .columns = RUN_COLUMNS,
+                                        .k1 = "CreatedAt",
+                                        .k2 = "Id",
+                                        .desc = true,
+                                        .k2_asc = true};
+
+void maint_store_list_query(int64_t skip, int64_t take, db_list_query_t *q)
 {
+	memset(q, 0, sizeof *q);
+	q->skip = skip;
+	q->take = take;
+}
+
+db_status_t maint_store_page(db_conn_t *c, const char *after, int64_t skip, int64_t take,
+                             void (*fn)(void *, const oh_mrun_t *), void *ctx, int64_t *total)
+{
+	db_list_query_t q;
+	maint_store_list_query(skip, take, &q);
+	char anchor[32];
+	db_status_t s = DB_OK;
+	if (after && *after)
+		s = db_list_anchor(c, &maint_store_list_def, after, &q, anchor, sizeof anchor);
+	if (s == DB_OK)
+		s = db_list_count(c, &maint_store_list_def, &q, total);
 	each_run_t x = {fn, ctx};
-	db_status_t s;
-	if (cluster_id) {
-		db_param_t p[] = {DBP_TEXT(cluster_id)};
-		s = db_query(c,
-		             "SELECT " RUN_COLUMNS
-		             " FROM MaintenanceRuns WHERE ClusterId = ? ORDER "
-		             "BY CreatedAt DESC, Id",
-		             p, 1, run_row, &x);
-	} else {
-		s = db_query(
-		    c, "SELECT " RUN_COLUMNS " FROM MaintenanceRuns ORDER BY CreatedAt DESC, Id",
-		    NULL, 0, run_row, &x);
+	if (s == DB_OK)
+		s = db_list_page(c, &maint_store_list_def, &q, run_row, &x);
+	return s;
+}
+
+/* Run Ids per IN list; a shorter list repeats its first Id, so the text is
+ * always the same statement. */
+#define STEPS_IN_CHUNK 32
+
+void maint_store_steps_of_sql(const char *const *ids, size_t n, db_sql_t *q)
+{
+	db_sql_init(q);
+	db_sql_add(q, "SELECT RunId, " STEP_COLUMNS " FROM MaintenanceSteps WHERE RunId IN (");
+	for (size_t i = 0; i < STEPS_IN_CHUNK; i++) {
+		db_sql_add(q, i ? ", ?" : "?");
+		db_sql_bind(q, DBP_TEXT(ids[i < n ? i : 0]));
 	}
+	db_sql_add(q, ") ORDER BY RunId, Position");
+}
+
+typedef struct {
+	void (*fn)(void *, const char *, const oh_mstep_t *);
+	void *ctx;
+} steps_of_t;
+
+static db_status_t steps_of_row(void *vctx, db_row_t *row)
+{
+	steps_of_t *x = vctx;
+	char run_id[51];
+	oh_mstep_t s;
+	db_row_copy(row, 0, run_id, sizeof run_id);
+	read_step(row, 1, &s);
+	x->fn(x->ctx, run_id, &s);
+	return DB_OK;
+}
+
+db_status_t maint_store_steps_of(db_conn_t *c, const char *const *ids, size_t n,
+                                 void (*fn)(void *, const char *, const oh_mstep_t *), void *ctx)
+{
+	steps_of_t x = {fn, ctx};
+	db_status_t s = DB_OK;
+	db_sql_t *q = malloc(sizeof *q);
+	if (!q)
+		return DB_ERROR;
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += STEPS_IN_CHUNK) {
+		maint_store_steps_of_sql(ids + i, n - i, q);
+		s = db_sql_query(c, q, steps_of_row, &x);
+	}
+	free(q);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 

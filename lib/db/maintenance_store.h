@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "keyset.h"
 
 typedef struct {
 	char id[51];
@@ -50,9 +51,24 @@ db_status_t maint_store_get_run(db_conn_t *c, const char *id, oh_mrun_t *out);
 /* Calls FN for every step of RUN_ID in order. */
 db_status_t maint_store_each_step(db_conn_t *c, const char *run_id,
                                   void (*fn)(void *, const oh_mstep_t *), void *ctx);
-/* Calls FN for runs newest first (all clusters, or CLUSTER_ID's). */
-db_status_t maint_store_each_run(db_conn_t *c, const char *cluster_id,
-                                 void (*fn)(void *, const oh_mrun_t *), void *ctx);
+
+/* The list of runs: newest first (CreatedAt DESC, Id), read through
+ * IX_MaintenanceRuns_List (lib/db/keyset.h). */
+extern const db_list_t maint_store_list_def;
+/* Fills Q for a page of SKIP, TAKE runs (the plan test builds it too). */
+void maint_store_list_query(int64_t skip, int64_t take, db_list_query_t *q);
+/* Calls FN for the runs of the page after run AFTER (NULL or "" from the
+ * start), SKIP, TAKE, in the list's order; *TOTAL the runs of the whole
+ * list, up to DB_LIST_COUNT_CAP.  DB_NO_ROWS when AFTER names no run. */
+db_status_t maint_store_page(db_conn_t *c, const char *after, int64_t skip, int64_t take,
+                             void (*fn)(void *, const oh_mrun_t *), void *ctx, int64_t *total);
+/* Builds into Q the statement that reads the steps of up to 32 runs IDS
+ * (N of them), by run then position. */
+void maint_store_steps_of_sql(const char *const *ids, size_t n, db_sql_t *q);
+/* Calls FN (run Id, step) for every step of the N runs IDS, by run then
+ * position, 32 runs a statement. */
+db_status_t maint_store_steps_of(db_conn_t *c, const char *const *ids, size_t n,
+                                 void (*fn)(void *, const char *, const oh_mstep_t *), void *ctx);
 /* The Id of CLUSTER_ID's run that has not ended, into ID (size SIZE);
  * DB_NO_ROWS when none. */
 db_status_t maint_store_active(db_conn_t *c, const char *cluster_id, char *id, size_t size);

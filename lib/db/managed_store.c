@@ -1,6 +1,7 @@
 #include "managed_store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MC_COLUMNS                                                                                 \
@@ -142,12 +143,97 @@ static db_status_t each_cluster_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
-db_status_t managed_store_each(db_conn_t *c, void (*fn)(void *, const oh_managed_cluster_t *),
-                               void *ctx)
+/* Ids per IN list; a shorter list repeats its first Id, so the text is
+ * always the same statement. */
+#define IN_CHUNK 32
+
+static void in_list(db_sql_t *q, const char *const *ids, size_t n)
 {
-	each_cluster_t x = {.fn = fn, .ctx = ctx};
-	db_status_t s = db_query(c, "SELECT " MC_COLUMNS " FROM ManagedClusters ORDER BY Name",
-	                         NULL, 0, each_cluster_row, &x);
+	db_sql_add(q, "(");
+	for (size_t i = 0; i < IN_CHUNK; i++) {
+		db_sql_add(q, i ? ", ?" : "?");
+		db_sql_bind(q, DBP_TEXT(ids[i < n ? i : 0]));
+	}
+	db_sql_add(q, ")");
+}
+
+const db_list_t managed_store_list_def = {
+    .table = "ManagedClusters", .columns = MC_COLUMNS, .k1 = "Name", .k1_text = true};
+
+void managed_store_list_query(int64_t skip, int64_t take, db_list_query_t *q)
+{
+	memset(q, 0, sizeof *q);
+	q->skip = skip;
+	q->take = take;
+}
+
+db_status_t managed_store_page(db_conn_t *c, const char *after, int64_t skip, int64_t take,
+                               void (*fn)(void *, const oh_managed_cluster_t *), void *ctx,
+                               int64_t *total)
+{
+	db_list_query_t q;
+	managed_store_list_query(skip, take, &q);
+	char anchor[201];
+	db_status_t s = DB_OK;
+	if (after && *after)
+		s = db_list_anchor(c, &managed_store_list_def, after, &q, anchor, sizeof anchor);
+	if (s == DB_OK)
+		s = db_list_count(c, &managed_store_list_def, &q, total);
+	each_cluster_t *x = malloc(sizeof *x);
+	if (!x)
+		return DB_ERROR;
+	x->fn = fn;
+	x->ctx = ctx;
+	if (s == DB_OK)
+		s = db_list_page(c, &managed_store_list_def, &q, each_cluster_row, x);
+	free(x);
+	return s;
+}
+
+void managed_store_nodes_of_sql(const char *const *ids, size_t n, db_sql_t *q)
+{
+	db_sql_init(q);
+	db_sql_add(q, "SELECT ClusterId, Name, Url, CommsAddress, CommsPort, OctopusNodeId FROM "
+	              "ManagedClusterNodes WHERE ClusterId IN ");
+	in_list(q, ids, n < IN_CHUNK ? n : IN_CHUNK);
+	db_sql_add(q, " ORDER BY ClusterId, Position");
+}
+
+typedef struct {
+	void (*fn)(void *, const char *, const oh_mc_node_t *);
+	void *ctx;
+} nodes_of_t;
+
+static db_status_t nodes_of_row(void *vctx, db_row_t *r)
+{
+	nodes_of_t *x = vctx;
+	char cluster_id[51];
+	oh_mc_node_t n;
+	memset(&n, 0, sizeof n);
+	db_row_copy(r, 0, cluster_id, sizeof cluster_id);
+	db_row_copy(r, 1, n.name, sizeof n.name);
+	db_row_copy(r, 2, n.url, sizeof n.url);
+	db_row_copy(r, 3, n.comms_address, sizeof n.comms_address);
+	n.comms_port = (int)db_row_int(r, 4, NULL);
+	db_row_copy(r, 5, n.octopus_id, sizeof n.octopus_id);
+	x->fn(x->ctx, cluster_id, &n);
+	return DB_OK;
+}
+
+db_status_t managed_store_nodes_of(db_conn_t *c, const char *const *ids, size_t n,
+                                   void (*fn)(void *, const char *, const oh_mc_node_t *),
+                                   void *ctx)
+{
+	nodes_of_t x = {fn, ctx};
+	db_status_t s = DB_OK;
+	db_sql_t *q = malloc(sizeof *q);
+	if (!q)
+		return DB_ERROR;
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += IN_CHUNK) {
+		managed_store_nodes_of_sql(ids + i, n - i, q);
+		s = db_sql_query(c, q, nodes_of_row, &x);
+	}
+	free(q);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }
 
@@ -263,6 +349,52 @@ db_status_t managed_store_tentacle_each(db_conn_t *c, const char *cluster_id,
 	    c, "SELECT " MT_COLUMNS " FROM ManagedTentacles WHERE ClusterId = ? ORDER BY Name", p,
 	    1, each_tentacle_row, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
+const db_list_t managed_store_tentacle_list_def = {
+    .table = "ManagedTentacles", .columns = MT_COLUMNS, .k1 = "Name", .k1_text = true};
+
+void managed_store_tentacle_list_query(const char *cluster_id, int64_t skip, int64_t take,
+                                       db_list_query_t *q)
+{
+	memset(q, 0, sizeof *q);
+	q->skip = skip;
+	q->take = take;
+	db_branch_t *b = db_list_branch(q, "ClusterId = ?");
+	db_branch_bind(b, DBP_TEXT(cluster_id));
+}
+
+static db_status_t name_row(void *ctx, db_row_t *r)
+{
+	db_row_copy(r, 0, ctx, 201);
+	return DB_OK;
+}
+
+db_status_t managed_store_tentacle_page(db_conn_t *c, const char *cluster_id, const char *after,
+                                        int64_t skip, int64_t take,
+                                        void (*fn)(void *, const oh_mc_tentacle_t *), void *ctx,
+                                        int64_t *total)
+{
+	db_list_query_t q;
+	managed_store_tentacle_list_query(cluster_id, skip, take, &q);
+	char anchor[201];
+	db_status_t s = DB_OK;
+	if (after && *after) {
+		/* The cursor must be one of this cluster's Tentacles: another
+		 * cluster's name would place the page anywhere. */
+		db_param_t p[] = {DBP_TEXT(after), DBP_TEXT(cluster_id)};
+		s = db_query(c, "SELECT Name FROM ManagedTentacles WHERE Id = ? AND ClusterId = ?",
+		             p, 2, name_row, anchor);
+		q.after = true;
+		q.after_k1_text = anchor;
+		q.after_k2 = after;
+	}
+	if (s == DB_OK)
+		s = db_list_count(c, &managed_store_tentacle_list_def, &q, total);
+	each_tentacle_t x = {fn, ctx};
+	if (s == DB_OK)
+		s = db_list_page(c, &managed_store_tentacle_list_def, &q, each_tentacle_row, &x);
+	return s;
 }
 
 db_status_t managed_store_tentacle_delete(db_conn_t *c, const char *id, int64_t *rows)

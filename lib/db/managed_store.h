@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "keyset.h"
 
 #define OH_MC_MAX_NODES 16
 
@@ -60,9 +61,25 @@ db_status_t managed_store_insert(db_conn_t *c, const oh_managed_cluster_t *m);
 db_status_t managed_store_update(db_conn_t *c, const oh_managed_cluster_t *m, int64_t *rows);
 /* Reads cluster ID with its nodes.  DB_NO_ROWS when there is none. */
 db_status_t managed_store_get(db_conn_t *c, const char *id, oh_managed_cluster_t *out);
-/* Calls FN for every cluster (without nodes) ordered by Name. */
-db_status_t managed_store_each(db_conn_t *c, void (*fn)(void *, const oh_managed_cluster_t *),
-                               void *ctx);
+
+/* The list of clusters by Name (UX_ManagedClusters_Name; lib/db/keyset.h). */
+extern const db_list_t managed_store_list_def;
+/* Fills Q for a page of SKIP, TAKE clusters (the plan test builds it too). */
+void managed_store_list_query(int64_t skip, int64_t take, db_list_query_t *q);
+/* Calls FN for the clusters (without nodes) of the page after cluster
+ * AFTER (NULL or "" from the start), SKIP, TAKE, by Name; *TOTAL the
+ * clusters, up to DB_LIST_COUNT_CAP.  DB_NO_ROWS when AFTER names none. */
+db_status_t managed_store_page(db_conn_t *c, const char *after, int64_t skip, int64_t take,
+                               void (*fn)(void *, const oh_managed_cluster_t *), void *ctx,
+                               int64_t *total);
+/* Builds into Q the statement that reads the nodes of up to 32 clusters
+ * IDS (N of them), by cluster then position. */
+void managed_store_nodes_of_sql(const char *const *ids, size_t n, db_sql_t *q);
+/* Calls FN (cluster Id, node) for every node of the N clusters IDS, by
+ * cluster then position, 32 clusters a statement. */
+db_status_t managed_store_nodes_of(db_conn_t *c, const char *const *ids, size_t n,
+                                   void (*fn)(void *, const char *, const oh_mc_node_t *),
+                                   void *ctx);
 /* Deletes cluster ID, its nodes and Tentacles; *ROWS the clusters deleted. */
 db_status_t managed_store_delete(db_conn_t *c, const char *id, int64_t *rows);
 /* DB_OK when another cluster than EXCEPT_ID (may be NULL) is named NAME. */
@@ -77,6 +94,19 @@ db_status_t managed_store_tentacle_get(db_conn_t *c, const char *id, oh_mc_tenta
 /* Calls FN for each Tentacle of CLUSTER_ID ordered by Name. */
 db_status_t managed_store_tentacle_each(db_conn_t *c, const char *cluster_id,
                                         void (*fn)(void *, const oh_mc_tentacle_t *), void *ctx);
+/* The list of a cluster's Tentacles by Name (UX_ManagedTentacles_Name). */
+extern const db_list_t managed_store_tentacle_list_def;
+/* Fills Q for a page of SKIP, TAKE of CLUSTER_ID's Tentacles (borrowed). */
+void managed_store_tentacle_list_query(const char *cluster_id, int64_t skip, int64_t take,
+                                       db_list_query_t *q);
+/* Calls FN for CLUSTER_ID's Tentacles of the page after its Tentacle AFTER
+ * (NULL or "" from the start), SKIP, TAKE, by Name; *TOTAL its Tentacles,
+ * up to DB_LIST_COUNT_CAP.  DB_NO_ROWS when AFTER is none of its
+ * Tentacles. */
+db_status_t managed_store_tentacle_page(db_conn_t *c, const char *cluster_id, const char *after,
+                                        int64_t skip, int64_t take,
+                                        void (*fn)(void *, const oh_mc_tentacle_t *), void *ctx,
+                                        int64_t *total);
 db_status_t managed_store_tentacle_delete(db_conn_t *c, const char *id, int64_t *rows);
 db_status_t managed_store_tentacle_name_used(db_conn_t *c, const char *cluster_id,
                                              const char *name);

@@ -7,7 +7,9 @@
 
 #include "db.h"
 
-/* Calls FN(CTX, state, count) once per task state present in ServerTasks.
+/* Calls FN(CTX, state, count) once per task state present in ServerTasks,
+ * from the maintained counts (task_counts_store.h): a scrape reads the
+ * recent completions and the active tasks, never the whole table.
  * Returns DB_OK (also for an empty table) or a failure. */
 db_status_t metrics_store_tasks_by_state(db_conn_t *c, void (*fn)(void *, const char *, int64_t),
                                          void *ctx);

@@ -153,6 +153,35 @@ db_status_t settings_store_get(db_conn_t *c, const char *name, char *buf, size_t
 	return db_query(c, "SELECT Value FROM ClusterSettings WHERE Name = ?", p, 1, one_text, ctx);
 }
 
+typedef struct {
+	void (*fn)(void *, const char *, const char *);
+	void *ctx;
+} setting_ctx_t;
+
+static db_status_t setting_row(void *vctx, db_row_t *r)
+{
+	setting_ctx_t *x = vctx;
+	char name[101], value[4001];
+	db_row_copy(r, 0, name, sizeof name);
+	db_row_copy(r, 1, value, sizeof value);
+	x->fn(x->ctx, name, value);
+	return DB_OK;
+}
+
+db_status_t settings_store_get_six(db_conn_t *c, const char *const names[6],
+                                   void (*fn)(void *, const char *, const char *), void *ctx)
+{
+	db_param_t p[6];
+	for (int i = 0; i < 6; i++)
+		p[i] = DBP_TEXT(names[i]);
+	setting_ctx_t x = {fn, ctx};
+	db_status_t s = db_query(c,
+	                         "SELECT Name, Value FROM ClusterSettings WHERE Name IN "
+	                         "(?, ?, ?, ?, ?, ?)",
+	                         p, 6, setting_row, &x);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
 db_status_t settings_store_put(db_conn_t *c, const char *name, const char *value)
 {
 	int64_t rows = 0;

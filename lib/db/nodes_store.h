@@ -38,6 +38,10 @@ db_status_t nodes_store_count_others(db_conn_t *c, const char *name, int64_t *co
 db_status_t settings_store_get(db_conn_t *c, const char *name, char *buf, size_t size);
 /* Inserts or updates NAME; a concurrent insert surfaces as DB_DUPLICATE. */
 db_status_t settings_store_put(db_conn_t *c, const char *name, const char *value);
+/* Calls FN(ctx, name, value) for each of the six settings NAMES that is set
+ * (one statement instead of six). */
+db_status_t settings_store_get_six(db_conn_t *c, const char *const names[6],
+                                   void (*fn)(void *, const char *, const char *), void *ctx);
 
 /* Sets drain mode (and who, why, when, which task) of node ID. */
 db_status_t nodes_store_set_drain(db_conn_t *c, const char *id, bool on, const char *reason,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dialect.h"
+#include "keyset.h"
 
 #define PACKAGE_COLUMNS                                                                            \
 	"Id, SpaceId, PackageId, Version, VersionSort, FileExtension, FileName, "                  \
@@ -121,53 +122,123 @@ static db_status_t each_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
+/* The list's order, IX_Packages_List's (migration 0012). */
+#define PACKAGES_ORDER " ORDER BY p.PackageKey, p.VersionSort DESC"
+
+void packages_store_count_sql(db_dialect_id_t d, const char *where, const db_param_t *p, size_t n,
+                              db_sql_t *q)
+{
+	db_sql_init(q);
+	db_sql_add(q, "SELECT COUNT(*) FROM (");
+	db_sql_select(q, d, DB_LIST_COUNT_CAP + 1);
+	db_sql_add(q, "p.Id");
+	db_sql_add(q, where);
+	for (size_t i = 0; i < n; i++)
+		db_sql_bind(q, p[i]);
+	db_sql_add(q, PACKAGES_ORDER);
+	db_sql_limit(q, d, DB_LIST_COUNT_CAP + 1);
+	db_sql_add(q, ") c");
+}
+
+typedef struct {
+	char key[101];
+	char sort[1001];
+} anchor_t;
+
+static db_status_t anchor_row(void *vctx, db_row_t *r)
+{
+	anchor_t *a = vctx;
+	db_row_copy(r, 0, a->key, sizeof a->key);
+	db_row_copy(r, 1, a->sort, sizeof a->sort);
+	return DB_OK;
+}
+
+void packages_store_list_query(const packages_filter_t *f, const char *after_key,
+                               const char *after_sort, packages_query_t *q)
+{
+	memset(q, 0, sizeof *q);
+	snprintf(q->where, sizeof q->where, " FROM Packages p WHERE p.SpaceId = ?");
+	q->p[q->n++] = DBP_TEXT(f->space_id);
+	if (f->filter && *f->filter) {
+		db_like_pattern(f->filter, q->pattern, sizeof q->pattern);
+		strncat(q->where, " AND p.PackageKey LIKE ? ESCAPE '!'",
+		        sizeof q->where - strlen(q->where) - 1);
+		q->p[q->n++] = DBP_TEXT(q->pattern);
+	}
+	if (f->package_id && *f->package_id) {
+		size_t i = 0;
+		for (; f->package_id[i] && i + 1 < sizeof q->key; i++)
+			q->key[i] = (char)((f->package_id[i] >= 'A' && f->package_id[i] <= 'Z')
+			                       ? f->package_id[i] + 32
+			                       : f->package_id[i]);
+		q->key[i] = '\0';
+		strncat(q->where, " AND p.PackageKey = ?", sizeof q->where - strlen(q->where) - 1);
+		q->p[q->n++] = DBP_TEXT(q->key);
+	}
+	if (f->latest)
+		strncat(q->where,
+		        " AND NOT EXISTS (SELECT 1 FROM Packages q WHERE q.SpaceId = p.SpaceId AND "
+		        "q.PackageKey = p.PackageKey AND q.VersionSort > p.VersionSort)",
+		        sizeof q->where - strlen(q->where) - 1);
+	q->n_count = q->n;
+	snprintf(q->where_count, sizeof q->where_count, "%s", q->where);
+	/* The cursor: rows after the anchor's in (PackageKey, VersionSort
+	 * DESC) order, written as a range on PackageKey and a tie-break only
+	 * the anchor's own package can fail, so the read seeks to it. */
+	if (after_key) {
+		strncat(q->where,
+		        " AND p.PackageKey >= ? AND (p.PackageKey > ? OR p.VersionSort < ?)",
+		        sizeof q->where - strlen(q->where) - 1);
+		q->p[q->n++] = DBP_TEXT(after_key);
+		q->p[q->n++] = DBP_TEXT(after_key);
+		q->p[q->n++] = DBP_TEXT(after_sort);
+	}
+	snprintf(q->page, sizeof q->page,
+	         "SELECT p.Id, p.SpaceId, p.PackageId, p.Version, p.VersionSort, p.FileExtension, "
+	         "p.FileName, p.PackageSizeBytes, p.Hash, p.Sha256, p.Published, p.PublishedBy, "
+	         "p.Title, p.Summary, p.Description, p.ReleaseNotes%s" PACKAGES_ORDER,
+	         q->where);
+}
+
 db_status_t packages_store_list(db_conn_t *c, const packages_filter_t *f,
                                 void (*fn)(void *, const packages_row_t *), void *ctx,
                                 int64_t *total)
 {
-	char where[600];
-	db_param_t p[3];
-	size_t n = 0;
-	char pattern[420], key[101];
-	snprintf(where, sizeof where, " FROM Packages p WHERE p.SpaceId = ?");
-	p[n++] = DBP_TEXT(f->space_id);
-	if (f->filter && *f->filter) {
-		db_like_pattern(f->filter, pattern, sizeof pattern);
-		strncat(where, " AND p.PackageKey LIKE ? ESCAPE '!'",
-		        sizeof where - strlen(where) - 1);
-		p[n++] = DBP_TEXT(pattern);
+	anchor_t a;
+	db_status_t s = DB_OK;
+	if (f->after && *f->after) {
+		db_param_t ap[] = {DBP_TEXT(f->after), DBP_TEXT(f->space_id)};
+		s = db_query(
+		    c, "SELECT PackageKey, VersionSort FROM Packages WHERE Id = ? AND SpaceId = ?",
+		    ap, 2, anchor_row, &a);
+		if (s != DB_OK)
+			return s; /* DB_NO_ROWS: no such package */
 	}
-	if (f->package_id && *f->package_id) {
-		size_t i = 0;
-		for (; f->package_id[i] && i + 1 < sizeof key; i++)
-			key[i] = (char)((f->package_id[i] >= 'A' && f->package_id[i] <= 'Z')
-			                    ? f->package_id[i] + 32
-			                    : f->package_id[i]);
-		key[i] = '\0';
-		strncat(where, " AND p.PackageKey = ?", sizeof where - strlen(where) - 1);
-		p[n++] = DBP_TEXT(key);
+	packages_query_t *q = malloc(sizeof *q);
+	db_sql_t *cq = malloc(sizeof *cq);
+	if (!q || !cq) {
+		free(q);
+		free(cq);
+		return DB_ERROR;
 	}
-	if (f->latest)
-		strncat(where,
-		        " AND NOT EXISTS (SELECT 1 FROM Packages q WHERE q.SpaceId = p.SpaceId AND "
-		        "q.PackageKey = p.PackageKey AND q.VersionSort > p.VersionSort)",
-		        sizeof where - strlen(where) - 1);
-	char sql[1200];
-	snprintf(sql, sizeof sql, "SELECT COUNT(*)%s", where);
-	db_status_t s = db_query_int(c, sql, p, n, total);
-	if (s != DB_OK)
-		return s;
-	if (*total == 0 || f->take == 0)
-		return DB_OK;
-	snprintf(sql, sizeof sql,
-	         "SELECT p.Id, p.SpaceId, p.PackageId, p.Version, p.VersionSort, p.FileExtension, "
-	         "p.FileName, p.PackageSizeBytes, p.Hash, p.Sha256, p.Published, p.PublishedBy, "
-	         "p.Title, p.Summary, p.Description, p.ReleaseNotes%s "
-	         "ORDER BY p.PackageKey, p.VersionSort DESC, p.Id",
-	         where);
-	each_t e = {.fn = fn, .ctx = ctx};
-	s = db_query_page(c, sql, p, n, f->take, f->skip, each_row, &e);
-	return s == DB_NO_ROWS ? DB_OK : s;
+	bool after = f->after && *f->after;
+	packages_store_list_query(f, after ? a.key : NULL, after ? a.sort : NULL, q);
+	/* The total counts the list from its start (without the cursor), up to
+	 * the cap. */
+	packages_store_count_sql(db_conn_dialect(c), q->where_count, q->p, q->n_count, cq);
+	*total = 0;
+	s = cq->overflow ? DB_ERROR : db_query_int(c, cq->sql, cq->p, cq->n, total);
+	if (*total > DB_LIST_COUNT_CAP)
+		*total = DB_LIST_COUNT_CAP;
+	if (s == DB_OK && *total > 0 && f->take > 0) {
+		each_t e = {.fn = fn, .ctx = ctx};
+		s = db_query_page(c, q->page, q->p, q->n, f->take, f->skip, each_row, &e);
+		if (s == DB_NO_ROWS)
+			s = DB_OK;
+	}
+	free(q);
+	free(cq);
+	return s;
 }
 
 typedef struct {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dialect.h"
+#include "keyset.h"
 
 #define SUB_COLUMNS "Id, Name, Url, EventTypes, SecretSealed, CreatedBy, CreatedAt"
 
@@ -123,16 +124,34 @@ static db_status_t delivery_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
-db_status_t deliveries_store_list(db_conn_t *c, const char *subscription_id, int64_t take,
-                                  void (*fn)(void *, const oh_delivery_t *), void *ctx)
+/* Newest first: IX_WebhookDeliveries_Sub (SubscriptionId, DeliveredAt, Id). */
+const db_list_t deliveries_store_list_def = {.table = "WebhookDeliveries",
+                                             .columns = "Id, EventId, TaskId, Attempt, "
+                                                        "DeliveredAt, StatusCode, Succeeded, "
+                                                        "DurationMs, Error",
+                                             .k1 = "DeliveredAt",
+                                             .k2 = "Id",
+                                             .desc = true};
+
+void deliveries_store_list_query(const char *subscription_id, int64_t take, db_list_query_t *q)
 {
-	db_param_t p[] = {DBP_TEXT(subscription_id)};
+	memset(q, 0, sizeof *q);
+	q->take = take;
+	db_branch_bind(db_list_branch(q, "SubscriptionId = ?"), DBP_TEXT(subscription_id));
+}
+
+db_status_t deliveries_store_list(db_conn_t *c, const char *subscription_id, int64_t take,
+                                  const char *after, void (*fn)(void *, const oh_delivery_t *),
+                                  void *ctx)
+{
+	db_list_query_t q;
+	deliveries_store_list_query(subscription_id, take, &q);
+	char anchor[32];
+	db_status_t s = DB_OK;
+	if (after && *after)
+		s = db_list_anchor(c, &deliveries_store_list_def, after, &q, anchor, sizeof anchor);
 	each_delivery_t x = {fn, ctx};
-	db_status_t s =
-	    db_query_page(c,
-	                  "SELECT Id, EventId, TaskId, Attempt, DeliveredAt, StatusCode, "
-	                  "Succeeded, DurationMs, Error FROM WebhookDeliveries "
-	                  "WHERE SubscriptionId = ? ORDER BY DeliveredAt DESC, Id DESC",
-	                  p, 1, take, 0, delivery_row, &x);
-	return s == DB_NO_ROWS ? DB_OK : s;
+	if (s == DB_OK)
+		s = db_list_page(c, &deliveries_store_list_def, &q, delivery_row, &x);
+	return s;
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "dialect.h"
+#include "keyset.h"
+#include "task_counts_store.h"
 
 #define TASK_COLUMNS                                                                               \
 	"Id, Name, Description, Arguments, State, IsSystem, TargetNodeId, ServerNodeId, Attempt, " \
@@ -107,50 +109,99 @@ static db_status_t list_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
+/* Newest first; each filter is read through an index that ends in this
+ * order (migration 0012). */
+const db_list_t tasks_store_list_def = {
+    .table = "ServerTasks", .columns = TASK_COLUMNS, .k1 = "QueueTime", .k2 = "Id", .desc = true};
+
+typedef struct {
+	unsigned states;
+	int64_t total;
+} state_total_t;
+
+static void add_state_total(void *ctx, const char *state, int64_t n)
+{
+	state_total_t *t = ctx;
+	oh_task_state_t s;
+	if (oh_task_state_parse(state, &s) && (t->states & (1u << s)))
+		t->total += n;
+}
+
+void tasks_store_list_query(const oh_task_filter_t *f, db_list_query_t *q, char *like,
+                            size_t like_size)
+{
+	memset(q, 0, sizeof *q);
+	q->skip = f->skip;
+	q->take = f->take;
+	bool node = f->node && *f->node, name = f->name && *f->name;
+	bool part = f->partial_name && *f->partial_name;
+	unsigned states = f->states;
+	if (part)
+		db_like_pattern(f->partial_name, like, like_size);
+	if (!states && !node && !name) {
+		/* The whole table, IX_ServerTasks_List; partialName (a substring,
+		 * which no index finds) filters the rows read in that order. */
+		if (part)
+			db_branch_bind(db_list_branch(q, "LOWER(Description) LIKE ? ESCAPE '!'"),
+			               DBP_TEXT(like));
+		return;
+	}
+	/* One branch per state: (State, …, QueueTime, Id) is in the list's
+	 * order only for one state at a time. */
+	if (!states)
+		states = (1u << OH_TS__COUNT) - 1;
+	static const char *const where[8] = {
+	    "State = ?",
+	    "State = ? AND ServerNodeId = ?",
+	    "State = ? AND Name = ?",
+	    "State = ? AND ServerNodeId = ? AND Name = ?",
+	    "State = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
+	    "State = ? AND ServerNodeId = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
+	    "State = ? AND Name = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
+	    "State = ? AND ServerNodeId = ? AND Name = ? AND LOWER(Description) LIKE ? ESCAPE '!'",
+	};
+	for (int s = 0; s < OH_TS__COUNT; s++) {
+		if (!(states & (1u << s)))
+			continue;
+		db_branch_t *b =
+		    db_list_branch(q, where[(node ? 1 : 0) + (name ? 2 : 0) + (part ? 4 : 0)]);
+		if (!b)
+			break;
+		db_branch_bind(b, DBP_TEXT(oh_task_state_name((oh_task_state_t)s)));
+		if (node)
+			db_branch_bind(b, DBP_TEXT(f->node));
+		if (name)
+			db_branch_bind(b, DBP_TEXT(f->name));
+		if (part)
+			db_branch_bind(b, DBP_TEXT(like));
+	}
+}
+
 db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
                              void (*fn)(void *, oh_task_t *), void *ctx, int64_t *total)
 {
-	/* The WHERE clause is assembled from fixed fragments; every value is a
-	 * bound parameter. */
-	char where[512] = " WHERE 1 = 1";
-	db_param_t p[OH_TS__COUNT + 3];
-	size_t n = 0;
-	if (f->states) {
-		strcat(where, " AND State IN (");
-		bool first = true;
-		for (int s = 0; s < OH_TS__COUNT; s++)
-			if (f->states & (1u << s)) {
-				strcat(where, first ? "?" : ", ?");
-				p[n++] = DBP_TEXT(oh_task_state_name((oh_task_state_t)s));
-				first = false;
-			}
-		strcat(where, ")");
-	}
-	if (f->node && *f->node) {
-		strcat(where, " AND ServerNodeId = ?");
-		p[n++] = DBP_TEXT(f->node);
-	}
-	if (f->name && *f->name) {
-		strcat(where, " AND Name = ?");
-		p[n++] = DBP_TEXT(f->name);
-	}
+	db_list_query_t q;
 	char like[410];
-	if (f->partial_name && *f->partial_name) {
-		db_like_pattern(f->partial_name, like, sizeof like);
-		strcat(where, " AND LOWER(Description) LIKE ? ESCAPE '!'");
-		p[n++] = DBP_TEXT(like);
+	tasks_store_list_query(f, &q, like, sizeof like);
+	char anchor[32];
+	db_status_t s = DB_OK;
+	if (f->after && *f->after)
+		s = db_list_anchor(c, &tasks_store_list_def, f->after, &q, anchor, sizeof anchor);
+	/* Filtered by states only (or not at all), the total is exact from the
+	 * maintained counts; with node, name or partialName it is counted up to
+	 * the cap. */
+	if (s == DB_OK && !(f->node && *f->node) && !(f->name && *f->name) &&
+	    !(f->partial_name && *f->partial_name)) {
+		state_total_t t = {f->states ? f->states : (1u << OH_TS__COUNT) - 1, 0};
+		s = task_counts_store_read(c, add_state_total, &t);
+		*total = t.total;
+	} else if (s == DB_OK) {
+		s = db_list_count(c, &tasks_store_list_def, &q, total);
 	}
-	char sql[1024];
-	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ServerTasks%s", where);
-	db_status_t s = db_query_int(c, sql, p, n, total);
-	if (s != DB_OK)
-		return s;
-	snprintf(sql, sizeof sql,
-	         "SELECT " TASK_COLUMNS " FROM ServerTasks%s ORDER BY QueueTime DESC, Id DESC",
-	         where);
 	list_ctx_t x = {fn, ctx};
-	s = db_query_page(c, sql, p, n, f->take, f->skip, list_row, &x);
-	return s == DB_NO_ROWS ? DB_OK : s;
+	if (s == DB_OK)
+		s = db_list_page(c, &tasks_store_list_def, &q, list_row, &x);
+	return s;
 }
 
 db_status_t tasks_store_cancel_queued(db_conn_t *c, const char *id, int64_t now, int64_t *rows)
@@ -529,10 +580,12 @@ db_status_t tasks_store_running_by_node(db_conn_t *c, void (*fn)(void *, const c
                                         void *ctx)
 {
 	by_node_ctx_t x = {fn, ctx};
+	/* Per node, one seek into IX_ServerTasks_NodeList: a GROUP BY over
+	 * ServerTasks reads the whole node index on SQLite. */
 	db_status_t s = db_query(c,
-	                         "SELECT ServerNodeId, COUNT(*) FROM ServerTasks "
-	                         "WHERE State IN ('Executing', 'Cancelling') AND IsSystem = 0 AND "
-	                         "ServerNodeId IS NOT NULL GROUP BY ServerNodeId",
+	                         "SELECT n.Id, (SELECT COUNT(*) FROM ServerTasks t WHERE "
+	                         "t.ServerNodeId = n.Id AND t.State IN ('Executing', 'Cancelling') "
+	                         "AND t.IsSystem = 0) FROM OctopusServerNodes n",
 	                         NULL, 0, by_node_row, &x);
 	return s == DB_NO_ROWS ? DB_OK : s;
 }

@@ -7,14 +7,24 @@
 
 #include "../tasks.h"
 #include "db.h"
+#include "keyset.h"
 
 db_status_t tasks_store_insert(db_conn_t *c, const oh_task_t *t);
 db_status_t tasks_store_get(db_conn_t *c, const char *id, oh_task_t *out);
 
-/* Calls FN for each task matching F, newest first, paged; *TOTAL receives
- * the count of all matches. */
+/* Calls FN for each task of F's page, newest first (after the task F->after
+ * when given: DB_NO_ROWS when there is no such task); *TOTAL receives the
+ * count of all matches: exact from TaskCounts when F filters by states only,
+ * else up to DB_LIST_COUNT_CAP. */
 db_status_t tasks_store_list(db_conn_t *c, const oh_task_filter_t *f,
                              void (*fn)(void *, oh_task_t *), void *ctx, int64_t *total);
+
+/* The list's table and order, and F as its branches (for the store and
+ * the plan test).  LIKE (LIKE_SIZE bytes, at least 410) receives F's
+ * partialName pattern, which Q's branches borrow: keep it while Q is used. */
+extern const db_list_t tasks_store_list_def;
+void tasks_store_list_query(const oh_task_filter_t *f, db_list_query_t *q, char *like,
+                            size_t like_size);
 
 /* State transitions; each sets *ROWS to the rows changed. */
 db_status_t tasks_store_cancel_queued(db_conn_t *c, const char *id, int64_t now, int64_t *rows);

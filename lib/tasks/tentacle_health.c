@@ -24,20 +24,46 @@ static bool wanted(const json_t *ids, const char *id)
 	return false;
 }
 
+/* Listening Tentacles read per transaction: the pass holds one batch. */
+#define HEALTH_BATCH 100
+
+static void check_batch(oh_task_run_t *r, const oh_tentacle_list_t *ts, const json_t *ids,
+                        json_t *items);
+
 static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 {
-	oh_tentacle_list_t ts;
-	db_status_t s = oh_tentacles_list(r->pool, false, &ts);
+	const json_t *ids = json_object_get(r->args, "TentacleIds");
+	json_t *items = oh_json_check(json_array());
+	char after[51] = "";
+	db_status_t s = DB_OK;
+	for (bool more = true; more && !oh_task_should_stop(r);) {
+		oh_tentacle_list_t ts;
+		s = oh_tentacles_listening(r->pool, after, HEALTH_BATCH, &ts);
+		if (s != DB_OK)
+			break;
+		more = ts.n == HEALTH_BATCH;
+		if (ts.n)
+			snprintf(after, sizeof after, "%s", ts.v[ts.n - 1].id);
+		check_batch(r, &ts, ids, items);
+		oh_tentacle_list_free(&ts);
+	}
 	if (s != DB_OK) {
+		json_decref(items);
 		out->end = OH_END_RETRY;
 		snprintf(out->error, sizeof out->error, "The database is unavailable (%s).",
 		         db_status_name(s));
 		return;
 	}
-	const json_t *ids = json_object_get(r->args, "TentacleIds");
-	json_t *items = oh_json_check(json_array());
-	for (size_t i = 0; i < ts.n && !oh_task_should_stop(r); i++) {
-		const oh_tentacle_t *t = &ts.v[i];
+	out->end = OH_END_SUCCESS;
+	out->result = oh_json_check(json_object());
+	oh_json_set_new(out->result, "Tentacles", items);
+}
+
+static void check_batch(oh_task_run_t *r, const oh_tentacle_list_t *ts, const json_t *ids,
+                        json_t *items)
+{
+	for (size_t i = 0; i < ts->n && !oh_task_should_stop(r); i++) {
+		const oh_tentacle_t *t = &ts->v[i];
 		if (t->polling || !wanted(ids, t->id))
 			continue;
 		oh_http_result_t res;
@@ -69,7 +95,7 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		char origin[300];
 		oh_url_origin(t->uri, origin, sizeof origin);
 		oh_task_log(r, "%s %s: %s (%s)", t->name, origin, status, detail);
-		s = oh_tentacle_set_health(r->pool, t->id, status, detail);
+		db_status_t s = oh_tentacle_set_health(r->pool, t->id, status, detail);
 		if (s != DB_OK)
 			oh_task_log(r, "Cannot record the result of %s (%s)", t->name,
 			            db_status_name(s));
@@ -81,10 +107,6 @@ static void run(oh_task_run_t *r, oh_task_outcome_t *out)
 		oh_json_set_new(o, "LatencyMs", json_integer(res.duration_ms));
 		oh_json_check_rc(json_array_append_new(items, o));
 	}
-	oh_tentacle_list_free(&ts);
-	out->end = OH_END_SUCCESS;
-	out->result = oh_json_check(json_object());
-	oh_json_set_new(out->result, "Tentacles", items);
 }
 
 const oh_task_kind_t oh_task_kind_tentacle_health = {"TentacleHealthCheck", true, run, false};

@@ -153,6 +153,11 @@ class DatabaseOutageTests(FaultCase):
 
 class LostCommitTests(FaultCase):
     def proxied_node(self, proxy, cap=3):
+        # The schema is migrated straight to the database: the proxy reads
+        # every message in Python, and a fresh schema's hundreds of
+        # statements through it once took longer than a node's start allows.
+        up = harness.run_cli(["database", "--upgrade"], {"OCTOHA_DB": self.db})
+        self.assertEqual(up.returncode, 0, up.stderr)
         port = harness.conn_field(self.db, "Port")
         db = self.db.replace(f"Port={port}", f"Port={proxy.port}")
         return self.node(cap=cap, db=db)

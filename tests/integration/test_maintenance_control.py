@@ -206,5 +206,46 @@ class MaintenanceControlTests(harness.OctohaTestCase):
                   "MaintenanceRunAborted"):
             self.assertIn(c, cats, f"audited: {cats}")
 
+    def test_list_pages_by_cursor(self):
+        # Two runs of this test, each aborted before it drains anything.
+        for _ in range(2):
+            rid = self.start(NodeOrder=[self.n2.name])
+            self.control(rid, "abort", body={"UndrainOnAbort": True})
+            self.wait_state(rid, "Aborted")
+        full = self.api(self.n1, "GET", f"{RUNS}?take=1000", expect=200).json
+        self.assertGreaterEqual(len(full["Items"]), 2)
+        self.assertEqual(full["TotalResults"], len(full["Items"]))
+        self.assertNotIn("Page.Next", full["Links"], "a short page is the last")
+        # Newest first, Id ascending among runs created in the same millisecond.
+        for a, b in zip(full["Items"], full["Items"][1:]):
+            self.assertTrue(a["CreatedAt"] > b["CreatedAt"]
+                            or (a["CreatedAt"] == b["CreatedAt"] and a["Id"] < b["Id"]), (a, b))
+        # take=1 through Links.Page.Next: the same runs, in the same order,
+        # none twice, each with its steps; the chain ends on an empty page.
+        seen, path = [], f"{RUNS}?take=1"
+        for _ in range(len(full["Items"]) + 1):
+            page = self.api(self.n1, "GET", path, expect=200).json
+            self.assertEqual(page["TotalResults"], len(full["Items"]))
+            if not page["Items"]:
+                self.assertNotIn("Page.Next", page["Links"], "no link past the end")
+                break
+            self.assertEqual(len(page["Items"]), 1)
+            run = page["Items"][0]
+            self.assertEqual(run["Steps"], self.get_run(run["Id"])["Steps"], "steps read with the page")
+            seen.append(run["Id"])
+            self.assertIn("Page.Next", page["Links"], "a full page links the next")
+            path = page["Links"]["Page.Next"]
+            self.assertTrue(path.startswith(f"{RUNS}?") and path.endswith(f"after={run['Id']}"), path)
+        else:
+            self.fail(f"the cursor never reached an empty page: {seen}")
+        self.assertEqual(seen, [r["Id"] for r in full["Items"]])
+        self.assertEqual(len(seen), len(set(seen)), "no run twice")
+        skipped = self.api(self.n1, "GET", f"{RUNS}?take=1&skip=1", expect=200).json["Items"]
+        self.assertEqual([r["Id"] for r in skipped], seen[1:2])
+        self.assert_error(self.api(self.n1, "GET", f"{RUNS}?after=MaintenanceRuns-0"), 400,
+                          "ValidationFailed", "after")
+        self.assert_error(self.api(self.n1, "GET", f"{RUNS}?skip=10001"), 400, "SkipTooDeep", "skip")
+
+
 if __name__ == "__main__":
     harness.main()

@@ -362,5 +362,57 @@ class ManagedClusterTests(harness.OctohaTestCase):
         self.assertFalse(r["NeedsReRegistration"])
 
 
+    def walk(self, base) -> list:
+        """Pages BASE with take=1 through Links.Page.Next; checks the chain
+        against one page of everything (same items, same order, none twice,
+        an empty last page without a link) and returns the items."""
+        full = self.api(self.cp, "GET", f"{base}?take=1000", expect=200).json
+        self.assertEqual(full["TotalResults"], len(full["Items"]))
+        self.assertNotIn("Page.Next", full["Links"], "a short page is the last")
+        seen, path = [], f"{base}?take=1"
+        for _ in range(len(full["Items"]) + 1):
+            page = self.api(self.cp, "GET", path, expect=200).json
+            self.assertEqual(page["TotalResults"], len(full["Items"]))
+            if not page["Items"]:
+                self.assertNotIn("Page.Next", page["Links"], "no link past the end")
+                break
+            self.assertEqual(len(page["Items"]), 1)
+            seen.append(page["Items"][0])
+            self.assertIn("Page.Next", page["Links"], "a full page links the next")
+            path = page["Links"]["Page.Next"]
+            self.assertTrue(path.startswith(f"{base}?") and path.endswith(f"after={seen[-1]['Id']}"), path)
+        else:
+            self.fail(f"the cursor never reached an empty page: {[i['Id'] for i in seen]}")
+        self.assertEqual([i["Id"] for i in seen], [i["Id"] for i in full["Items"]])
+        self.assertEqual(len(seen), len({i["Id"] for i in seen}), "no item twice")
+        self.assert_error(self.api(self.cp, "GET", f"{base}?skip=10001"), 400, "SkipTooDeep", "skip")
+        return seen
+
+    def test_lists_page_by_cursor(self):
+        tag = unique_name("pg")
+        mine = [self.create(name=f"{tag}-{x}")["Id"] for x in ("c", "a", "b")]
+        clusters = self.walk(MC)
+        # By Name; each with its nodes, as GET of one cluster shows them.
+        self.assertEqual([c["Name"] for c in clusters if c["Id"] in mine], [f"{tag}-{x}" for x in "abc"])
+        for c in clusters:
+            self.assertEqual(c["Nodes"], self.api(self.cp, "GET", f"{MC}/{c['Id']}", expect=200).json["Nodes"])
+        self.assertEqual([n["Name"] for n in clusters[[c["Id"] for c in clusters].index(mine[0])]["Nodes"]],
+                         [n.name for n in self.remote], "nodes in their order")
+        self.assert_error(self.api(self.cp, "GET", f"{MC}?after=ManagedClusters-0"), 400, "ValidationFailed",
+                          "after")
+        # A cluster's Tentacles by Name.
+        base = f"{MC}/{mine[0]}/tentacles"
+        for name in ("web-c", "web-a", "web-b"):
+            self.api(self.cp, "POST", base, body={"Name": name, "Thumbprint": "EF" * 20}, expect=202)
+        self.api(self.cp, "POST", f"{MC}/{mine[1]}/tentacles", body={"Name": "web-a", "Thumbprint": "EF" * 20},
+                 expect=202)
+        tentacles = self.walk(base)
+        self.assertEqual([t["Name"] for t in tentacles], ["web-a", "web-b", "web-c"])
+        self.assertEqual({t["ClusterId"] for t in tentacles}, {mine[0]})
+        # A Tentacle of another cluster is no cursor in this one.
+        other_id = self.api(self.cp, "GET", f"{MC}/{mine[1]}/tentacles", expect=200).json["Items"][0]["Id"]
+        self.assert_error(self.api(self.cp, "GET", f"{base}?after={other_id}"), 400, "ValidationFailed", "after")
+
+
 if __name__ == "__main__":
     harness.main()

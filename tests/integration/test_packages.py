@@ -250,6 +250,17 @@ class MachineTests(PackageCase):
                                                       "TentaclePassive", expect=200).json["Items"]], ["db-01"])
         self.assertEqual(len(self.api(self.node, "GET", f"/api/{SPACE}/machines?skip=1&take=1",
                                       expect=200).json["Items"]), 1)
+        # Pages by name, the next one by cursor (Links.Page.Next), as every list.
+        first = self.api(self.node, "GET", f"/api/{SPACE}/machines?take=1", expect=200).json
+        self.assertEqual([m["Name"] for m in first["Items"]], ["db-01"])
+        nxt = first["Links"]["Page.Next"]
+        self.assertIn(f"after={by_name['db-01']['Id']}", nxt)
+        self.assertEqual([m["Name"] for m in self.api(self.node, "GET", nxt, expect=200).json["Items"]],
+                         ["web-01"])
+        r = self.api(self.node, "GET", f"/api/{SPACE}/machines?after=Tentacles-gone", expect=400)
+        self.assert_error(r, 400, "ValidationFailed", "after")
+        r = self.api(self.node, "GET", f"/api/{SPACE}/machines?skip=10001", expect=400)
+        self.assert_error(r, 400, "SkipTooDeep", "skip")
         got = self.api(self.node, "GET", f"/api/{SPACE}/machines/{web['Id']}", expect=200).json
         self.assertEqual(got["Name"], "web-01")
         r = self.api(self.node, "GET", f"/api/{SPACE}/machines/Tentacles-0abc", expect=404)
@@ -325,6 +336,19 @@ class PackageTests(PackageCase):
         self.assertEqual(self.listing(self.node, "?nuGetPackageId=acme.web")["TotalResults"], 4)
         page = self.listing(self.node, "?skip=1&take=2")
         self.assertEqual((page["TotalResults"], len(page["Items"])), (5, 2))
+        # Page by page with the cursor (Links.Page.Next), in the list's order,
+        # the filters kept: the same versions as the whole list.
+        seen, url = [], f"{PACKAGES}?nuGetPackageId=acme.web&take=3"
+        while url:
+            p = self.api(self.node, "GET", url, expect=200).json
+            self.assertEqual(p["TotalResults"], 4, "the total counts the whole list")
+            seen += [i["Version"] for i in p["Items"]]
+            url = p["Links"].get("Page.Next")
+        self.assertEqual(seen, ["1.10.0", "1.2.0", "1.2.0-beta.1", "1.0.0"])
+        r = self.api(self.node, "GET", f"{PACKAGES}?after=packages-Nothing.1.0.0", expect=400)
+        self.assert_error(r, 400, "ValidationFailed", "after")
+        r = self.api(self.node, "GET", f"{PACKAGES}?skip=10001", expect=400)
+        self.assert_error(r, 400, "SkipTooDeep", "skip")
         pid = "packages-Acme.Web.1.2.0"
         got = self.api(self.node, "GET", f"{PACKAGES}/{pid}", expect=200).json
         self.assertEqual(got["Version"], "1.2.0")

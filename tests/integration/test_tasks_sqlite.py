@@ -683,6 +683,48 @@ class ListTaskTests(SqliteTaskCase):
         self.assertEqual(ids_of("?name=SetTaskCap"), {r.json["Id"]}, "name=SetTaskCap: the PUT's task")
         self.assertEqual(ids_of("?active=true&name=Diagnostic"), set(), "nothing active any more")
 
+    def test_cursor_pages_and_deep_skip(self):
+        """Pages by cursor (Links.Page.Next, after=) cover the list in order;
+        a skip past 10000 is refused rather than read row by row."""
+        n = self.solo(cap=0)
+        ids = []
+        for i in range(5):
+            ids.append(self.create_task(n, {"WaitMs": 0}, Description=f"cursor {i}")["Id"])
+            time.sleep(0.01)
+        seen, path = [], f"{TASKS}?take=2"
+        for _ in range(5):
+            page = self.list_tasks(n, path[len(TASKS):])
+            seen += [t["Id"] for t in page["Items"]]
+            nxt = page["Links"].get("Page.Next")
+            if not nxt:
+                break
+            self.assertTrue(nxt.startswith(f"{TASKS}?take=2&after="), f"Page.Next: {nxt}")
+            path = nxt
+        self.assertEqual(seen, ids[::-1], "the cursor pages are the whole list, newest first, once each")
+        self.assertNotIn("Page.Next", page["Links"], "a short page is the last: no Page.Next")
+        # The cursor keeps the filters, and skip counts from it.
+        q = self.list_tasks(n, f"?states=Queued&take=1&after={ids[4]}")
+        self.assertEqual([t["Id"] for t in q["Items"]], [ids[3]], "after the newest: the next one")
+        self.assertEqual(q["TotalResults"], 5, "TotalResults counts the whole filtered list")
+        self.assertIn("states=Queued", q["Links"]["Page.Next"], "Page.Next keeps the filter")
+        q = self.list_tasks(n, f"?after={ids[4]}&skip=2&take=1")
+        self.assertEqual([t["Id"] for t in q["Items"]], [ids[1]], "skip counts from the cursor")
+        # An unknown cursor and a deep skip are the client's mistakes.
+        r = self.api(n, "GET", f"{TASKS}?after=ServerTasks-0000000000000000dead", expect=400)
+        self.assert_error(r, 400, "ValidationFailed", "after", "after names no task")
+        r = self.api(n, "GET", f"{TASKS}?skip=10001", expect=400)
+        self.assert_error(r, 400, "SkipTooDeep", "skip", "skip past 10000")
+        self.assertEqual(self.list_tasks(n, "?skip=10000")["Items"], [], "skip=10000 is still served")
+        r = self.api(n, "GET", "/api/events?skip=10001", expect=400)
+        self.assert_error(r, 400, "SkipTooDeep", "skip", "events: skip past 10000")
+        ev = self.api(n, "GET", "/api/events?take=2", expect=200).json
+        nxt = ev["Links"]["Page.Next"]
+        ev2 = self.api(n, "GET", nxt, expect=200).json
+        self.assertNotIn(ev2["Items"][0]["Id"], [e["Id"] for e in ev["Items"]], "events: the next page")
+        self.assertEqual(self.api(n, "GET", f"/api/events?take=1&after={ev['Items'][0]['Id']}",
+                                  expect=200).json["Items"][0]["Id"], ev["Items"][1]["Id"],
+                         "events: after the newest, the second newest")
+
 
 class CapTests(SqliteTaskCase):
     def test_cap_is_respected(self):

@@ -693,6 +693,11 @@ class ConcurrencyTests(TentacleCase):
 # ---------------------------------------------------------------------------
 
 
+# Where the topology's Tentacle summary points for the whole lists.
+COVERAGE_LINKS = {"NotPollingEveryNode": "/api/tentacles?notPollingEveryNode=true",
+                  "NeedReRegistration": "/api/tentacles?needsReRegistration=true"}
+
+
 class CoverageTests(TentacleCase):
     WINDOW_S = 10
 
@@ -711,10 +716,14 @@ class CoverageTests(TentacleCase):
         self.assertEqual(topo["Tentacles"], {
             "Total": 1, "Polling": 1, "Listening": 0, "PollingEveryNode": 0,
             "NotPollingEveryNode": [{"Id": tid, "Name": tname, "MissingNodes": [bn]}],
-            "NeedReRegistration": 0}, "polled only the first node")
+            "NotPollingEveryNodeTotal": 1, "NeedReRegistration": 0, "Links": COVERAGE_LINKS},
+            "polled only the first node")
         w = self.warnings(topo, "TentaclesNotPollingAllNodes")
         self.assertEqual(len(w), 1, f"one TentaclesNotPollingAllNodes warning: {topo['Warnings']}")
         self.assertEqual(w[0]["TentacleId"], tid)
+        missing = self.api(b, "GET", COVERAGE_LINKS["NotPollingEveryNode"], expect=200).json
+        self.assertEqual(([t["Id"] for t in missing["Items"]], missing["TotalResults"]), ([tid], 1),
+                         "the paged list behind the summary")
         self.assertEqual(w[0]["Message"], f"Tentacle {tname} has not polled 1 online node(s) within {self.WINDOW_S} s.")
         t = self.tentacle(a, tid)
         self.assertIs(t["PollsEveryNode"], False)
@@ -728,9 +737,12 @@ class CoverageTests(TentacleCase):
         topo = self.topology(a)
         self.assertEqual(topo["Tentacles"], {
             "Total": 1, "Polling": 1, "Listening": 0, "PollingEveryNode": 1,
-            "NotPollingEveryNode": [], "NeedReRegistration": 0}, "polled both nodes")
+            "NotPollingEveryNode": [], "NotPollingEveryNodeTotal": 0, "NeedReRegistration": 0,
+            "Links": COVERAGE_LINKS}, "polled both nodes")
         self.assertEqual(self.warnings(topo, "TentaclesNotPollingAllNodes"), [], "the warning cleared")
         self.assertIs(self.tentacle(b, tid)["PollsEveryNode"], True)
+        self.assertEqual(self.api(a, "GET", COVERAGE_LINKS["NotPollingEveryNode"], expect=200).json["Items"],
+                         [], "the poll took it off the list at once")
 
         # Past the window without polls, both nodes are missing again.
         time.sleep(max(0.0, self.WINDOW_S + 1.0 - (time.monotonic() - polled_all)))

@@ -102,6 +102,35 @@ static void server_clock_is_sane(void **state)
 	db_disconnect(c);
 }
 
+static db_status_t copy_two(void *ctx, db_row_t *r)
+{
+	char(*v)[32] = ctx;
+	db_row_copy(r, 0, v[0], sizeof v[0]);
+	db_row_copy(r, 1, v[1], sizeof v[1]);
+	return DB_OK;
+}
+
+/* Every session gets the dialect's settings: on PostgreSQL a statement
+ * timeout, and no JIT (which cost a first list query 300-400 ms). */
+static void sessions_are_set_up(void **state)
+{
+	(void)state;
+	db_conn_t *c;
+	char err[256];
+	assert_int_equal(db_connect(connstr, 2, &c, err, sizeof err), DB_OK);
+	if (db_conn_dialect(c) == DB_DIALECT_POSTGRESQL) {
+		char v[2][32] = {"", ""};
+		assert_int_equal(db_query(c,
+		                          "SELECT current_setting('jit'), "
+		                          "current_setting('statement_timeout')",
+		                          NULL, 0, copy_two, v),
+		                 DB_OK);
+		assert_string_equal(v[0], "off");
+		assert_string_equal(v[1], "30s");
+	}
+	db_disconnect(c);
+}
+
 static void registration_is_unique_and_fenced(void **state)
 {
 	db_pool_t *p = *state;
@@ -838,6 +867,7 @@ static int run_suite(const char *label, const char *cs)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(migrating_again_changes_nothing),
 	    cmocka_unit_test(server_clock_is_sane),
+	    cmocka_unit_test(sessions_are_set_up),
 	    cmocka_unit_test(registration_is_unique_and_fenced),
 	    cmocka_unit_test(stale_node_is_offline_and_taken_over),
 	    cmocka_unit_test(platform_mix_is_refused),
