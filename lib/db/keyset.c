@@ -52,6 +52,16 @@ void db_sql_limit(db_sql_t *q, db_dialect_id_t dialect, int64_t limit)
 	}
 }
 
+void db_sql_in(db_sql_t *q, const char *const *ids, size_t n)
+{
+	db_sql_add(q, "(");
+	for (size_t i = 0; i < DB_IN_CHUNK; i++) {
+		db_sql_add(q, i ? ", ?" : "?");
+		db_sql_bind(q, DBP_TEXT(ids[i < n ? i : 0]));
+	}
+	db_sql_add(q, ")");
+}
+
 db_status_t db_sql_query(db_conn_t *c, const db_sql_t *q, db_row_fn fn, void *ctx)
 {
 	if (q->overflow)

@@ -53,6 +53,12 @@ void db_sql_select(db_sql_t *q, db_dialect_id_t dialect, int64_t limit);
 /* Ends a SELECT begun with db_sql_select: " LIMIT ?" where the dialect
  * limits rows at the end, else nothing. */
 void db_sql_limit(db_sql_t *q, db_dialect_id_t dialect, int64_t limit);
+/* Ids per IN list: a longer list is read DB_IN_CHUNK ids per statement. */
+#define DB_IN_CHUNK 32
+/* Appends "(?, …)" with DB_IN_CHUNK markers bound to the first N ids of
+ * IDS (at most DB_IN_CHUNK are used); a shorter list repeats its first id,
+ * so the text is always the same statement. */
+void db_sql_in(db_sql_t *q, const char *const *ids, size_t n);
 /* Runs Q as db_query; DB_ERROR when it overflowed. */
 db_status_t db_sql_query(db_conn_t *c, const db_sql_t *q, db_row_fn fn, void *ctx);
 

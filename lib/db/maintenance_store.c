@@ -194,19 +194,12 @@ db_status_t maint_store_page(db_conn_t *c, const char *after, int64_t skip, int6
 	return s;
 }
 
-/* Run Ids per IN list; a shorter list repeats its first Id, so the text is
- * always the same statement. */
-#define STEPS_IN_CHUNK 32
-
 void maint_store_steps_of_sql(const char *const *ids, size_t n, db_sql_t *q)
 {
 	db_sql_init(q);
-	db_sql_add(q, "SELECT RunId, " STEP_COLUMNS " FROM MaintenanceSteps WHERE RunId IN (");
-	for (size_t i = 0; i < STEPS_IN_CHUNK; i++) {
-		db_sql_add(q, i ? ", ?" : "?");
-		db_sql_bind(q, DBP_TEXT(ids[i < n ? i : 0]));
-	}
-	db_sql_add(q, ") ORDER BY RunId, Position");
+	db_sql_add(q, "SELECT RunId, " STEP_COLUMNS " FROM MaintenanceSteps WHERE RunId IN ");
+	db_sql_in(q, ids, n);
+	db_sql_add(q, " ORDER BY RunId, Position");
 }
 
 typedef struct {
@@ -233,7 +226,7 @@ db_status_t maint_store_steps_of(db_conn_t *c, const char *const *ids, size_t n,
 	db_sql_t *q = malloc(sizeof *q);
 	if (!q)
 		return DB_ERROR;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += STEPS_IN_CHUNK) {
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
 		maint_store_steps_of_sql(ids + i, n - i, q);
 		s = db_sql_query(c, q, steps_of_row, &x);
 	}

@@ -143,20 +143,6 @@ static db_status_t each_cluster_row(void *vctx, db_row_t *r)
 	return DB_OK;
 }
 
-/* Ids per IN list; a shorter list repeats its first Id, so the text is
- * always the same statement. */
-#define IN_CHUNK 32
-
-static void in_list(db_sql_t *q, const char *const *ids, size_t n)
-{
-	db_sql_add(q, "(");
-	for (size_t i = 0; i < IN_CHUNK; i++) {
-		db_sql_add(q, i ? ", ?" : "?");
-		db_sql_bind(q, DBP_TEXT(ids[i < n ? i : 0]));
-	}
-	db_sql_add(q, ")");
-}
-
 const db_list_t managed_store_list_def = {
     .table = "ManagedClusters", .columns = MC_COLUMNS, .k1 = "Name", .k1_text = true};
 
@@ -195,7 +181,7 @@ void managed_store_nodes_of_sql(const char *const *ids, size_t n, db_sql_t *q)
 	db_sql_init(q);
 	db_sql_add(q, "SELECT ClusterId, Name, Url, CommsAddress, CommsPort, OctopusNodeId FROM "
 	              "ManagedClusterNodes WHERE ClusterId IN ");
-	in_list(q, ids, n < IN_CHUNK ? n : IN_CHUNK);
+	db_sql_in(q, ids, n);
 	db_sql_add(q, " ORDER BY ClusterId, Position");
 }
 
@@ -229,7 +215,7 @@ db_status_t managed_store_nodes_of(db_conn_t *c, const char *const *ids, size_t 
 	db_sql_t *q = malloc(sizeof *q);
 	if (!q)
 		return DB_ERROR;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += IN_CHUNK) {
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
 		managed_store_nodes_of_sql(ids + i, n - i, q);
 		s = db_sql_query(c, q, nodes_of_row, &x);
 	}

@@ -348,20 +348,6 @@ db_status_t tentacles_store_page(db_conn_t *c, const oh_tentacle_filter_t *f,
 	return s;
 }
 
-/* Ids per IN list; a shorter list repeats its first id, so the text is
- * always the same statement. */
-#define IN_CHUNK 32
-
-static void in_list(db_sql_t *q, const char *const *ids, size_t n)
-{
-	db_sql_add(q, "(");
-	for (size_t i = 0; i < IN_CHUNK; i++) {
-		db_sql_add(q, i ? ", ?" : "?");
-		db_sql_bind(q, DBP_TEXT(ids[i < n ? i : 0]));
-	}
-	db_sql_add(q, ")");
-}
-
 void tentacles_store_polls_of_sql(const char *const *ids, size_t n, db_sql_t *q)
 {
 	db_sql_init(q);
@@ -372,7 +358,7 @@ void tentacles_store_polls_of_sql(const char *const *ids, size_t n, db_sql_t *q)
 	db_sql_add(q, "SELECT p.TentacleId, p.NodeId, p.LastPollAt FROM CoverageNodes c "
 	              "CROSS JOIN TentaclePolls p WHERE p.NodeId = c.NodeId AND "
 	              "p.TentacleId IN ");
-	in_list(q, ids, n < IN_CHUNK ? n : IN_CHUNK);
+	db_sql_in(q, ids, n);
 }
 
 db_status_t tentacles_store_polls_of(db_conn_t *c, const char *const *ids, size_t n,
@@ -381,7 +367,7 @@ db_status_t tentacles_store_polls_of(db_conn_t *c, const char *const *ids, size_
 {
 	poll_ctx_t x = {fn, ctx};
 	db_status_t s = DB_OK;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += IN_CHUNK) {
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
 		db_sql_t q;
 		tentacles_store_polls_of_sql(ids + i, n - i, &q);
 		s = db_sql_query(c, &q, poll_row, &x);
@@ -407,7 +393,7 @@ void tentacles_store_server_counts_sql(const char *const *ids, size_t n, db_sql_
 {
 	db_sql_init(q);
 	db_sql_add(q, "SELECT TentacleId, COUNT(*) FROM TentacleServers WHERE TentacleId IN ");
-	in_list(q, ids, n < IN_CHUNK ? n : IN_CHUNK);
+	db_sql_in(q, ids, n);
 	db_sql_add(q, " GROUP BY TentacleId");
 }
 
@@ -416,7 +402,7 @@ db_status_t tentacles_store_server_counts(db_conn_t *c, const char *const *ids, 
 {
 	count_ctx_t x = {fn, ctx};
 	db_status_t s = DB_OK;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += IN_CHUNK) {
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
 		db_sql_t q;
 		tentacles_store_server_counts_sql(ids + i, n - i, &q);
 		s = db_sql_query(c, &q, count_row, &x);
@@ -652,7 +638,7 @@ void tentacles_store_servers_of_sql(const char *const *ids, size_t n, db_sql_t *
 	db_sql_init(q);
 	db_sql_add(q, "SELECT TentacleId, NodeId, Address, Port FROM TentacleServers "
 	              "WHERE TentacleId IN ");
-	in_list(q, ids, n < IN_CHUNK ? n : IN_CHUNK);
+	db_sql_in(q, ids, n);
 }
 
 db_status_t tentacles_store_servers_of(db_conn_t *c, const char *const *ids, size_t n,
@@ -662,7 +648,7 @@ db_status_t tentacles_store_servers_of(db_conn_t *c, const char *const *ids, siz
 {
 	server_ctx_t x = {fn, ctx};
 	db_status_t s = DB_OK;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += IN_CHUNK) {
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
 		db_sql_t q;
 		tentacles_store_servers_of_sql(ids + i, n - i, &q);
 		s = db_sql_query(c, &q, server_row, &x);
