@@ -724,14 +724,22 @@ static db_status_t check_txn(db_conn_t *c, void *ctx)
 
 	/* The claim: two ordered ranges, never the tasks targeted elsewhere. */
 	const db_dialect_t *dt = db_dialect(d);
-	db_param_t canon[] = {
-	    DBP_TEXT("OctopusServerNodes-plan0"), DBP_TEXT("owner"), DBP_INT(BASE_MS),
-	    DBP_INT(BASE_MS + N_TASKS * 1000LL),  DBP_INT(0),        DBP_INT(64)};
+	/* tasks_store_claim's parameters, in its order: the dialect's map
+	 * picks from these. */
+	db_param_t canon[] = {DBP_TEXT("OctopusServerNodes-plan0"),
+	                      DBP_TEXT("owner"),
+	                      DBP_INT(BASE_MS),
+	                      DBP_INT(BASE_MS + N_TASKS * 1000LL),
+	                      DBP_INT(0),
+	                      DBP_INT(64),
+	                      DBP_TEXT("claim-token")};
+	const long n_canon = (long)(sizeof canon / sizeof canon[0]);
 	db_param_t mapped[32];
 	size_t n = 0;
 	for (const char *m = dt->maps[DB_STMT_CLAIM_TASKS]; m && *m;) {
 		char *end;
 		long k = strtol(m, &end, 10);
+		assert_true(k >= 0 && k < n_canon && n < sizeof mapped / sizeof mapped[0]);
 		mapped[n++] = canon[k];
 		m = *end == ',' ? end + 1 : end;
 	}
