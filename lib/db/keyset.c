@@ -69,6 +69,21 @@ db_status_t db_sql_query(db_conn_t *c, const db_sql_t *q, db_row_fn fn, void *ct
 	return db_query(c, q->sql, q->p, q->n, fn, ctx);
 }
 
+db_status_t db_query_in_chunks(db_conn_t *c, const char *const *ids, size_t n, db_in_sql_fn build,
+                               db_row_fn fn, void *ctx)
+{
+	db_sql_t *q = malloc(sizeof *q);
+	if (!q)
+		return DB_ERROR;
+	db_status_t s = DB_OK;
+	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
+		build(ids + i, n - i, q);
+		s = db_sql_query(c, q, fn, ctx);
+	}
+	free(q);
+	return s == DB_NO_ROWS ? DB_OK : s;
+}
+
 db_branch_t *db_list_branch(db_list_query_t *q, const char *where)
 {
 	if (q->n >= DB_LIST_BRANCHES)

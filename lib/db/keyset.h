@@ -59,6 +59,12 @@ void db_sql_limit(db_sql_t *q, db_dialect_id_t dialect, int64_t limit);
  * IDS (at most DB_IN_CHUNK are used); a shorter list repeats its first id,
  * so the text is always the same statement. */
 void db_sql_in(db_sql_t *q, const char *const *ids, size_t n);
+/* Builds the statement over IDS[0..N) (at most DB_IN_CHUNK used). */
+typedef void (*db_in_sql_fn)(const char *const *ids, size_t n, db_sql_t *q);
+/* Runs the statement BUILD makes for each DB_IN_CHUNK ids of IDS, calling
+ * FN per row.  DB_OK also when no row matched. */
+db_status_t db_query_in_chunks(db_conn_t *c, const char *const *ids, size_t n, db_in_sql_fn build,
+                               db_row_fn fn, void *ctx);
 /* Runs Q as db_query; DB_ERROR when it overflowed. */
 db_status_t db_sql_query(db_conn_t *c, const db_sql_t *q, db_row_fn fn, void *ctx);
 

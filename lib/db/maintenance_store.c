@@ -222,16 +222,7 @@ db_status_t maint_store_steps_of(db_conn_t *c, const char *const *ids, size_t n,
                                  void (*fn)(void *, const char *, const oh_mstep_t *), void *ctx)
 {
 	steps_of_t x = {fn, ctx};
-	db_status_t s = DB_OK;
-	db_sql_t *q = malloc(sizeof *q);
-	if (!q)
-		return DB_ERROR;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
-		maint_store_steps_of_sql(ids + i, n - i, q);
-		s = db_sql_query(c, q, steps_of_row, &x);
-	}
-	free(q);
-	return s == DB_NO_ROWS ? DB_OK : s;
+	return db_query_in_chunks(c, ids, n, maint_store_steps_of_sql, steps_of_row, &x);
 }
 
 typedef struct {

@@ -211,16 +211,7 @@ db_status_t managed_store_nodes_of(db_conn_t *c, const char *const *ids, size_t 
                                    void *ctx)
 {
 	nodes_of_t x = {fn, ctx};
-	db_status_t s = DB_OK;
-	db_sql_t *q = malloc(sizeof *q);
-	if (!q)
-		return DB_ERROR;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
-		managed_store_nodes_of_sql(ids + i, n - i, q);
-		s = db_sql_query(c, q, nodes_of_row, &x);
-	}
-	free(q);
-	return s == DB_NO_ROWS ? DB_OK : s;
+	return db_query_in_chunks(c, ids, n, managed_store_nodes_of_sql, nodes_of_row, &x);
 }
 
 db_status_t managed_store_delete(db_conn_t *c, const char *id, int64_t *rows)

@@ -366,13 +366,7 @@ db_status_t tentacles_store_polls_of(db_conn_t *c, const char *const *ids, size_
                                      void *ctx)
 {
 	poll_ctx_t x = {fn, ctx};
-	db_status_t s = DB_OK;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
-		db_sql_t q;
-		tentacles_store_polls_of_sql(ids + i, n - i, &q);
-		s = db_sql_query(c, &q, poll_row, &x);
-	}
-	return s == DB_NO_ROWS ? DB_OK : s;
+	return db_query_in_chunks(c, ids, n, tentacles_store_polls_of_sql, poll_row, &x);
 }
 
 typedef struct {
@@ -401,13 +395,7 @@ db_status_t tentacles_store_server_counts(db_conn_t *c, const char *const *ids, 
                                           void (*fn)(void *, const char *, int64_t), void *ctx)
 {
 	count_ctx_t x = {fn, ctx};
-	db_status_t s = DB_OK;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
-		db_sql_t q;
-		tentacles_store_server_counts_sql(ids + i, n - i, &q);
-		s = db_sql_query(c, &q, count_row, &x);
-	}
-	return s == DB_NO_ROWS ? DB_OK : s;
+	return db_query_in_chunks(c, ids, n, tentacles_store_server_counts_sql, count_row, &x);
 }
 
 static db_status_t counts_row(void *ctx, db_row_t *r)
@@ -647,11 +635,5 @@ db_status_t tentacles_store_servers_of(db_conn_t *c, const char *const *ids, siz
                                        void *ctx)
 {
 	server_ctx_t x = {fn, ctx};
-	db_status_t s = DB_OK;
-	for (size_t i = 0; i < n && (s == DB_OK || s == DB_NO_ROWS); i += DB_IN_CHUNK) {
-		db_sql_t q;
-		tentacles_store_servers_of_sql(ids + i, n - i, &q);
-		s = db_sql_query(c, &q, server_row, &x);
-	}
-	return s == DB_NO_ROWS ? DB_OK : s;
+	return db_query_in_chunks(c, ids, n, tentacles_store_servers_of_sql, server_row, &x);
 }
